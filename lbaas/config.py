@@ -1,0 +1,195 @@
+"""Configuration (`lbaas.conf`, oslo.config INI), grouped per service.
+
+Option names follow Octavia's where Octavia has the same knob, so operators
+can carry their settings over; `lbaas-sample.conf` is generated from here
+(`lbaas config sample`).
+"""
+import ipaddress
+import os
+
+from oslo_config import cfg
+
+CONF = cfg.CONF
+
+default_opts = [
+    cfg.BoolOpt('debug', default=False, help='Log at DEBUG level.'),
+    cfg.StrOpt('state_dir', default=os.path.join(os.getcwd(), 'state'),
+               help='Where the embedded database, logs and amphora state live.'),
+    cfg.StrOpt('host', default=os.uname().nodename,
+               help='Name of this host; it owns the worker leases it takes.'),
+    cfg.StrOpt('log_file', help='Log to this file instead of standard error.'),
+]
+
+api_opts = [
+    cfg.StrOpt('bind_host', default='127.0.0.1', help='API listen address.'),
+    cfg.PortOpt('bind_port', default=9876, help='API listen port.'),
+    cfg.IntOpt('workers', default=2, min=1, help='gunicorn worker processes.'),
+    cfg.StrOpt('auth_strategy', default='noauth', choices=['noauth', 'keystone'],
+               help='noauth trusts X-Project-Id (and X-Roles); keystone '
+                    'validates tokens with keystonemiddleware.'),
+    cfg.StrOpt('default_project_id', default='admin',
+               help='Project of a noauth request that names none.'),
+    cfg.BoolOpt('enforce_quotas_noauth', default=False,
+                help='Octavia ignores quotas under noauth; set this to '
+                     'enforce them anyway.'),
+    cfg.StrOpt('pagination_max_limit', default='1000',
+               help='Default and ceiling page size; "infinite" disables it.'),
+    cfg.StrOpt('api_base_uri', help='Base URL of links; default is the request URL.'),
+    cfg.IntOpt('max_request_body_size', default=114688,
+               help='Larger bodies get 413.'),
+    cfg.BoolOpt('allow_tls_terminated_listeners', default=True),
+    cfg.BoolOpt('allow_ping_health_monitors', default=True),
+    cfg.BoolOpt('allow_prometheus_listeners', default=True),
+    cfg.DictOpt('enabled_provider_drivers',
+                default={'amphora': 'The lbaas amphora provider.',
+                         'octavia': 'Alias of the amphora provider.',
+                         'noop_driver': 'The no-op provider.'},
+                help='Provider name to description.'),
+    cfg.StrOpt('default_provider_driver', default='amphora'),
+    cfg.IntOpt('udp_connect_min_interval_health_monitor', default=3),
+    cfg.StrOpt('default_listener_ciphers',
+               default='TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:'
+                       'TLS_AES_128_GCM_SHA256:DHE-RSA-AES256-GCM-SHA384:'
+                       'DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:'
+                       'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:'
+                       'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:'
+                       'ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-CHACHA20-POLY1305'),
+    cfg.ListOpt('default_listener_tls_versions', default=['TLSv1.2', 'TLSv1.3']),
+    cfg.ListOpt('default_listener_alpn_protocols',
+                default=['h2', 'http/1.1', 'http/1.0']),
+    cfg.StrOpt('default_pool_ciphers', default=None,
+               help='Default: the listener default.'),
+    cfg.ListOpt('default_pool_tls_versions', default=['TLSv1.2', 'TLSv1.3']),
+    cfg.ListOpt('default_pool_alpn_protocols',
+                default=['h2', 'http/1.1', 'http/1.0']),
+]
+
+listener_default_opts = [
+    cfg.IntOpt('timeout_client_data', default=50000),
+    cfg.IntOpt('timeout_member_connect', default=5000),
+    cfg.IntOpt('timeout_member_data', default=50000),
+    cfg.IntOpt('timeout_tcp_inspect', default=0),
+    cfg.IntOpt('default_connection_limit', default=50000),
+]
+
+database_opts = [
+    cfg.StrOpt('connection', secret=True,
+               help='SQLAlchemy URL; default: SQLite under state_dir.'),
+    cfg.IntOpt('max_pool_size', default=10),
+    cfg.IntOpt('max_overflow', default=20),
+]
+
+worker_opts = [
+    cfg.StrOpt('compute_driver', default='noop', choices=['noop', 'netns']),
+    cfg.StrOpt('network_driver', default='noop', choices=['noop', 'netns']),
+    cfg.StrOpt('amphora_driver', default='noop', choices=['noop', 'rest']),
+    cfg.StrOpt('loadbalancer_topology', default='SINGLE',
+               choices=['SINGLE', 'ACTIVE_STANDBY']),
+    cfg.FloatOpt('poll_interval', default=1.0,
+                 help='Seconds between scans for claimable load balancers; '
+                      'wake-ups make this a fallback, not the latency.'),
+    cfg.IntOpt('lease_seconds', default=60,
+               help='A worker that dies loses its claims after this long.'),
+    cfg.IntOpt('max_attempts', default=8,
+               help='Transient failures retried this many times before ERROR.'),
+    cfg.FloatOpt('retry_backoff', default=1.0,
+                 help='First retry delay in seconds; doubles each attempt.'),
+    cfg.StrOpt('wakeup_address', default='127.0.0.1:9877',
+               help='UDP address the worker listens on for nudges from the API.'),
+    cfg.IntOpt('threads', default=4, min=1,
+               help='Load balancers reconciled at once by one worker.'),
+]
+
+house_keeping_opts = [
+    cfg.IntOpt('cleanup_interval', default=30),
+    cfg.IntOpt('load_balancer_expiry_age', default=604800),
+    cfg.IntOpt('amphora_expiry_age', default=604800),
+]
+
+quota_opts = [
+    cfg.IntOpt('default_load_balancer_quota', default=-1),
+    cfg.IntOpt('default_listener_quota', default=-1),
+    cfg.IntOpt('default_member_quota', default=-1),
+    cfg.IntOpt('default_pool_quota', default=-1),
+    cfg.IntOpt('default_health_monitor_quota', default=-1),
+    cfg.IntOpt('default_l7policy_quota', default=-1),
+    cfg.IntOpt('default_l7rule_quota', default=-1),
+]
+
+networking_opts = [
+    cfg.ListOpt('reserved_ips', default=['169.254.169.254']),
+    cfg.MultiStrOpt(
+        'local_network',
+        default=['id=5fd5b4c2-8bd1-4b1c-9a67-6b1f7d0c0a01,'
+                 'subnet_id=9c3e0f7e-3f0b-4d8e-8d5b-2b6f9a4c1d01,'
+                 'name=lbaas-local,subnet_name=lbaas-local-v4,'
+                 'cidr=198.18.0.0/24,gateway=198.18.0.1',
+                 'id=5fd5b4c2-8bd1-4b1c-9a67-6b1f7d0c0a01,'
+                 'subnet_id=9c3e0f7e-3f0b-4d8e-8d5b-2b6f9a4c1d02,'
+                 'name=lbaas-local,subnet_name=lbaas-local-v6,'
+                 'cidr=fd00:1b::/64,gateway=fd00:1b::1'],
+        help='A local subnet: comma-separated key=value with id (network), '
+             'subnet_id, name, subnet_name, cidr and gateway. Subnets that share '
+             'a network id belong to one network. Repeat for more.'),
+]
+
+GROUPS = {
+    None: default_opts,
+    'api_settings': api_opts,
+    'haproxy_amphora': listener_default_opts,
+    'database': database_opts,
+    'controller_worker': worker_opts,
+    'house_keeping': house_keeping_opts,
+    'quotas': quota_opts,
+    'networking': networking_opts,
+}
+
+
+def register():
+    for group, opts in GROUPS.items():
+        CONF.register_opts(opts, group=group)
+
+
+def list_opts():
+    """Entry point for oslo-config-generator."""
+    return [(group or 'DEFAULT', opts) for group, opts in GROUPS.items()]
+
+
+def load(argv=(), config_files=None):
+    """Parse the command line and configuration files into CONF."""
+    CONF(list(argv), project='lbaas', default_config_files=config_files or [])
+
+
+def state_path(*parts):
+    path = os.path.join(CONF.state_dir, *parts)
+    os.makedirs(os.path.dirname(path) if parts else path, exist_ok=True)
+    return path
+
+
+def database_url():
+    return CONF.database.connection or 'sqlite:///' + state_path('lbaas.sqlite')
+
+
+class LocalSubnet:
+    """One configured local subnet, shaped as the Neutron API shows it."""
+
+    def __init__(self, spec):
+        fields = dict(item.split('=', 1) for item in spec.split(',') if item)
+        self.network_id = fields['id']
+        self.id = fields['subnet_id']
+        self.network_name = fields.get('name', self.network_id)
+        self.name = fields.get('subnet_name', self.id)
+        self.cidr = ipaddress.ip_network(fields['cidr'], strict=False)
+        gateway = fields.get('gateway')
+        self.gateway = ipaddress.ip_address(gateway) if gateway else None
+
+    @property
+    def ip_version(self):
+        return self.cidr.version
+
+
+def local_subnets():
+    return [LocalSubnet(spec) for spec in CONF.networking.local_network]
+
+
+register()

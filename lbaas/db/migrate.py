@@ -1,0 +1,28 @@
+"""`lbaas db upgrade`: Alembic migrations, run from the package itself."""
+import os
+
+from alembic import command
+from alembic.config import Config
+
+from lbaas.db import session
+
+MIGRATIONS = os.path.join(os.path.dirname(__file__), 'migrations')
+
+
+def alembic_config():
+    cfg = Config()
+    cfg.set_main_option('script_location', MIGRATIONS)
+    return cfg
+
+
+def upgrade(revision='head'):
+    engine = session.engine('write')
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes['connection'] = conn
+        command.upgrade(cfg, revision)
+
+
+def revision(message):
+    """Developers: write a new migration from the models (autogenerate)."""
+    command.revision(alembic_config(), message=message, autogenerate=True)

@@ -1,0 +1,89 @@
+"""Engines and transactions.
+
+Two kinds of transaction: `reading()` for GETs and `writing()` for anything
+that changes state. On SQLite a write transaction starts with BEGIN IMMEDIATE,
+so writers queue on the database lock up front instead of failing half way
+(SQLite has no SELECT ... FOR UPDATE); readers never block thanks to WAL.
+On PostgreSQL and MariaDB writers lock the rows they need with FOR UPDATE.
+"""
+import contextlib
+import threading
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import sessionmaker
+
+from lbaas import config
+
+_lock = threading.Lock()
+_makers = {}
+
+
+def _sqlite_engine(url, immediate):
+    engine = create_engine(url, connect_args={'check_same_thread': False,
+                                              'timeout': 30})
+
+    @event.listens_for(engine, 'connect')
+    def _on_connect(dbapi_conn, _record):
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute('PRAGMA journal_mode=WAL')
+        cursor.execute('PRAGMA synchronous=NORMAL')
+        cursor.execute('PRAGMA foreign_keys=OFF')
+        cursor.execute('PRAGMA busy_timeout=30000')
+        cursor.close()
+
+    @event.listens_for(engine, 'begin')
+    def _on_begin(conn):
+        conn.exec_driver_sql('BEGIN IMMEDIATE' if immediate else 'BEGIN')
+
+    return engine
+
+
+def _engine(url, immediate):
+    if url.startswith('sqlite'):
+        return _sqlite_engine(url, immediate)
+    return create_engine(url, pool_pre_ping=True,
+                         pool_size=config.CONF.database.max_pool_size,
+                         max_overflow=config.CONF.database.max_overflow)
+
+
+def is_sqlite():
+    return config.database_url().startswith('sqlite')
+
+
+def _maker(kind):
+    url = config.database_url()
+    if not url.startswith('sqlite'):
+        kind = 'write'  # one pool serves both; row locks do the ordering
+    key = (url, kind)
+    with _lock:
+        if key not in _makers:
+            _makers[key] = sessionmaker(_engine(url, immediate=(kind == 'write')),
+                                        expire_on_commit=False)
+        return _makers[key]
+
+
+def engine(kind='write'):
+    return _maker(kind).kw['bind']
+
+
+@contextlib.contextmanager
+def writing():
+    """A session in a write transaction: committed on success, rolled back on error."""
+    with _maker('write')() as session, session.begin():
+        yield session
+
+
+@contextlib.contextmanager
+def reading():
+    with _maker('read')() as session, session.begin():
+        yield session
+
+
+def reset():
+    """Forget engines (after a fork, or when tests switch databases)."""
+    with _lock:
+        for maker in _makers.values():
+            maker.kw['bind'].dispose()
+        _makers.clear()
