@@ -88,6 +88,10 @@ class LoadBalancer(Taggable, StatusMixin, Base):
     next_attempt_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     failover_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Ids of the objects the pending API write targets: on a permanent
+    # failure these go to ERROR and their parents back to ACTIVE (Octavia's
+    # revert semantics). One write per pending period, as the LB is locked.
+    pending_targets: Mapped[list] = mapped_column(JSON, default=list)
 
     vip: Mapped['Vip'] = relationship(back_populates='load_balancer', uselist=False,
                                       cascade='all, delete-orphan', lazy='joined')
@@ -118,6 +122,8 @@ class Vip(Base):
     octavia_owned: Mapped[bool] = mapped_column(Boolean, default=True)
     vnic_type: Mapped[str] = mapped_column(String(16), default='normal')
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates='vip')
+    # Two API processes allocating at once cannot both take one address.
+    __table_args__ = (UniqueConstraint('subnet_id', 'ip_address', name='uq_vip_subnet_address'),)
 
 
 class AdditionalVip(Base):

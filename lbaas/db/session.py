@@ -60,7 +60,7 @@ def _maker(kind):
     with _lock:
         if key not in _makers:
             _makers[key] = sessionmaker(_engine(url, immediate=(kind == 'write')),
-                                        expire_on_commit=False)
+                                        expire_on_commit=False, autoflush=False)
         return _makers[key]
 
 

@@ -1,14 +1,14 @@
 """initial schema
 
-Revision ID: 86039359c8ac
+Revision ID: 947fe13d448d
 Revises: 
-Create Date: 2026-11-24 16:43:29.319446
+Create Date: 2026-11-24 16:46:19.401014
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '86039359c8ac'
+revision = '947fe13d448d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -99,6 +99,7 @@ def upgrade():
     sa.Column('next_attempt_at', sa.DateTime(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('failover_requested', sa.Boolean(), nullable=False),
+    sa.Column('pending_targets', sa.JSON(), nullable=False),
     sa.Column('project_id', sa.String(length=36), nullable=True),
     sa.Column('provisioning_status', sa.String(length=16), nullable=False),
     sa.Column('operating_status', sa.String(length=16), nullable=False),
@@ -188,7 +189,8 @@ def upgrade():
     sa.Column('octavia_owned', sa.Boolean(), nullable=False),
     sa.Column('vnic_type', sa.String(length=16), nullable=False),
     sa.ForeignKeyConstraint(['load_balancer_id'], ['load_balancer.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('load_balancer_id')
+    sa.PrimaryKeyConstraint('load_balancer_id'),
+    sa.UniqueConstraint('subnet_id', 'ip_address', name='uq_vip_subnet_address')
     )
     op.create_table('vip_security_group',
     sa.Column('load_balancer_id', sa.String(length=36), nullable=False),

@@ -1,0 +1,289 @@
+"""HAProxy process control: master-worker, hitless reloads, sockets.
+
+HAProxy runs as ``haproxy -W -S <master.sock> -p <pid> -C <current>/files
+-f ../haproxy.cfg`` in its own session. The master keeps the listening sockets and hands them to each
+new worker on reload, so a reload drops no new connection (measured in
+reference/dataplane.md section 8). Reloads go through the master CLI; the
+master re-executes itself with the same arguments, so ``-C`` follows the
+`current` symlink to whatever bundle was swapped in.
+"""
+import csv
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from lbaas import wire
+
+LOG = logging.getLogger(__name__)
+SOCKET_TIMEOUT = 2.0
+RELOAD_TIMEOUT = 15.0   # a failing bind is retried by HAProxy for ~1 s
+START_TIMEOUT = 30.0
+
+
+class HAProxyError(Exception):
+    def __init__(self, message, details=""):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+def unix_command(path, command, timeout=SOCKET_TIMEOUT):
+    """Send one command to an HAProxy CLI socket and return the whole answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(command.encode() + b"\n")
+        sock.shutdown(socket.SHUT_WR)  # the master CLI answers, then waits for EOF
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def parse_show_proc(text):
+    """`show proc` on the master CLI -> (master reload count, worker pids)."""
+    reloads, workers, section = None, [], "master"
+    for line in text.splitlines():
+        if line.startswith("# workers"):
+            section = "workers"
+        elif line.startswith("#"):
+            section = "other" if section == "workers" else section
+        elif line.strip():
+            fields = line.split()
+            if len(fields) >= 3 and fields[1] == "master":
+                reloads = int(fields[2])
+            elif section == "workers" and fields[0].isdigit():
+                workers.append(int(fields[0]))
+    return reloads, workers
+
+
+def parse_show_stat(text):
+    """`show stat` CSV -> list of dicts; numbers become ints, empty fields None."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# "):
+        return []
+    header = next(csv.reader([lines[0][2:]]))
+    rows = []
+    for values in csv.reader(lines[1:]):
+        rows.append({name: _stat_value(value)
+                     for name, value in zip(header, values) if name})
+    return rows
+
+
+def _stat_value(value):
+    if value == "":
+        return None
+    return int(value) if value.isdigit() else value
+
+
+def process_alive(pid, marker):
+    """True if `pid` is a live (not zombie) process whose command line contains
+    `marker` (our pid file path: a recycled pid, even another amphora's
+    HAProxy, is not mistaken for ours)."""
+    try:
+        # Reap it if it is our exited child; harmless otherwise.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in (b"Z", b"X") and os.fsencode(marker) in cmdline
+
+
+class HAProxyProcess:
+    """One HAProxy master-worker instance whose files live under a state dir."""
+
+    def __init__(self, state_dir, haproxy_bin="haproxy"):
+        self.haproxy_bin = haproxy_bin
+        self.master_socket = wire.state_path(state_dir, wire.MASTER_SOCKET)
+        self.stats_socket = wire.state_path(state_dir, wire.STATS_SOCKET)
+        self.pid_file = wire.state_path(state_dir, wire.PID_FILE)
+        self.server_state_file = wire.state_path(state_dir, wire.SERVER_STATE_FILE)
+        self.log_file = wire.state_path(state_dir, wire.HAPROXY_LOG_FILE)
+        self.bundle_link = wire.state_path(state_dir, wire.CURRENT_BUNDLE)
+        os.makedirs(wire.state_path(state_dir, wire.HAPROXY_DIR), 0o700, exist_ok=True)
+        self._version = None
+        self._child = None  # Popen of a master we started (None if adopted)
+
+    # -- observation -------------------------------------------------------
+
+    def master_pid(self):
+        """PID of the live master, or None."""
+        try:
+            with open(self.pid_file) as f:
+                pid = int(f.readline().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if pid > 0 and process_alive(pid, self.pid_file) else None
+
+    def is_running(self):
+        return self.master_pid() is not None
+
+    def show_proc(self):
+        return parse_show_proc(unix_command(self.master_socket, "show proc"))
+
+    def reload_count(self):
+        try:
+            reloads, _ = self.show_proc()
+        except OSError:
+            return 0
+        return reloads or 0
+
+    def stats(self):
+        return parse_show_stat(unix_command(self.stats_socket, "show stat"))
+
+    def version(self):
+        if self._version is None:
+            out = subprocess.run([self.haproxy_bin, "-v"], capture_output=True,
+                                 text=True, timeout=10).stdout
+            words = out.split()
+            self._version = words[2] if len(words) > 2 else out.strip()
+        return self._version
+
+    # -- control -----------------------------------------------------------
+
+    def start(self):
+        """Start the master on the current bundle; returns once a worker serves."""
+        self._rotate_log()
+        cmd = [self.haproxy_bin, "-W", "-S", f"{self.master_socket},mode,600",
+               "-p", self.pid_file, "-C", os.path.join(self.bundle_link, wire.FILES_SUBDIR),
+               "-f", wire.HAPROXY_CFG_FROM_FILES]
+        offset = _file_size(self.log_file)
+        # Not daemonised (-D): a daemon points its stderr at /dev/null, and the
+        # master's stderr is where a failed reload says why. Its own session
+        # keeps it out of the agent's signals; it survives an agent restart.
+        with open(self.log_file, "ab") as log:
+            self._child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                           stderr=log, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and self._child.poll() is None:
+            if self._serving(self._child.pid):
+                LOG.info("HAProxy started, master pid %s", self._child.pid)
+                return
+            time.sleep(0.01)
+        if self._child.poll() is None:
+            self._child.kill()
+        raise HAProxyError("HAProxy failed to start", _read_from(self.log_file, offset))
+
+    def _serving(self, pid):
+        if self.master_pid() != pid:
+            return False  # the pid file is written once the configuration loaded
+        try:
+            return bool(self.show_proc()[1])
+        except OSError:
+            return False
+
+    def _rotate_log(self, limit=1 << 20):
+        # The master holds its log open for life, so rotate only between lives.
+        if _file_size(self.log_file) > limit:
+            os.replace(self.log_file, self.log_file + ".1")
+
+    def reload(self):
+        """Hitless reload; raises HAProxyError if no new worker took over."""
+        reloads_before, workers_before = self.show_proc()
+        self.save_server_state()
+        offset = _file_size(self.log_file)
+        self._trigger_reload()
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            try:
+                reloads, workers = self.show_proc()
+            except OSError:
+                if not self.is_running():
+                    raise HAProxyError("HAProxy died while reloading",
+                                       _read_from(self.log_file, offset)) from None
+                continue  # the master is re-executing
+            if reloads is None or reloads <= (reloads_before or 0):
+                continue
+            if set(workers) - set(workers_before):
+                LOG.info("HAProxy reloaded (reload %s, workers %s)", reloads, workers)
+                return
+            # The master came back without forking a worker: the new
+            # configuration failed to start and the old workers still serve it.
+            raise HAProxyError("HAProxy reload failed", _read_from(self.log_file, offset))
+        raise HAProxyError("HAProxy reload timed out", _read_from(self.log_file, offset))
+
+    def _trigger_reload(self):
+        try:
+            unix_command(self.master_socket, "reload")
+        except OSError as exc:
+            pid = self.master_pid()
+            if pid is None:
+                raise HAProxyError("HAProxy is not running") from exc
+            LOG.warning("master CLI unusable (%s), reloading with SIGUSR2", exc)
+            os.kill(pid, signal.SIGUSR2)
+
+    def save_server_state(self):
+        """Dump server states so the next worker starts with the same health
+        (used when the config says `load-server-state-from-file global`)."""
+        if not os.path.exists(self.stats_socket):
+            return
+        try:
+            state = unix_command(self.stats_socket, "show servers state")
+        except OSError as exc:
+            LOG.warning("could not save server state: %s", exc)
+            return
+        temporary = self.server_state_file + ".tmp"
+        with open(temporary, "w") as f:
+            f.write(state)
+        os.replace(temporary, self.server_state_file)
+
+    def stop(self, grace=5.0):
+        """Soft stop (finish connections) for `grace` s, then terminate, then kill."""
+        pid = self.master_pid()
+        if pid is None:
+            _unlink_quietly(self.pid_file)
+            return
+        for sig, wait in ((signal.SIGUSR1, grace), (signal.SIGTERM, 2.0),
+                          (signal.SIGKILL, 2.0)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            if _wait_dead(pid, self.pid_file, wait):
+                break
+            LOG.warning("HAProxy master %s still alive after %s", pid, sig.name)
+        _unlink_quietly(self.pid_file)
+        LOG.info("HAProxy stopped (master pid %s)", pid)
+
+
+def _wait_dead(pid, marker, timeout):
+    deadline = time.monotonic() + timeout
+    while process_alive(pid, marker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _file_size(path):
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
+def _read_from(path, offset, limit=8192):
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(limit).decode("utf-8", "replace").strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,90 @@
+"""`lbaas agent`: run the amphora agent until SIGTERM.
+
+    lbaas agent --amphora-id ID --state-dir DIR --bind HOST:PORT
+                [--ca-file F --cert-file F --key-file F] [--haproxy PATH]
+
+Certificates default to ca.pem, agent.pem and agent.key in the state dir.
+"""
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from lbaas import wire
+from lbaas.agent.server import AgentHTTPServer, make_server_context
+from lbaas.agent.service import AgentService
+
+LOG = logging.getLogger("lbaas.agent")
+
+
+def parse_bind(text):
+    """"127.0.0.1:9443" or "[::1]:9443" -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="lbaas agent", description=__doc__.split("\n")[0])
+    parser.add_argument("--amphora-id", required=True)
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--bind", type=parse_bind,
+                        default=("0.0.0.0", wire.DEFAULT_PORT), metavar="HOST:PORT")
+    parser.add_argument("--ca-file", help=f"default: <state-dir>/{wire.CA_FILE}")
+    parser.add_argument("--cert-file", help=f"default: <state-dir>/{wire.CERT_FILE}")
+    parser.add_argument("--key-file", help=f"default: <state-dir>/{wire.KEY_FILE}")
+    parser.add_argument("--haproxy", default="haproxy", help="HAProxy binary")
+    parser.add_argument("--keepalived", default="keepalived", help="keepalived binary")
+    parser.add_argument("--stop-grace", type=float, default=5.0,
+                        help="seconds HAProxy may take to finish connections on stop")
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    args.state_dir = os.path.abspath(args.state_dir)
+    args.ca_file = args.ca_file or wire.state_path(args.state_dir, wire.CA_FILE)
+    args.cert_file = args.cert_file or wire.state_path(args.state_dir, wire.CERT_FILE)
+    args.key_file = args.key_file or wire.state_path(args.state_dir, wire.KEY_FILE)
+    return args
+
+
+def setup_logging(state_dir, debug):
+    handler = logging.FileHandler(wire.state_path(state_dir, wire.AGENT_LOG_FILE))
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
+    setup_logging(args.state_dir, args.debug)
+    service = AgentService(args.amphora_id, args.state_dir, args.haproxy, args.keepalived)
+    context = make_server_context(args.ca_file, args.cert_file, args.key_file)
+    server = AgentHTTPServer(args.bind, service, context)
+    stop_requested = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop_requested.set())
+    threading.Thread(target=server.serve_forever, args=(0.2,), name="http",
+                     daemon=True).start()
+    threading.Thread(target=service.supervise, name="supervisor", daemon=True).start()
+    pid_file = wire.state_path(args.state_dir, wire.AGENT_PID_FILE)
+    with open(pid_file, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    LOG.info("agent %s for amphora %s listening on %s:%s", wire.AGENT_VERSION,
+             args.amphora_id, *server.server_address[:2])
+    stop_requested.wait()
+    LOG.info("stopping")
+    server.shutdown()
+    service.shutdown(grace=args.stop_grace)
+    server.server_close()
+    os.unlink(pid_file)
+    LOG.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The agent's HTTPS API: standard library server, mutual TLS, JSON bodies.
+
+One request per connection (HTTP/1.0): the controller talks to an agent a few
+times per change, so connection reuse would buy little and cost state.
+"""
+import http
+import http.server
+import logging
+import socket
+import ssl
+
+from lbaas import wire
+from lbaas.agent.service import ApplyFailed, InvalidBundle, Unavailable
+
+LOG = logging.getLogger(__name__)
+HANDSHAKE_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 60.0
+MAX_BODY = 64 * 1024 * 1024  # certificates for many listeners fit easily
+
+
+def make_server_context(ca_file, cert_file, key_file):
+    """TLS >= 1.2, our certificate, and only clients signed by the controller CA.
+
+    Amphora certificates are signed by the same CA but carry only the
+    serverAuth extended key usage, which OpenSSL rejects for a client: an
+    amphora cannot use its own certificate to drive another amphora.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_cert_chain(cert_file, key_file)
+    context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+class AgentHTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, service, ssl_context):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.service = service
+        self.ssl_context = ssl_context
+        super().__init__(address, AgentRequestHandler)
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake happens here, in the request's own thread, not in
+        # accept(): a slow or hostile client cannot stall the whole server.
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            tls = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            LOG.warning("TLS handshake with %s failed: %s", client_address[0], exc)
+            return
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            tls.close()
+
+
+class AgentRequestHandler(http.server.BaseHTTPRequestHandler):
+    server_version = f"lbaas-agent/{wire.AGENT_VERSION}"
+    timeout = REQUEST_TIMEOUT
+
+    def do_GET(self):
+        routes = {wire.PATH_ROOT: lambda: {"api_version": wire.API_VERSION},
+                  wire.PATH_INFO: self.server.service.info,
+                  wire.PATH_STATUS: self.server.service.status,
+                  wire.PATH_STATS: self.server.service.stats}
+        self._dispatch(routes)
+
+    def do_PUT(self):
+        self._dispatch({wire.PATH_CONFIG: self._put_config})
+
+    def do_DELETE(self):
+        self._dispatch({wire.PATH_CONFIG: self.server.service.remove})
+
+    def do_POST(self):
+        self._dispatch({})  # 405 on our paths, 404 elsewhere
+
+    do_PATCH = do_POST
+
+    def _put_config(self):
+        bundle = wire.from_json(wire.ConfigBundle, self._read_body())
+        return self.server.service.apply(bundle)
+
+    def _read_body(self):
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise _HTTPError(411, "Content-Length is required")
+        if int(length) > MAX_BODY:
+            raise _HTTPError(413, f"body larger than {MAX_BODY} bytes")
+        return self.rfile.read(int(length))
+
+    def _dispatch(self, routes):
+        path = self.path.split("?", 1)[0]
+        handler = routes.get(path)
+        if handler is None:
+            known = _all_paths()
+            code = 405 if path in known else 404
+            return self._send_error(code, "method not allowed" if code == 405
+                                    else f"no such resource: {path}")
+        try:
+            self._send_json(200, handler())
+        except _HTTPError as exc:
+            self._send_error(exc.code, exc.message)
+        except (InvalidBundle, ApplyFailed) as exc:
+            code = 400 if isinstance(exc, InvalidBundle) else 500
+            self._send_error(code, exc.message, exc.details)
+        except wire.WireError as exc:
+            self._send_error(400, str(exc))
+        except Unavailable as exc:
+            self._send_error(503, str(exc))
+        except Exception as exc:  # the agent must answer, whatever broke
+            LOG.exception("%s %s failed", self.command, path)
+            self._send_error(500, f"internal error: {exc}")
+
+    def send_error(self, code, message=None, explain=None):
+        # Errors the base class detects (unknown method, malformed request
+        # line) are answered in JSON too, like every other error.
+        self.close_connection = True
+        self._send_error(code, message or http.HTTPStatus(code).phrase, explain or "")
+
+    def _send_error(self, code, message, details=""):
+        self._send_json(code, {"message": message, "details": details})
+
+    def _send_json(self, code, payload):
+        body = wire.to_json(payload)
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):  # noqa: A002 - base class signature
+        LOG.info("%s %s", self.client_address[0], format % args)
+
+
+class _HTTPError(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _all_paths():
+    return {wire.PATH_ROOT, wire.PATH_INFO, wire.PATH_STATUS, wire.PATH_STATS,
+            wire.PATH_CONFIG}

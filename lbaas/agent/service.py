@@ -1,0 +1,166 @@
+"""What the agent does, independent of HTTP: apply bundles, report, supervise."""
+import logging
+import socket
+import threading
+
+from lbaas import wire
+from lbaas.agent.bundle import BundleStore, InvalidBundle
+from lbaas.agent.haproxy import HAProxyError, HAProxyProcess
+from lbaas.agent.keepalived import KeepalivedProcess
+
+LOG = logging.getLogger(__name__)
+SUPERVISE_INTERVAL = 1.0
+MAX_RESTART_BACKOFF = 30.0
+
+__all__ = ["AgentService", "ApplyFailed", "InvalidBundle", "Unavailable"]
+
+
+class ApplyFailed(Exception):
+    """A valid bundle could not be put in service; the previous one was restored."""
+
+    def __init__(self, message, details=""):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class Unavailable(Exception):
+    """The request cannot be answered in the current state (e.g. no HAProxy)."""
+
+
+class AgentService:
+    def __init__(self, amphora_id, state_dir, haproxy_bin="haproxy",
+                 keepalived_bin="keepalived"):
+        self.amphora_id = amphora_id
+        self.store = BundleStore(state_dir, haproxy_bin, keepalived_bin)
+        self.haproxy = HAProxyProcess(state_dir, haproxy_bin)
+        self.keepalived = KeepalivedProcess(state_dir, keepalived_bin)
+        # One configuration change at a time; the supervisor takes it too, so
+        # it never restarts HAProxy in the middle of a swap.
+        self._change_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._restart_backoff = SUPERVISE_INTERVAL
+
+    # -- queries -----------------------------------------------------------
+
+    def info(self):
+        return wire.AgentInfo(amphora_id=self.amphora_id,
+                              haproxy_version=self.haproxy.version(),
+                              hostname=socket.gethostname())
+
+    def status(self):
+        pid = self.haproxy.master_pid()
+        return wire.AgentStatus(
+            amphora_id=self.amphora_id,
+            config_digest=self.store.current_digest(),
+            haproxy_running=pid is not None,
+            haproxy_pid=pid,
+            haproxy_reloads=self.haproxy.reload_count() if pid else 0,
+            keepalived_running=self.keepalived.is_running(),
+        )
+
+    def stats(self):
+        if not self.haproxy.is_running():
+            raise Unavailable("HAProxy is not running")
+        try:
+            return self.haproxy.stats()
+        except OSError as exc:
+            raise Unavailable(f"HAProxy stats socket {self.haproxy.stats_socket}: "
+                              f"{exc}") from None
+
+    # -- changes -----------------------------------------------------------
+
+    def apply(self, bundle):
+        """Put `bundle` in service; idempotent on its digest.
+
+        Raises InvalidBundle (nothing changed) or ApplyFailed (rolled back).
+        """
+        with self._change_lock:
+            if bundle.digest() == self.store.current_digest():
+                self._ensure_running()
+                return self.status()
+            gen_dir = self.store.stage(bundle)
+            previous = self.store.activate(gen_dir)
+            try:
+                self._put_current_in_service()
+            except (HAProxyError, OSError, RuntimeError) as exc:
+                LOG.error("applying %s failed, rolling back: %s", bundle.digest(), exc)
+                self.store.rollback(previous)
+                self._restore(previous)
+                self.store.discard(gen_dir)
+                raise ApplyFailed(str(exc), getattr(exc, "details", "")) from None
+            self.store.prune()
+            LOG.info("configuration %s in service", bundle.digest())
+            return self.status()
+
+    def _put_current_in_service(self):
+        if self.haproxy.is_running():
+            self.haproxy.reload()
+        else:
+            self.haproxy.start()
+        if self.store.current_keepalived_cfg():
+            self.keepalived.reload()
+        else:
+            self.keepalived.stop()
+
+    def _restore(self, previous):
+        """Bring processes back to the rolled-back configuration (best effort)."""
+        try:
+            if previous is None:
+                self.keepalived.stop()
+                self.haproxy.stop(grace=0)
+            else:
+                self._put_current_in_service()
+        except (HAProxyError, OSError, RuntimeError) as exc:
+            LOG.error("restoring the previous configuration failed: %s", exc)
+
+    def _ensure_running(self):
+        """Start whatever the current bundle needs and is not running."""
+        if self.store.current_dir() is None:
+            return
+        if not self.haproxy.is_running():
+            LOG.warning("HAProxy is not running; starting it")
+            self.haproxy.start()
+        if self.store.current_keepalived_cfg() and not self.keepalived.is_running():
+            LOG.warning("keepalived is not running; starting it")
+            self.keepalived.start()
+
+    def remove(self):
+        """Stop everything and forget the configuration (DELETE /1.0/config)."""
+        with self._change_lock:
+            self.keepalived.stop()
+            self.haproxy.stop()
+            self.store.remove_all()
+            LOG.info("configuration removed")
+            return self.status()
+
+    # -- lifetime ----------------------------------------------------------
+
+    def supervise(self):
+        """Loop (in a thread): restart a dead HAProxy/keepalived, with backoff."""
+        while not self._stopping.is_set():
+            self.supervise_once()
+            self._stopping.wait(self._restart_backoff)
+
+    def supervise_once(self):
+        if not self._change_lock.acquire(blocking=False):
+            return  # a change is in progress; it starts what it needs
+        try:
+            if self._stopping.is_set():
+                return
+            self._ensure_running()
+            self._restart_backoff = SUPERVISE_INTERVAL
+        except (HAProxyError, OSError, RuntimeError) as exc:
+            self._restart_backoff = min(self._restart_backoff * 2, MAX_RESTART_BACKOFF)
+            LOG.error("restart failed (next try in %.0f s): %s %s", self._restart_backoff,
+                      exc, getattr(exc, "details", ""))
+        finally:
+            self._change_lock.release()
+
+    def shutdown(self, grace=5.0):
+        """Stop HAProxy and keepalived; keep the configuration on disk so a
+        restarted agent serves it again."""
+        self._stopping.set()
+        with self._change_lock:
+            self.keepalived.stop()
+            self.haproxy.stop(grace=grace)

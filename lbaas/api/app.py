@@ -1,0 +1,69 @@
+"""The WSGI application: middleware, routes under every Octavia prefix, errors."""
+import logging
+import uuid
+
+import falcon
+
+from lbaas import config
+from lbaas.schemas.common import ValidationFailure
+from lbaas.api import (admin, auth, errors, loadbalancers, networks, resources,
+                       versions)
+
+LOG = logging.getLogger(__name__)
+
+# Octavia mounts every collection at /v2/<c> and /v2/lbaas/<c>; /v2.0 is an
+# alias of /v2. Amphorae live under /v2/octavia.
+LBAAS_PREFIXES = ('/v2', '/v2.0', '/v2/lbaas', '/v2.0/lbaas')
+OCTAVIA_PREFIXES = ('/v2/octavia', '/v2.0/octavia')
+OPEN_PATHS = ('/', '', '/healthcheck')
+
+
+class RequestMiddleware:
+    """Size limit, content negotiation, `.json` suffix, request id, context."""
+
+    def process_request(self, req, resp):
+        request_id = 'req-' + str(uuid.uuid4())
+        req.context['request_id'] = request_id
+        resp.set_header('x-openstack-request-id', request_id)
+        limit = config.CONF.api_settings.max_request_body_size
+        if req.content_length and req.content_length > limit:
+            raise errors.BodyTooLarge()
+        accept = req.get_header('Accept')
+        if accept and not req.client_accepts('application/json'):
+            raise falcon.HTTPNotAcceptable(
+                description='Only application/json is served.')
+        if req.path.endswith('.json'):
+            req.path = req.path[:-5]
+        if req.path not in OPEN_PATHS:
+            try:
+                req.context['ctx'] = auth.context_from_environ(req.env)
+            except auth.NotAuthenticated:
+                raise falcon.HTTPUnauthorized(title='Unauthorized',
+                                              description='Authentication required')
+
+
+def _add_routes(app):
+    lbaas_routes = loadbalancers.routes() + resources.routes() + admin.lbaas_routes()
+    for prefix in LBAAS_PREFIXES:
+        for path, resource in lbaas_routes:
+            app.add_route(prefix + path, resource)
+    for prefix in OCTAVIA_PREFIXES:
+        for path, resource in admin.octavia_routes():
+            app.add_route(prefix + path, resource)
+    for path, resource in versions.routes() + networks.routes():
+        app.add_route(path, resource)
+
+
+def create_app():
+    app = falcon.App(middleware=[RequestMiddleware()], cors_enable=False)
+    app.req_options.strip_url_path_trailing_slash = True
+    app.req_options.auto_parse_qs_csv = False
+    app.resp_options.secure_cookies_by_default = False
+    app.add_error_handler(Exception, errors.handle_unexpected)
+    app.add_error_handler(falcon.HTTPError, errors.handle_http_error)
+    app.add_error_handler(errors.ApiError, errors.handle_api_error)
+    app.add_error_handler(ValidationFailure, errors.handle_rule_error)
+    _add_routes(app)
+    if config.CONF.api_settings.auth_strategy == 'keystone':
+        return auth.wrap_keystone(app)
+    return app

@@ -1,0 +1,131 @@
+"""What every resource module shares: bodies in, envelopes out, list pages."""
+import json
+
+import pydantic
+from sqlalchemy import select
+
+from lbaas import config
+from lbaas.api import errors, policy, query
+from lbaas.controller import wakeup
+from lbaas.db import session as db
+from lbaas.schemas.common import format_validation_error
+
+
+def context(req):
+    return req.context['ctx']
+
+
+def read_body(req, key=None):
+    """The JSON body, unwrapped from its envelope `key` when one is named."""
+    limit = config.CONF.api_settings.max_request_body_size
+    raw = req.bounded_stream.read(limit + 1)  # chunked bodies carry no length
+    if len(raw) > limit:
+        raise errors.BodyTooLarge()
+    try:
+        body = json.loads(raw or b'null')
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidInput('Invalid JSON body.')
+    if key is None:
+        return body
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise errors.InvalidInput("Invalid input: the body must be an object "
+                                  "with the key '%s'." % key)
+    return body[key]
+
+
+def validate(schema, data):
+    try:
+        return schema.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise errors.InvalidInput(format_validation_error(exc))
+
+
+def respond(resp, status, body=None):
+    resp.status = status
+    if body is None:
+        resp.text = None
+        return
+    resp.content_type = 'application/json'
+    resp.text = json.dumps(body)
+
+
+def authorize(req, action, project_id=None):
+    try:
+        policy.authorize(context(req), action, project_id)
+    except policy.PolicyForbidden:
+        raise errors.Forbidden()
+
+
+def may(req, action, project_id=None):
+    return policy.allowed(context(req), action, project_id)
+
+
+def scoped_list(req, resp, spec, stmt, session, project_column=None):
+    """Run a list query confined to the caller's project unless allowed global.
+
+    `spec` is the resource's `Listing` description: model, API columns,
+    view function, envelope name and policy resource.
+    """
+    listing = query.parse(req, spec.columns)
+    ctx = context(req)
+    authorize(req, '%s:get_all' % spec.policy)
+    project_column = project_column or spec.model.project_id
+    wanted = listing.filters.get('project_id')
+    if not may(req, '%s:get_all-global' % spec.policy):
+        if wanted and wanted != ctx.project_id:
+            raise errors.Forbidden()
+        stmt = stmt.where(project_column == ctx.project_id)
+    rows = query.select_page(session, stmt, spec.model, spec.columns, listing)
+    items = [query.select_fields(spec.view(r), listing.fields) for r in rows]
+    respond(resp, 200, {spec.plural: items,
+                        spec.links_key: query.links(req, listing, rows)})
+
+
+class Spec:
+    """How a resource lists: its model, API columns, view and envelope."""
+
+    def __init__(self, model, columns, view, plural, policy, links_key=None):
+        self.model = model
+        self.columns = columns
+        self.view = view
+        self.plural = plural
+        self.policy = policy
+        self.links_key = links_key or plural + '_links'
+
+
+def common_columns(model):
+    """API names shared by every load-balancing object."""
+    return {'id': model.id, 'project_id': model.project_id,
+            'tenant_id': model.project_id,
+            'provisioning_status': model.provisioning_status,
+            'operating_status': model.operating_status,
+            'admin_state_up': model.enabled, 'created_at': model.created_at,
+            'updated_at': model.updated_at}
+
+
+def not_deleted(model):
+    return select(model).where(model.provisioning_status != 'DELETED')
+
+
+def write(lb_ids=()):
+    """A write transaction; the worker is nudged for `lb_ids` after commit."""
+    return _WriteScope(lb_ids)
+
+
+class _WriteScope:
+    def __init__(self, lb_ids):
+        self.lb_ids = list(lb_ids)
+        self._cm = None
+
+    def __enter__(self):
+        self._cm = db.writing()
+        session = self._cm.__enter__()
+        session.info['nudge'] = self.lb_ids
+        return session
+
+    def __exit__(self, *exc):
+        result = self._cm.__exit__(*exc)
+        if exc[0] is None:
+            for lb_id in dict.fromkeys(self.lb_ids):
+                wakeup.nudge(lb_id)
+        return result

@@ -1,0 +1,120 @@
+"""Generic REST handlers for the objects under a load balancer.
+
+Listeners, pools, members, health monitors, L7 policies and rules all follow
+one pattern: validate the body against the resource's schema, authorize
+against the owning project, call the service inside one write transaction,
+answer with Octavia's envelope. A `Kind` names the pieces; the handlers here
+are shared. `parent` is the id from the URL for members and rules.
+"""
+import dataclasses
+from typing import Any, Callable
+
+from lbaas.api import base
+from lbaas.db import session as db
+from lbaas.schemas.common import apply_null_defaults
+
+
+@dataclasses.dataclass
+class Kind:
+    key: str                 # envelope of one object, e.g. 'listener'
+    spec: base.Spec          # listing: model, columns, view, plural, policy
+    create_schema: Any
+    update_schema: Any
+    get: Callable            # (session, [parent,] id) -> row
+    create: Callable         # (session, [parent,] values) -> row
+    update: Callable         # (session, [parent,] id, changes) -> row
+    delete: Callable         # (session, [parent,] id)
+    list_stmt: Callable      # (session, [parent]) -> select
+    null_defaults: dict = dataclasses.field(default_factory=dict)
+    parent_project: Callable | None = None  # (session, parent) -> project id
+    create_project: Callable | None = None  # (session, values) -> project id
+
+    def args(self, parent, *rest):
+        return ((parent,) if parent is not None else ()) + rest
+
+
+def _owner_project(kind, session, parent, values):
+    if kind.parent_project is not None:
+        return kind.parent_project(session, parent)
+    return kind.create_project(session, values)
+
+
+class Collection:
+    def __init__(self, kind):
+        self.kind = kind
+
+    def on_get(self, req, resp, parent=None):
+        kind = self.kind
+        with db.reading() as session:
+            if parent is not None:
+                project = kind.parent_project(session, parent)
+                base.authorize(req, '%s:get_all' % kind.spec.policy, project)
+            stmt = kind.list_stmt(*kind.args(parent))
+            base.scoped_list(req, resp, kind.spec, stmt, session)
+
+    def on_post(self, req, resp, parent=None):
+        kind = self.kind
+        values = base.validate(kind.create_schema,
+                               base.read_body(req, kind.key)).model_dump()
+        with base.write() as session:
+            project = _owner_project(kind, session, parent, values)
+            base.authorize(req, '%s:post' % kind.spec.policy, project)
+            row = kind.create(session, *kind.args(parent, values))
+            body = kind.spec.view(row)
+        base.respond(resp, 201, {kind.key: body})
+
+
+class Item:
+    def __init__(self, kind):
+        self.kind = kind
+
+    def _load(self, req, session, parent, obj_id, action):
+        row = self.kind.get(session, *self.kind.args(parent, obj_id))
+        base.authorize(req, '%s:%s' % (self.kind.spec.policy, action), row.project_id)
+        return row
+
+    def on_get(self, req, resp, obj_id, parent=None):
+        with db.reading() as session:
+            body = self.kind.spec.view(self._load(req, session, parent, obj_id, 'get_one'))
+        base.respond(resp, 200, {self.kind.key: body})
+
+    def on_put(self, req, resp, obj_id, parent=None):
+        kind = self.kind
+        data = base.validate(kind.update_schema, base.read_body(req, kind.key))
+        changes = apply_null_defaults(data.model_dump(exclude_unset=True), kind.null_defaults)
+        with base.write() as session:
+            self._load(req, session, parent, obj_id, 'put')
+            row = kind.update(session, *kind.args(parent, obj_id, changes))
+            body = kind.spec.view(row)
+        base.respond(resp, 200, {kind.key: body})
+
+    def on_delete(self, req, resp, obj_id, parent=None):
+        with base.write() as session:
+            self._load(req, session, parent, obj_id, 'delete')
+            self.kind.delete(session, *self.kind.args(parent, obj_id))
+        base.respond(resp, 204)
+
+
+class ChildCollection(Collection):
+    """Members under /pools/{obj_id}, rules under /l7policies/{obj_id}.
+
+    Falcon needs one field name per path level, so the parent's id arrives
+    as `obj_id` and the child's as `child_id`.
+    """
+
+    def on_get(self, req, resp, obj_id):
+        super().on_get(req, resp, parent=obj_id)
+
+    def on_post(self, req, resp, obj_id):
+        super().on_post(req, resp, parent=obj_id)
+
+
+class ChildItem(Item):
+    def on_get(self, req, resp, obj_id, child_id):
+        super().on_get(req, resp, child_id, parent=obj_id)
+
+    def on_put(self, req, resp, obj_id, child_id):
+        super().on_put(req, resp, child_id, parent=obj_id)
+
+    def on_delete(self, req, resp, obj_id, child_id):
+        super().on_delete(req, resp, child_id, parent=obj_id)

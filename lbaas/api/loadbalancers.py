@@ -1,0 +1,109 @@
+"""/v2/lbaas/loadbalancers: CRUD, status tree, stats, failover."""
+from sqlalchemy.orm import selectinload
+
+from lbaas.api import base
+from lbaas.db import models
+from lbaas.db import session as db
+from lbaas.schemas import views
+from lbaas.schemas.common import parse_bool
+from lbaas.schemas.loadbalancer import LoadBalancerCreate, LoadBalancerUpdate
+from lbaas.service import lifecycle, loadbalancers
+
+LB = models.LoadBalancer
+COLUMNS = dict(base.common_columns(LB), name=LB.name, description=LB.description,
+               provider=LB.provider, flavor_id=LB.flavor_id,
+               availability_zone=LB.availability_zone,
+               vip_address=models.Vip.ip_address, vip_port_id=models.Vip.port_id,
+               vip_subnet_id=models.Vip.subnet_id, vip_network_id=models.Vip.network_id,
+               vip_qos_policy_id=models.Vip.qos_policy_id)
+SPEC = base.Spec(LB, COLUMNS, views.loadbalancer, 'loadbalancers', 'loadbalancer')
+# What a list or show needs, loaded in a few queries instead of one per row.
+LOAD = (selectinload(LB.listeners), selectinload(LB.pools))
+
+
+def _get(session, req, lb_id, action='get_one'):
+    lb = lifecycle.get_lb(session, lb_id)
+    base.authorize(req, 'loadbalancer:%s' % action, lb.project_id)
+    return lb
+
+
+def _show(lb_id):
+    with db.reading() as session:
+        return views.loadbalancer(lifecycle.get_lb(session, lb_id))
+
+
+class Collection:
+    def on_get(self, req, resp):
+        with db.reading() as session:
+            stmt = base.not_deleted(LB).join(models.Vip, isouter=True).options(*LOAD)
+            base.scoped_list(req, resp, SPEC, stmt, session)
+
+    def on_post(self, req, resp):
+        data = base.validate(LoadBalancerCreate, base.read_body(req, 'loadbalancer'))
+        values = data.model_dump()
+        ctx = base.context(req)
+        project_id = values.get('project_id') or ctx.project_id
+        base.authorize(req, 'loadbalancer:post', project_id)
+        if values.get('vip_sg_ids'):
+            base.authorize(req, 'loadbalancer:post:vip_sg_ids', project_id)
+        values['project_id'] = project_id
+        with base.write() as session:
+            lb = loadbalancers.create(session, ctx, values)
+            body = views.full_graph(lb)
+        base.respond(resp, 201, {'loadbalancer': body})
+
+
+class Item:
+    def on_get(self, req, resp, lb_id):
+        with db.reading() as session:
+            body = views.loadbalancer(_get(session, req, lb_id))
+        base.respond(resp, 200, {'loadbalancer': body})
+
+    def on_put(self, req, resp, lb_id):
+        data = base.validate(LoadBalancerUpdate, base.read_body(req, 'loadbalancer'))
+        changes = data.model_dump(exclude_unset=True)
+        with base.write() as session:
+            lb = _get(session, req, lb_id, 'put')
+            if 'vip_sg_ids' in changes:
+                base.authorize(req, 'loadbalancer:put:vip_sg_ids', lb.project_id)
+            lb = loadbalancers.update(session, lb_id, changes)
+            body = views.loadbalancer(lb)
+        base.respond(resp, 200, {'loadbalancer': body})
+
+    def on_delete(self, req, resp, lb_id):
+        cascade = parse_bool(req.params.get('cascade', 'false'))
+        with base.write() as session:
+            _get(session, req, lb_id, 'delete')
+            loadbalancers.delete(session, lb_id, cascade)
+        base.respond(resp, 204)
+
+
+class Status:
+    def on_get(self, req, resp, lb_id):
+        with db.reading() as session:
+            body = loadbalancers.status_tree(_get(session, req, lb_id, 'get_status'))
+        base.respond(resp, 200, body)
+
+
+class Stats:
+    def on_get(self, req, resp, lb_id):
+        with db.reading() as session:
+            lb = _get(session, req, lb_id, 'get_stats')
+            body = loadbalancers.stats(session, lb)
+        base.respond(resp, 200, body)
+
+
+class Failover:
+    def on_put(self, req, resp, lb_id):
+        with base.write() as session:
+            _get(session, req, lb_id, 'put_failover')
+            loadbalancers.failover(session, lb_id)
+        base.respond(resp, 202)
+
+
+def routes():
+    return [('/loadbalancers', Collection()), ('/loadbalancers/{lb_id}', Item()),
+            ('/loadbalancers/{lb_id}/status', Status()),
+            ('/loadbalancers/{lb_id}/statuses', Status()),
+            ('/loadbalancers/{lb_id}/stats', Stats()),
+            ('/loadbalancers/{lb_id}/failover', Failover())]

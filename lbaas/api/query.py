@@ -1,0 +1,202 @@
+"""List queries: pagination, sorting, filtering, field selection and tags.
+
+Semantics are Octavia's (api/common/pagination.py): `limit` defaults to and
+is capped by `pagination_max_limit`, `marker` is the last id of the previous
+page, `page_reverse=True` walks backwards, `sort=k1:asc,k2:desc` (or the
+legacy `sort_key`/`sort_dir`), any attribute filters by equality, `fields`
+trims the answer, and four tag filters combine.
+"""
+import dataclasses
+import urllib.parse
+
+from sqlalchemy import Boolean, Float, Integer, and_, exists, not_, or_, select
+from sqlalchemy.sql import sqltypes
+
+from lbaas import config
+from lbaas.api.errors import InvalidInput
+from lbaas.db.models import Tag
+from lbaas.schemas.common import parse_bool
+
+RESERVED = {'limit', 'marker', 'page_reverse', 'sort', 'sort_key', 'sort_dir',
+            'fields', 'tags', 'tags-any', 'not-tags', 'not-tags-any'}
+
+
+@dataclasses.dataclass
+class Listing:
+    limit: int | None
+    marker: str | None
+    page_reverse: bool
+    sort: list
+    fields: list
+    filters: dict
+    tag_filters: dict
+
+
+def _max_limit():
+    value = config.CONF.api_settings.pagination_max_limit
+    if value == 'infinite':
+        return None
+    number = int(value)
+    return None if number < 0 else number
+
+
+def _parse_limit(raw):
+    ceiling = _max_limit()
+    if raw is None:
+        return ceiling
+    if raw == 'infinite':
+        return None
+    try:
+        number = int(raw)
+    except ValueError:
+        raise InvalidInput('Supplied pagination limit is not valid: %s' % raw)
+    if number < 1:
+        return None
+    return min(number, ceiling) if ceiling else number
+
+
+def _parse_sort(params, sortable):
+    keys = []
+    if params.get('sort'):
+        for item in _as_list(params['sort']):
+            key, _, direction = item.partition(':')
+            keys.append((key.strip(), (direction or 'asc').strip()))
+    elif params.get('sort_key'):
+        names = _as_list(params['sort_key'])
+        dirs = _as_list(params.get('sort_dir') or []) or ['asc'] * len(names)
+        keys = list(zip(names, dirs + ['asc'] * (len(names) - len(dirs))))
+    for key, direction in keys:
+        if direction not in ('asc', 'desc'):
+            raise InvalidInput('Invalid sort direction: %s' % direction)
+        if key not in sortable:
+            raise InvalidInput('Invalid sort key: %s' % key)
+    return keys
+
+
+def _as_list(value):
+    values = value if isinstance(value, list) else [value]
+    return [part for v in values for part in str(v).split(',') if part]
+
+
+def parse(req, columns):
+    """Read a list request's query string; `columns` maps API names to columns."""
+    params = req.params
+    filters = {}
+    for key, value in params.items():
+        if key in RESERVED:
+            continue
+        if key not in columns:
+            raise InvalidInput('One or more arguments are either duplicate or invalid')
+        if isinstance(value, list):
+            raise InvalidInput('One or more arguments are either duplicate or invalid')
+        filters[key] = value
+    return Listing(
+        limit=_parse_limit(params.get('limit')),
+        marker=params.get('marker'),
+        page_reverse=str(params.get('page_reverse', '')).lower() == 'true',
+        sort=_parse_sort(params, columns),
+        fields=_as_list(params.get('fields') or []),
+        filters=filters,
+        tag_filters={k: _as_list(params[k]) for k in
+                     ('tags', 'tags-any', 'not-tags', 'not-tags-any') if params.get(k)})
+
+
+def _coerce(column, raw):
+    kind = column.type
+    try:
+        if isinstance(kind, Boolean):
+            return parse_bool(raw)
+        if isinstance(kind, Integer):
+            return int(raw)
+        if isinstance(kind, Float):
+            return float(raw)
+    except ValueError:
+        raise InvalidInput('One or more arguments are either duplicate or invalid')
+    if isinstance(kind, (sqltypes.JSON,)):
+        raise InvalidInput('One or more arguments are either duplicate or invalid')
+    return raw
+
+
+def _tag_conditions(model, tag_filters):
+    def has(tag):
+        return exists().where(Tag.resource_id == model.id, Tag.tag == tag)
+    conditions = []
+    if 'tags' in tag_filters:
+        conditions.append(and_(*[has(t) for t in tag_filters['tags']]))
+    if 'tags-any' in tag_filters:
+        conditions.append(or_(*[has(t) for t in tag_filters['tags-any']]))
+    if 'not-tags' in tag_filters:
+        conditions.append(not_(and_(*[has(t) for t in tag_filters['not-tags']])))
+    if 'not-tags-any' in tag_filters:
+        conditions.append(not_(or_(*[has(t) for t in tag_filters['not-tags-any']])))
+    return conditions
+
+
+def _order(listing, columns, model):
+    keys = [(columns[k], d) for k, d in listing.sort]
+    keys += [(model.created_at, 'asc'), (model.id, 'asc')]
+    if listing.page_reverse:
+        keys = [(c, 'desc' if d == 'asc' else 'asc') for c, d in keys]
+    return keys
+
+
+def _after_marker(session, model, order, marker_id):
+    """Keyset condition: rows strictly after the marker row in `order`."""
+    marker = session.get(model, marker_id)
+    if marker is None:
+        raise InvalidInput('Marker %s could not be found.' % marker_id)
+    values = []
+    for column, _ in order:
+        values.append(getattr(marker, column.key) if column.class_ is model
+                      else session.scalar(select(column).where(model.id == marker_id)))
+    clauses = []
+    for i, (column, direction) in enumerate(order):
+        equal_before = [order[j][0] == values[j] for j in range(i)]
+        if values[i] is None:
+            continue
+        step = column > values[i] if direction == 'asc' else column < values[i]
+        clauses.append(and_(*equal_before, step))
+    return or_(*clauses)
+
+
+def select_page(session, stmt, model, columns, listing):
+    """Apply filters, order and paging to `stmt`; return the page's rows."""
+    for key, raw in listing.filters.items():
+        column = columns[key]
+        stmt = stmt.where(column == _coerce(column, raw))
+    for condition in _tag_conditions(model, listing.tag_filters):
+        stmt = stmt.where(condition)
+    order = _order(listing, columns, model)
+    if listing.marker:
+        stmt = stmt.where(_after_marker(session, model, order, listing.marker))
+    stmt = stmt.order_by(*[c.asc() if d == 'asc' else c.desc() for c, d in order])
+    if listing.limit:
+        stmt = stmt.limit(listing.limit)
+    rows = list(session.scalars(stmt).unique())
+    if listing.page_reverse:
+        rows.reverse()
+    return rows
+
+
+def links(req, listing, rows):
+    """Octavia's `<plural>_links`: next when the page is full, previous after a marker."""
+    result = []
+    if not rows or not listing.limit:
+        return result
+    base = (config.CONF.api_settings.api_base_uri or req.prefix).rstrip('/') + req.path
+    common = [('limit', listing.limit)]
+    if listing.sort:
+        common.append(('sort', ','.join('%s:%s' % kd for kd in listing.sort)))
+    if len(rows) >= listing.limit:
+        query = common + [('marker', rows[-1].id)]
+        result.append({'rel': 'next', 'href': base + '?' + urllib.parse.urlencode(query)})
+    if listing.marker:
+        query = common + [('marker', rows[0].id), ('page_reverse', 'True')]
+        result.append({'rel': 'previous', 'href': base + '?' + urllib.parse.urlencode(query)})
+    return result
+
+
+def select_fields(item, fields):
+    if not fields:
+        return item
+    return {k: v for k, v in item.items() if k in fields}

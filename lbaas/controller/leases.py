@@ -1,0 +1,96 @@
+"""Leases on load balancer rows: which worker reconciles which LB.
+
+A claim is a compare-and-set UPDATE (taken only if free or expired), which
+every supported database does atomically, so no LB is reconciled twice at
+once across any number of workers and hosts. A worker that dies simply stops
+renewing; its claims expire and another worker finishes the job.
+"""
+import datetime
+import os
+
+from sqlalchemy import or_, select, update
+
+from lbaas import config
+from lbaas.db import models
+from lbaas.db import session as db
+from lbaas.db.models import utcnow
+from lbaas.service import lifecycle
+
+LB = models.LoadBalancer
+
+
+def owner_id():
+    return '%s:%d' % (config.CONF.host, os.getpid())
+
+
+def _expiry():
+    return utcnow() + datetime.timedelta(seconds=config.CONF.controller_worker.lease_seconds)
+
+
+class Lease:
+    def __init__(self, lb_id, owner):
+        self.lb_id = lb_id
+        self.owner = owner
+
+    def renew(self):
+        with db.writing() as session:
+            session.execute(update(LB).where(LB.id == self.lb_id, LB.lease_owner == self.owner)
+                            .values(lease_expires_at=_expiry()))
+
+
+def claimable_ids(limit=100):
+    now = utcnow()
+    stmt = select(LB.id).where(
+        LB.provisioning_status.in_(lifecycle.PENDING),
+        or_(LB.lease_owner.is_(None), LB.lease_expires_at < now),
+        or_(LB.next_attempt_at.is_(None), LB.next_attempt_at <= now)).limit(limit)
+    with db.reading() as session:
+        return list(session.scalars(stmt))
+
+
+def claim(lb_id, owner):
+    """The lease on `lb_id` for `owner`, or None if someone else holds it."""
+    now = utcnow()
+    with db.writing() as session:
+        result = session.execute(
+            update(LB).where(LB.id == lb_id, LB.provisioning_status.in_(lifecycle.PENDING),
+                             or_(LB.lease_owner.is_(None), LB.lease_expires_at < now),
+                             or_(LB.next_attempt_at.is_(None), LB.next_attempt_at <= now))
+            .values(lease_owner=owner, lease_expires_at=_expiry()))
+    return Lease(lb_id, owner) if result.rowcount == 1 else None
+
+
+def still_mine(lb, lease):
+    return lb is not None and lb.lease_owner == lease.owner
+
+
+def release(lb, session):
+    lb.lease_owner = None
+    lb.lease_expires_at = None
+
+
+def release_dead_local_owners():
+    """Free leases of workers on this host whose process is gone.
+
+    A restarted worker need not wait for its predecessor's leases to expire:
+    on the same host, a dead pid is certain.
+    """
+    prefix = config.CONF.host + ':'
+    with db.writing() as session:
+        rows = session.execute(select(LB.id, LB.lease_owner).where(
+            LB.lease_owner.like(prefix + '%'))).all()
+        for lb_id, owner in rows:
+            pid = owner[len(prefix):]
+            if pid.isdigit() and not _alive(int(pid)):
+                session.execute(update(LB).where(LB.id == lb_id, LB.lease_owner == owner)
+                                .values(lease_owner=None, lease_expires_at=None))
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,63 @@
+"""Wake-ups from the API to the workers: hints, never the source of truth.
+
+The API sends one UDP datagram (the LB id) after it commits; a worker that
+misses it still finds the work on its next poll, so a lost datagram costs
+latency, not correctness. UDP on loopback needs no broker for the embedded
+default; a multi-host deployment lists every worker's address.
+"""
+import logging
+import socket
+
+from lbaas import config
+
+LOG = logging.getLogger(__name__)
+_sock = None
+
+
+def _addresses():
+    result = []
+    for item in config.CONF.controller_worker.wakeup_address.split(','):
+        host, _, port = item.strip().rpartition(':')
+        if host and port:
+            result.append((host.strip('[]'), int(port)))
+    return result
+
+
+def nudge(lb_id):
+    global _sock
+    try:
+        if _sock is None:
+            _sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            _sock.setblocking(False)
+        for address in _addresses():
+            _sock.sendto(lb_id.encode(), address)
+    except OSError as exc:  # nobody listening is fine: the poll finds it
+        LOG.debug('wake-up for %s not sent: %s', lb_id, exc)
+
+
+class Listener:
+    """The worker's end: a bound UDP socket to wait on."""
+
+    def __init__(self):
+        host, port = _addresses()[0]
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+
+    def wait(self, timeout):
+        """Ids received within `timeout` seconds (empty list on timeout)."""
+        self.sock.settimeout(timeout)
+        ids = []
+        try:
+            data, _ = self.sock.recvfrom(256)
+            ids.append(data.decode(errors='replace'))
+            self.sock.setblocking(False)
+            while True:
+                data, _ = self.sock.recvfrom(256)
+                ids.append(data.decode(errors='replace'))
+        except (BlockingIOError, socket.timeout):
+            pass
+        return ids
+
+    def close(self):
+        self.sock.close()

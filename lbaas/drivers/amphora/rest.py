@@ -1,0 +1,190 @@
+"""Controller-side client of the amphora agent (HTTPS with mutual TLS).
+
+Trust is narrow on both sides: the client presents the controller's
+certificate, accepts only servers signed by the controller CA, and requires the
+server certificate to name the amphora it means to talk to (not the address it
+connects to), so a reused management address can never receive another
+amphora's configuration.
+
+One request per connection; every call is idempotent, so a caller may retry
+on AgentUnreachable, including a `put_config` whose answer was lost.
+"""
+import http.client
+import json
+import socket
+import ssl
+import time
+
+from lbaas import wire
+from lbaas.drivers.amphora.pki import ControllerPKI
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 60.0   # covers `haproxy -c` and a reload with many certificates
+READY_PROBE_TIMEOUT = 1.0
+FIRST_POLL_INTERVAL = 0.02
+MAX_POLL_INTERVAL = 0.2
+
+
+class AgentError(Exception):
+    def __init__(self, amphora_id, message):
+        super().__init__(f"amphora {amphora_id}: {message}")
+        self.amphora_id = amphora_id
+
+
+class AgentUnreachable(AgentError):
+    """Transient: refused, timed out, reset, not started yet. Retry later."""
+
+
+class AgentTLSError(AgentError):
+    """The TLS handshake failed: wrong certificate, name or CA. Not transient."""
+
+
+class AgentResponseError(AgentError):
+    """The agent answered with an error status; carries its message/details."""
+
+    def __init__(self, amphora_id, status, message, details=""):
+        super().__init__(amphora_id, f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+        self.details = details
+
+
+class AgentRejected(AgentResponseError):
+    """4xx: the request is wrong (e.g. HAProxy refused the configuration;
+    `details` holds its output). Retrying the same request will not help."""
+
+
+class AgentFailed(AgentResponseError):
+    """5xx: the agent could not do it (e.g. reload failed and was rolled back)."""
+
+
+def make_client_context(ca_file, cert_file, key_file):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies chain and name
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cafile=ca_file)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+class AgentClient:
+    def __init__(self, pki_dir, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT):
+        pki = ControllerPKI(pki_dir)
+        self._context = make_client_context(pki.ca_file, *pki.client_cert_files)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+
+    def info(self, amphora_id, address, port, connect_timeout=None):
+        data = self._request("GET", amphora_id, address, port, wire.PATH_INFO,
+                             connect_timeout=connect_timeout)
+        return self._decode(amphora_id, wire.AgentInfo, data)
+
+    def status(self, amphora_id, address, port):
+        data = self._request("GET", amphora_id, address, port, wire.PATH_STATUS)
+        return self._decode(amphora_id, wire.AgentStatus, data)
+
+    def put_config(self, amphora_id, address, port, bundle):
+        """Apply `bundle`; same digest as running is a no-op on the agent."""
+        data = self._request("PUT", amphora_id, address, port, wire.PATH_CONFIG,
+                             body=wire.to_json(bundle))
+        return self._decode(amphora_id, wire.AgentStatus, data)
+
+    def stats(self, amphora_id, address, port):
+        """HAProxy `show stat` rows (dicts keyed by CSV column; counters reset
+        on every reload)."""
+        return self._request("GET", amphora_id, address, port, wire.PATH_STATS)
+
+    def delete_config(self, amphora_id, address, port):
+        data = self._request("DELETE", amphora_id, address, port, wire.PATH_CONFIG)
+        return self._decode(amphora_id, wire.AgentStatus, data)
+
+    def wait_ready(self, amphora_id, address, port, timeout):
+        """Poll `info` until the agent answers; AgentUnreachable after `timeout`.
+
+        Starts at 20 ms between tries and grows to 200 ms: an agent is
+        usually up within a few hundred milliseconds of being started.
+        """
+        deadline = time.monotonic() + timeout
+        interval = FIRST_POLL_INTERVAL
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                return self.info(amphora_id, address, port,
+                                 connect_timeout=max(0.05, min(READY_PROBE_TIMEOUT,
+                                                               remaining)))
+            except AgentUnreachable as exc:
+                if time.monotonic() + interval > deadline:
+                    raise AgentUnreachable(amphora_id, f"not ready after {timeout} s: "
+                                           f"{exc}") from None
+            time.sleep(interval)
+            interval = min(interval * 1.5, MAX_POLL_INTERVAL)
+
+    # -- transport -----------------------------------------------------------
+
+    def _request(self, method, amphora_id, address, port, path, body=None,
+                 connect_timeout=None):
+        tls = self._connect(amphora_id, address, port,
+                            connect_timeout or self.connect_timeout)
+        try:
+            status, payload = self._exchange(tls, method, address, port, path, body)
+        except ssl.SSLError as exc:
+            if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+                raise AgentUnreachable(amphora_id, f"{method} {path}: {exc!r}") from None
+            raise AgentTLSError(amphora_id, f"TLS error: {exc}") from None
+        except (http.client.HTTPException, OSError) as exc:
+            raise AgentUnreachable(amphora_id, f"{method} {path}: {exc!r}") from None
+        finally:
+            tls.close()
+        return self._check(amphora_id, status, payload)
+
+    def _connect(self, amphora_id, address, port, timeout):
+        try:
+            sock = socket.create_connection((address, port), timeout=timeout)
+        except OSError as exc:
+            raise AgentUnreachable(amphora_id, f"connect {address}:{port}: {exc}") from None
+        try:
+            # The name checked is the amphora id, whatever address we reached.
+            return self._context.wrap_socket(sock, server_hostname=amphora_id)
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            raise AgentTLSError(amphora_id, "server certificate refused: "
+                                f"{exc.verify_message}") from None
+        except ssl.SSLError as exc:
+            sock.close()
+            raise AgentTLSError(amphora_id, f"TLS handshake failed: {exc}") from None
+        except OSError as exc:
+            sock.close()
+            raise AgentUnreachable(amphora_id, f"TLS handshake: {exc!r}") from None
+
+    def _exchange(self, tls, method, address, port, path, body):
+        tls.settimeout(self.read_timeout)
+        host = f"[{address}]" if ":" in address else address
+        connection = http.client.HTTPConnection(host, port, timeout=self.read_timeout)
+        connection.sock = tls  # already connected and verified
+        headers = {"Accept": "application/json", "Connection": "close"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    @staticmethod
+    def _check(amphora_id, status, payload):
+        try:
+            data = json.loads(payload) if payload else None
+        except ValueError:
+            data = {"message": "answer is not JSON",
+                    "details": payload[:200].decode("utf-8", "replace")}
+            status = status if status >= 400 else 502
+        if 200 <= status < 300:
+            return data
+        data = data if isinstance(data, dict) else {}
+        error = AgentRejected if 400 <= status < 500 else AgentFailed
+        raise error(amphora_id, status, str(data.get("message", "")),
+                    str(data.get("details", "")))
+
+    @staticmethod
+    def _decode(amphora_id, cls, data):
+        try:
+            return cls.from_dict(data)
+        except wire.WireError as exc:
+            raise AgentFailed(amphora_id, 200, f"unexpected answer: {exc}") from None

@@ -1,0 +1,168 @@
+"""L7 policy and rule writes; policy positions form a list counted from 1."""
+from lbaas.api import errors
+from lbaas.db import models
+from lbaas.schemas import rules
+from lbaas.schemas.l7rule import check_l7rule_data
+from lbaas.service import lifecycle, providers, quotas
+from lbaas.service.pools import assign
+
+MAX_RULES = 50
+POLICY_FIELDS = ('name', 'description', 'action', 'redirect_pool_id', 'redirect_url',
+                 'redirect_prefix', 'redirect_http_code', 'admin_state_up', 'tags')
+RULE_FIELDS = ('type', 'compare_type', 'key', 'value', 'invert', 'admin_state_up', 'tags')
+COLUMNS = {'admin_state_up': 'enabled'}
+
+
+def get_listener(session, listener_id):
+    listener = session.get(models.Listener, listener_id)
+    if listener is None or listener.provisioning_status == lifecycle.DELETED:
+        raise errors.NotFound('Listener', listener_id)
+    return listener
+
+
+def _check_policy(lb, listener, policy, redirect_pool):
+    rules.check_l7policy_listener(listener.protocol)
+    providers.check_l7_listener(lb.provider, listener.protocol)
+    if policy.action == 'REDIRECT_TO_POOL':
+        if redirect_pool is None:
+            raise errors.ValidationFailure('A redirect_pool_id is required for '
+                                           'REDIRECT_TO_POOL.')
+        if redirect_pool.load_balancer_id != lb.id:
+            raise errors.NotFound('Pool', redirect_pool.id)
+        rules.check_listener_pool_protocol(listener.protocol, redirect_pool.protocol)
+
+
+def _place(listener, policy, position):
+    """Insert `policy` at `position` (1-based, clamped) and renumber the list."""
+    others = [p for p in listener.l7policies if p is not policy]
+    index = len(others) if position is None else max(0, min(position - 1, len(others)))
+    ordered = others[:index] + [policy] + others[index:]
+    for number, item in enumerate(ordered, start=1):
+        item.position = number
+    listener.l7policies = ordered
+
+
+def _redirect_pool(session, pool_id):
+    if not pool_id:
+        return None
+    pool = session.get(models.Pool, pool_id)
+    if pool is None or pool.provisioning_status == lifecycle.DELETED:
+        raise errors.NotFound('Pool', pool_id)
+    return pool
+
+
+def build_policy(session, lb, listener, values, redirect_pool=None):
+    policy = models.L7Policy(project_id=listener.project_id,
+                             **lifecycle.new_status_fields(values.get('admin_state_up', True)))
+    assign(policy, values, POLICY_FIELDS, COLUMNS)
+    if redirect_pool is None:
+        redirect_pool = _redirect_pool(session, values.get('redirect_pool_id'))
+    policy.redirect_pool = redirect_pool
+    _check_policy(lb, listener, policy, redirect_pool)
+    _place(listener, policy, values.get('position'))
+    for rule_values in values.get('rules') or []:
+        build_rule(policy, rule_values)
+    return policy
+
+
+def create_policy(session, values):
+    listener = get_listener(session, values['listener_id'])
+    lb = lifecycle.lock_mutable_lb(session, listener.load_balancer_id)
+    quotas.check(session, lb.project_id, l7policy=1, l7rule=len(values.get('rules') or []))
+    policy = build_policy(session, lb, listener, values)
+    session.flush()
+    listener.provisioning_status = lifecycle.PENDING_UPDATE
+    lifecycle.touch_lb(session, lb, [policy, *policy.rules])
+    return policy
+
+
+def get_policy(session, policy_id):
+    policy = session.get(models.L7Policy, policy_id)
+    if policy is None or policy.provisioning_status == lifecycle.DELETED:
+        raise errors.NotFound('L7 Policy', policy_id)
+    return policy
+
+
+def update_policy(session, policy_id, changes):
+    policy = get_policy(session, policy_id)
+    listener = policy.listener
+    lb = lifecycle.lock_mutable_lb(session, listener.load_balancer_id)
+    assign(policy, changes, POLICY_FIELDS, COLUMNS)
+    if 'redirect_pool_id' in changes:
+        policy.redirect_pool = _redirect_pool(session, changes['redirect_pool_id'])
+    _check_policy(lb, listener, policy, policy.redirect_pool)
+    if 'position' in changes:
+        _place(listener, policy, changes['position'])
+    policy.provisioning_status = lifecycle.PENDING_UPDATE
+    listener.provisioning_status = lifecycle.PENDING_UPDATE
+    lifecycle.touch_lb(session, lb, [policy])
+    return policy
+
+
+def delete_policy(session, policy_id):
+    policy = get_policy(session, policy_id)
+    listener = policy.listener
+    lb = lifecycle.lock_mutable_lb(session, listener.load_balancer_id)
+    lifecycle.mark(lifecycle.PENDING_DELETE, policy, *policy.rules)
+    listener.provisioning_status = lifecycle.PENDING_UPDATE
+    lifecycle.touch_lb(session, lb, [policy])
+
+
+def build_rule(policy, values):
+    live = [r for r in policy.rules if r.provisioning_status != lifecycle.PENDING_DELETE]
+    if len(live) >= MAX_RULES:
+        raise errors.Conflict('Too many rules on L7 policy %s' % policy.id)
+    rule = models.L7Rule(project_id=policy.project_id,
+                         **lifecycle.new_status_fields(values.get('admin_state_up', True)))
+    assign(rule, values, RULE_FIELDS, COLUMNS)
+    rule.invert = bool(rule.invert)
+    policy.rules.append(rule)
+    return rule
+
+
+def _lock_policy_parent(session, policy_id):
+    policy = get_policy(session, policy_id)
+    lb = lifecycle.lock_mutable_lb(session, policy.listener.load_balancer_id)
+    lifecycle.require_active(policy, 'L7 Policy')
+    return lb, policy
+
+
+def _pending_parents(policy):
+    lifecycle.mark(lifecycle.PENDING_UPDATE, policy, policy.listener)
+
+
+def create_rule(session, policy_id, values):
+    lb, policy = _lock_policy_parent(session, policy_id)
+    quotas.check(session, lb.project_id, l7rule=1)
+    rule = build_rule(policy, values)
+    session.flush()
+    _pending_parents(policy)
+    lifecycle.touch_lb(session, lb, [rule])
+    return rule
+
+
+def get_rule(session, policy_id, rule_id):
+    rule = session.get(models.L7Rule, rule_id)
+    if rule is None or rule.l7policy_id != policy_id or \
+            rule.provisioning_status == lifecycle.DELETED:
+        raise errors.NotFound('L7 Rule', rule_id)
+    return rule
+
+
+def update_rule(session, policy_id, rule_id, changes):
+    rule = get_rule(session, policy_id, rule_id)
+    lb, policy = _lock_policy_parent(session, policy_id)
+    assign(rule, changes, RULE_FIELDS, COLUMNS)
+    check_l7rule_data(rule.type, rule.compare_type, rule.key, rule.value)
+    rule.provisioning_status = lifecycle.PENDING_UPDATE
+    _pending_parents(policy)
+    lifecycle.touch_lb(session, lb, [rule])
+    return rule
+
+
+def delete_rule(session, policy_id, rule_id):
+    rule = get_rule(session, policy_id, rule_id)
+    lb, policy = _lock_policy_parent(session, policy_id)
+    rule.provisioning_status = lifecycle.PENDING_DELETE
+    _pending_parents(policy)
+    lifecycle.touch_lb(session, lb, [rule])

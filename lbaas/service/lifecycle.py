@@ -1,0 +1,88 @@
+"""The status machine every API write goes through (DESIGN section 2).
+
+A write locks the load balancer row, requires it mutable (409 otherwise,
+with Octavia's wording), applies the change, marks the object and its
+parents PENDING_*, bumps the LB's generation, and commits. The worker is
+nudged only after the commit (see `lbaas.controller.wakeup`).
+"""
+from sqlalchemy import select
+
+from lbaas.api import errors
+from lbaas.db import models
+
+ACTIVE = 'ACTIVE'
+PENDING_CREATE = 'PENDING_CREATE'
+PENDING_UPDATE = 'PENDING_UPDATE'
+PENDING_DELETE = 'PENDING_DELETE'
+DELETED = 'DELETED'
+ERROR = 'ERROR'
+PENDING = (PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE)
+
+ONLINE = 'ONLINE'
+OFFLINE = 'OFFLINE'
+NO_MONITOR = 'NO_MONITOR'
+
+MUTABLE = (ACTIVE,)
+DELETABLE = (ACTIVE, ERROR)
+FAILOVERABLE = (ACTIVE, ERROR)
+
+
+def get_lb(session, lb_id, lock=False):
+    """The LB row, locked for update when asked; 404 if missing or DELETED."""
+    stmt = select(models.LoadBalancer).where(models.LoadBalancer.id == lb_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    lb = session.scalars(stmt).first()
+    if lb is None or lb.provisioning_status == DELETED:
+        raise errors.NotFound('Load Balancer', lb_id)
+    return lb
+
+
+def lock_mutable_lb(session, lb_id, allowed=MUTABLE):
+    lb = get_lb(session, lb_id, lock=True)
+    require_lb_status(lb, allowed)
+    return lb
+
+
+def require_lb_status(lb, allowed=MUTABLE):
+    if lb.provisioning_status not in allowed:
+        raise errors.PendingState(lb.id, lb.provisioning_status)
+
+
+def require_active(obj, resource):
+    """Parents of a member, HM or rule must themselves be ACTIVE (Octavia)."""
+    if obj.provisioning_status != ACTIVE:
+        raise errors.Immutable(resource, obj.id)
+
+
+def touch_lb(session, lb, targets, status=PENDING_UPDATE):
+    """Give the LB work to do: its status, new generation, the write's targets.
+
+    The LB id is queued on the session so the API nudges a worker once the
+    transaction has committed.
+    """
+    lb.provisioning_status = status
+    lb.generation = (lb.generation or 0) + 1
+    lb.attempts = 0
+    lb.next_attempt_at = None
+    lb.last_error = None
+    lb.pending_targets = [t.id for t in targets]
+    session.info.setdefault('nudge', []).append(lb.id)
+
+
+def mark(status, *objects):
+    for obj in objects:
+        if obj is not None:
+            obj.provisioning_status = status
+
+
+def new_status_fields(enabled=True, operating=OFFLINE):
+    return {'provisioning_status': PENDING_CREATE, 'operating_status': operating,
+            'enabled': enabled}
+
+
+def lb_of_listener(session, listener_id, resource='Listener'):
+    listener = session.get(models.Listener, listener_id)
+    if listener is None or listener.provisioning_status == DELETED:
+        raise errors.NotFound(resource, listener_id)
+    return listener

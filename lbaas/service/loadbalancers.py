@@ -1,0 +1,179 @@
+"""Load balancer writes: create (plain or whole graph), update, delete, failover."""
+import json
+
+from sqlalchemy import select
+
+from lbaas import config
+from lbaas.api import errors
+from lbaas.db import models
+from lbaas.service import graph, lifecycle, networks, providers, quotas
+
+
+def _flavor_topology(session, flavor_id):
+    """Validate a flavor and return the topology it asks for, if any."""
+    if not flavor_id:
+        return None, None
+    flavor = session.get(models.Flavor, flavor_id)
+    if flavor is None:
+        raise errors.InvalidInput('Validation failure: Flavor %s not found.' % flavor_id)
+    if not flavor.enabled:
+        raise errors.ApiError('The selected flavor is not allowed in this deployment: %s'
+                              % flavor_id)
+    profile = flavor.flavor_profile
+    data = json.loads(profile.flavor_data or '{}')
+    return data.get('loadbalancer_topology'), profile.provider_name
+
+
+def _check_availability_zone(session, name):
+    if not name:
+        return
+    zone = session.get(models.AvailabilityZone, name)
+    if zone is None:
+        raise errors.InvalidInput('Validation failure: Availability Zone %s not found.' % name)
+    if not zone.enabled:
+        raise errors.ApiError('The selected availability_zone is not allowed in this '
+                              'deployment: %s' % name)
+
+
+def _vips(session, data):
+    vip = networks.resolve_vip(session, data.get('vip_subnet_id'), data.get('vip_network_id'),
+                               data.get('vip_port_id'), data.get('vip_address'))
+    extra = []
+    seen = {vip['subnet_id']}
+    for item in data.get('additional_vips') or []:
+        subnet_id = item['subnet_id']
+        if subnet_id in seen:
+            raise errors.ApiError('Validation failure: Duplicate VIP subnet(s) specified. '
+                                  'Only one IP can be bound per subnet.')
+        seen.add(subnet_id)
+        resolved = networks.resolve_vip(session, subnet_id, None, item.get('port_id'),
+                                        item.get('ip_address'))
+        if resolved['network_id'] != vip['network_id'] and networks.find_subnet(subnet_id):
+            raise errors.ApiError('Validation failure: All VIP subnets must belong to '
+                                  'the same network.')
+        extra.append(resolved)
+    return vip, extra
+
+
+def create(session, ctx, data):
+    """A new LB (and any children given inline) in PENDING_CREATE."""
+    project_id = data.get('project_id') or ctx.project_id
+    provider = providers.resolve(data.get('provider'))
+    topology, flavor_provider = _flavor_topology(session, data.get('flavor_id'))
+    if flavor_provider and flavor_provider != provider and not (
+            {flavor_provider, provider} <= providers.AMPHORA_ALIASES):
+        raise errors.ApiError("Flavor '%s' is not compatible with provider '%s'"
+                              % (data['flavor_id'], provider))
+    _check_availability_zone(session, data.get('availability_zone'))
+    counts = graph.count_objects(data)
+    quotas.check(session, project_id, loadbalancer=1, **counts)
+    vip, extra_vips = _vips(session, data)
+    lb = models.LoadBalancer(
+        project_id=project_id, name=data.get('name'), description=data.get('description'),
+        provider=provider, flavor_id=data.get('flavor_id'),
+        availability_zone=data.get('availability_zone'),
+        topology=topology or config.CONF.controller_worker.loadbalancer_topology,
+        generation=1, **lifecycle.new_status_fields(data.get('admin_state_up', True)))
+    lb.vip = models.Vip(qos_policy_id=data.get('vip_qos_policy_id'), **vip)
+    lb.additional_vips = [models.AdditionalVip(**v) for v in extra_vips]
+    lb.vip_security_groups = [models.VipSecurityGroup(sg_id=sg)
+                              for sg in dict.fromkeys(data.get('vip_sg_ids') or [])]
+    lb.tags = data.get('tags')
+    session.add(lb)
+    session.flush()
+    graph.build_children(session, lb, data)
+    lifecycle.touch_lb(session, lb, [lb], lifecycle.PENDING_CREATE)
+    return lb
+
+
+UPDATABLE = ('name', 'description', 'tags')
+
+
+def update(session, lb_id, changes):
+    lb = lifecycle.lock_mutable_lb(session, lb_id)
+    for field in UPDATABLE:
+        if field in changes:
+            setattr(lb, field, changes[field])
+    if 'admin_state_up' in changes:
+        lb.enabled = bool(changes['admin_state_up'])
+    if 'vip_qos_policy_id' in changes:
+        lb.vip.qos_policy_id = changes['vip_qos_policy_id']
+    if 'vip_sg_ids' in changes:
+        lb.vip_security_groups = [models.VipSecurityGroup(sg_id=sg) for sg in
+                                  dict.fromkeys(changes['vip_sg_ids'] or [])]
+    lifecycle.touch_lb(session, lb, [lb])
+    return lb
+
+
+def delete(session, lb_id, cascade):
+    lb = lifecycle.lock_mutable_lb(session, lb_id, lifecycle.DELETABLE)
+    if (lb.listeners or lb.pools) and not cascade:
+        raise errors.ApiError('Cannot delete Load Balancer %s - it has children' % lb_id)
+    lifecycle.touch_lb(session, lb, [lb], lifecycle.PENDING_DELETE)
+    lifecycle.mark(lifecycle.PENDING_DELETE, *graph.descendants(lb))
+
+
+def failover(session, lb_id):
+    lb = lifecycle.lock_mutable_lb(session, lb_id, lifecycle.FAILOVERABLE)
+    lifecycle.touch_lb(session, lb, [lb])
+    lb.failover_requested = True
+
+
+def failover_amphora(session, amphora_id):
+    amphora = session.get(models.Amphora, amphora_id)
+    if amphora is None or amphora.status == 'DELETED':
+        raise errors.NotFound('Amphora', amphora_id)
+    if amphora.load_balancer_id is None:
+        raise errors.ApiError('Amphora %s is not associated with a load balancer.'
+                              % amphora_id)
+    lb = lifecycle.lock_mutable_lb(session, amphora.load_balancer_id)
+    lifecycle.touch_lb(session, lb, [lb])
+    amphora.failover_requested = True
+
+
+def status_tree(lb):
+    def pool_node(pool):
+        hm = pool.health_monitor
+        return {'id': pool.id, 'name': pool.name or '',
+                'provisioning_status': pool.provisioning_status,
+                'operating_status': pool.operating_status,
+                **({'health_monitor': {
+                    'id': hm.id, 'name': hm.name or '', 'type': hm.type,
+                    'provisioning_status': hm.provisioning_status,
+                    'operating_status': hm.operating_status}} if hm else {}),
+                'members': [{'id': m.id, 'name': m.name or '',
+                             'operating_status': m.operating_status,
+                             'provisioning_status': m.provisioning_status,
+                             'address': m.ip_address, 'protocol_port': m.protocol_port}
+                            for m in pool.members]}
+
+    listeners = []
+    for listener in lb.listeners:
+        pools = {p.id: p for p in ([listener.default_pool] if listener.default_pool else [])}
+        for policy in listener.l7policies:
+            if policy.redirect_pool is not None:
+                pools.setdefault(policy.redirect_pool.id, policy.redirect_pool)
+        listeners.append({'id': listener.id, 'name': listener.name or '',
+                          'operating_status': listener.operating_status,
+                          'provisioning_status': listener.provisioning_status,
+                          'pools': [pool_node(p) for p in pools.values()]})
+    return {'statuses': {'loadbalancer': {
+        'id': lb.id, 'name': lb.name or '', 'operating_status': lb.operating_status,
+        'provisioning_status': lb.provisioning_status, 'listeners': listeners}}}
+
+
+def stats(session, lb):
+    listener_ids = [li.id for li in lb.listeners]
+    return sum_stats(session, listener_ids)
+
+
+def sum_stats(session, listener_ids):
+    totals = dict.fromkeys(('bytes_in', 'bytes_out', 'active_connections',
+                            'total_connections', 'request_errors'), 0)
+    if listener_ids:
+        rows = session.scalars(select(models.ListenerStatistics).where(
+            models.ListenerStatistics.listener_id.in_(listener_ids)))
+        for row in rows:
+            for key in totals:
+                totals[key] += getattr(row, key) or 0
+    return {'stats': totals}

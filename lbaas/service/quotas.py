@@ -1,0 +1,77 @@
+"""Quotas: limits per project, usage counted from the rows themselves.
+
+Octavia keeps `in_use_*` counters that drift when a flow dies half way; we
+count the project's live rows under the project's quota-row lock instead,
+so usage is right by construction. Octavia skips quotas under noauth; we do
+too unless `[api_settings] enforce_quotas_noauth` is set.
+"""
+from sqlalchemy import func, select
+
+from lbaas import config
+from lbaas.api import errors
+from lbaas.db import models
+
+# API resource name -> (quota column, model counted, config default option)
+RESOURCES = {
+    'loadbalancer': ('load_balancer', models.LoadBalancer, 'default_load_balancer_quota'),
+    'listener': ('listener', models.Listener, 'default_listener_quota'),
+    'pool': ('pool', models.Pool, 'default_pool_quota'),
+    'healthmonitor': ('health_monitor', models.HealthMonitor, 'default_health_monitor_quota'),
+    'member': ('member', models.Member, 'default_member_quota'),
+    'l7policy': ('l7policy', models.L7Policy, 'default_l7policy_quota'),
+    'l7rule': ('l7rule', models.L7Rule, 'default_l7rule_quota'),
+}
+QUOTA_ERROR_NAMES = {'loadbalancer': 'LoadBalancer', 'listener': 'Listener',
+                     'pool': 'Pool', 'healthmonitor': 'HealthMonitor',
+                     'member': 'Member', 'l7policy': 'L7Policy', 'l7rule': 'L7Rule'}
+
+
+def enforced():
+    settings = config.CONF.api_settings
+    return settings.auth_strategy != 'noauth' or settings.enforce_quotas_noauth
+
+
+def default_limit(resource):
+    return getattr(config.CONF.quotas, RESOURCES[resource][2])
+
+
+def limits(quota):
+    """Effective limits of a project (quota row or None) in API names."""
+    result = {}
+    for resource, (column, _, _) in RESOURCES.items():
+        value = getattr(quota, column) if quota is not None else None
+        result[resource] = default_limit(resource) if value is None else value
+    return result
+
+
+def _lock_quota_row(session, project_id):
+    stmt = select(models.Quota).where(models.Quota.project_id == project_id).with_for_update()
+    quota = session.scalars(stmt).first()
+    if quota is None:
+        quota = models.Quota(project_id=project_id, explicit=False)
+        session.add(quota)
+        session.flush()
+    return quota
+
+
+def _usage(session, model, project_id):
+    stmt = select(func.count()).select_from(model).where(model.project_id == project_id)
+    if model is models.LoadBalancer:
+        stmt = stmt.where(model.provisioning_status != 'DELETED')
+    return session.scalar(stmt)
+
+
+def check(session, project_id, **wanted):
+    """Raise 403 QuotaExceeded unless the project may add `wanted` more objects."""
+    wanted = {k: v for k, v in wanted.items() if v}
+    if not wanted or not enforced():
+        return
+    quota = _lock_quota_row(session, project_id)
+    allowed = limits(quota)
+    for resource, count in wanted.items():
+        limit = allowed[resource]
+        if limit == -1:
+            continue
+        used = _usage(session, RESOURCES[resource][1], project_id)
+        if used + count > limit:
+            raise errors.QuotaExceeded(QUOTA_ERROR_NAMES[resource])
