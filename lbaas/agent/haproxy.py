@@ -79,10 +79,10 @@ def _stat_value(value):
     return int(value) if value.isdigit() else value
 
 
-def process_alive(pid, marker):
+def process_alive(pid, marker=None):
     """True if `pid` is a live (not zombie) process whose command line contains
     `marker` (our pid file path: a recycled pid, even another amphora's
-    HAProxy, is not mistaken for ours)."""
+    HAProxy, is not mistaken for ours). No marker: any live process."""
     try:
         # Reap it if it is our exited child; harmless otherwise.
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
@@ -96,7 +96,9 @@ def process_alive(pid, marker):
             cmdline = f.read()
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    return state not in (b"Z", b"X") and os.fsencode(marker) in cmdline
+    if state in (b"Z", b"X"):
+        return False
+    return marker is None or os.fsencode(marker) in cmdline
 
 
 class HAProxyProcess:
@@ -113,6 +115,7 @@ class HAProxyProcess:
         os.makedirs(wire.state_path(state_dir, wire.HAPROXY_DIR), 0o700, exist_ok=True)
         self._version = None
         self._child = None  # Popen of a master we started (None if adopted)
+        self._known_pid = 0
 
     # -- observation -------------------------------------------------------
 
@@ -122,8 +125,14 @@ class HAProxyProcess:
             with open(self.pid_file) as f:
                 pid = int(f.readline().strip() or 0)
         except (FileNotFoundError, ValueError):
-            return None
-        return pid if pid > 0 and process_alive(pid, self.pid_file) else None
+            pid = 0
+        # The master keeps its pid across reloads but rewrites the pid file
+        # when it re-executes; a read in that instant finds it empty.
+        pid = pid or self._known_pid
+        if pid and process_alive(pid, self.pid_file):
+            self._known_pid = pid
+            return pid
+        return None
 
     def is_running(self):
         return self.master_pid() is not None
@@ -189,6 +198,7 @@ class HAProxyProcess:
 
     def reload(self):
         """Hitless reload; raises HAProxyError if no new worker took over."""
+        master = self.master_pid()
         reloads_before, workers_before = self.show_proc()
         self.save_server_state()
         offset = _file_size(self.log_file)
@@ -199,7 +209,7 @@ class HAProxyProcess:
             try:
                 reloads, workers = self.show_proc()
             except OSError:
-                if not self.is_running():
+                if not process_alive(master):
                     raise HAProxyError("HAProxy died while reloading",
                                        _read_from(self.log_file, offset)) from None
                 continue  # the master is re-executing
