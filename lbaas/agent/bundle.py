@@ -63,9 +63,18 @@ class BundleStore:
             return None
 
     def current_keepalived_cfg(self):
-        current = self.current_dir()
-        path = current and os.path.join(current, wire.KEEPALIVED_CFG_NAME)
-        return path if path and os.path.exists(path) else None
+        return self.keepalived_cfg_of(self.current_dir())
+
+    @staticmethod
+    def keepalived_cfg_of(gen_dir):
+        """Text of a bundle's keepalived configuration, or None."""
+        if gen_dir is None:
+            return None
+        try:
+            with open(os.path.join(gen_dir, wire.KEEPALIVED_CFG_NAME)) as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
 
     # -- staging -----------------------------------------------------------
 

@@ -151,9 +151,14 @@ class HAProxyProcess:
         return parse_show_stat(unix_command(self.stats_socket, "show stat"))
 
     def version(self):
+        """HAProxy's version string (None if HAProxy cannot be run)."""
         if self._version is None:
-            out = subprocess.run([self.haproxy_bin, "-v"], capture_output=True,
-                                 text=True, timeout=10).stdout
+            try:
+                out = subprocess.run([self.haproxy_bin, "-v"], capture_output=True,
+                                     text=True, timeout=10).stdout
+            except (OSError, subprocess.SubprocessError) as exc:
+                LOG.error("cannot run %s: %s", self.haproxy_bin, exc)
+                return None
             words = out.split()
             self._version = words[2] if len(words) > 2 else out.strip()
         return self._version

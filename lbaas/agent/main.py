@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 
@@ -31,8 +32,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="lbaas agent", description=__doc__.split("\n")[0])
     parser.add_argument("--amphora-id", required=True)
     parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--bind", type=parse_bind,
-                        default=("0.0.0.0", wire.DEFAULT_PORT), metavar="HOST:PORT")
+    parser.add_argument("--bind", type=parse_bind, required=True, metavar="HOST:PORT",
+                        help=f"management address (the controller uses port "
+                             f"{wire.DEFAULT_PORT} by default)")
     parser.add_argument("--ca-file", help=f"default: <state-dir>/{wire.CA_FILE}")
     parser.add_argument("--cert-file", help=f"default: <state-dir>/{wire.CERT_FILE}")
     parser.add_argument("--key-file", help=f"default: <state-dir>/{wire.KEY_FILE}")
@@ -46,6 +48,11 @@ def parse_args(argv):
     args.ca_file = args.ca_file or wire.state_path(args.state_dir, wire.CA_FILE)
     args.cert_file = args.cert_file or wire.state_path(args.state_dir, wire.CERT_FILE)
     args.key_file = args.key_file or wire.state_path(args.state_dir, wire.KEY_FILE)
+    for socket_name in (wire.MASTER_SOCKET, wire.STATS_SOCKET):
+        if len(os.fsencode(wire.state_path(args.state_dir, socket_name))) > \
+                wire.MAX_SOCKET_PATH:
+            parser.error(f"--state-dir is too long: HAProxy refuses unix socket "
+                         f"paths longer than {wire.MAX_SOCKET_PATH} bytes")
     return args
 
 
@@ -58,16 +65,29 @@ def setup_logging(state_dir, debug):
     root.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
+def _fail(message):
+    LOG.error("cannot start: %s", message)
+    print(f"lbaas agent: {message}", file=sys.stderr)
+    return 1
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
     setup_logging(args.state_dir, args.debug)
-    service = AgentService(args.amphora_id, args.state_dir, args.haproxy, args.keepalived)
-    context = make_server_context(args.ca_file, args.cert_file, args.key_file)
-    server = AgentHTTPServer(args.bind, service, context)
+    # Handlers first: a SIGTERM during start-up must still stop cleanly.
     stop_requested = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_requested.set())
+    service = AgentService(args.amphora_id, args.state_dir, args.haproxy, args.keepalived)
+    try:
+        context = make_server_context(args.ca_file, args.cert_file, args.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        return _fail(f"cannot load {args.ca_file}, {args.cert_file}, {args.key_file}: {exc}")
+    try:
+        server = AgentHTTPServer(args.bind, service, context)
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.bind[0]}:{args.bind[1]}: {exc}")
     threading.Thread(target=server.serve_forever, args=(0.2,), name="http",
                      daemon=True).start()
     threading.Thread(target=service.supervise, name="supervisor", daemon=True).start()
@@ -76,7 +96,10 @@ def main(argv=None):
         f.write(f"{os.getpid()}\n")
     LOG.info("agent %s for amphora %s listening on %s:%s", wire.AGENT_VERSION,
              args.amphora_id, *server.server_address[:2])
-    stop_requested.wait()
+    # A timeout keeps the main thread returning to the interpreter, where
+    # signal handlers run.
+    while not stop_requested.wait(1.0):
+        pass
     LOG.info("stopping")
     server.shutdown()
     service.shutdown(grace=args.stop_grace)

@@ -82,35 +82,41 @@ class AgentService:
             gen_dir = self.store.stage(bundle)
             previous = self.store.activate(gen_dir)
             try:
-                self._put_current_in_service()
+                self._put_current_in_service(replaced=previous)
             except (HAProxyError, OSError, RuntimeError) as exc:
                 LOG.error("applying %s failed, rolling back: %s", bundle.digest(), exc)
                 self.store.rollback(previous)
-                self._restore(previous)
+                self._restore(previous, failed=gen_dir)
                 self.store.discard(gen_dir)
                 raise ApplyFailed(str(exc), getattr(exc, "details", "")) from None
             self.store.prune()
             LOG.info("configuration %s in service", bundle.digest())
             return self.status()
 
-    def _put_current_in_service(self):
+    def _put_current_in_service(self, replaced):
+        """Reload (or start) for the current bundle, which took over from the
+        bundle directory `replaced` (None: nothing ran before)."""
         if self.haproxy.is_running():
             self.haproxy.reload()
         else:
             self.haproxy.start()
-        if self.store.current_keepalived_cfg():
-            self.keepalived.reload()
-        else:
+        wanted = self.store.current_keepalived_cfg()
+        if wanted is None:
             self.keepalived.stop()
+        elif not self.keepalived.is_running():
+            self.keepalived.start()
+        elif wanted != self.store.keepalived_cfg_of(replaced):
+            # Only on a real change: a reload re-runs VRRP's configuration.
+            self.keepalived.reload()
 
-    def _restore(self, previous):
+    def _restore(self, previous, failed):
         """Bring processes back to the rolled-back configuration (best effort)."""
         try:
             if previous is None:
                 self.keepalived.stop()
                 self.haproxy.stop(grace=0)
             else:
-                self._put_current_in_service()
+                self._put_current_in_service(replaced=failed)
         except (HAProxyError, OSError, RuntimeError) as exc:
             LOG.error("restoring the previous configuration failed: %s", exc)
 
@@ -138,6 +144,7 @@ class AgentService:
 
     def supervise(self):
         """Loop (in a thread): restart a dead HAProxy/keepalived, with backoff."""
+        self.haproxy.version()  # warm the cache: `info` is the readiness probe
         while not self._stopping.is_set():
             self.supervise_once()
             self._stopping.wait(self._restart_backoff)

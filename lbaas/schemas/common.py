@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, Optional
 
 import pydantic
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, AfterValidator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict,
+                      model_validator)
 
 # --- enumerations (octavia-lib constants, reference section 2.1) -----------
 LISTENER_PROTOCOLS = ('TCP', 'HTTP', 'HTTPS', 'TERMINATED_HTTPS', 'UDP', 'SCTP', 'PROMETHEUS')
@@ -197,8 +198,8 @@ AdminStateUp = Annotated[bool, BeforeValidator(_null_means_false)]
 OptionalAdminStateUp = Annotated[Optional[bool], BeforeValidator(_null_means_false)]
 TagList = Annotated[list[Tag], EMPTY_LIST_IF_NULL]
 ContainerRefList = Annotated[list[ContainerRef], EMPTY_LIST_IF_NULL]
-HeaderMap = Annotated[dict[str, Annotated[str, Field(max_length=255)]],
-                      BeforeValidator(_null_means_empty_dict)]
+HeaderValue = Annotated[str, Field(max_length=255)]
+HeaderMap = Annotated[dict[str, HeaderValue], BeforeValidator(_null_means_empty_dict)]
 ClientAuthentication = Literal[CLIENT_AUTH_MODES]
 
 

@@ -1,8 +1,8 @@
 """Health monitor request bodies (reference 1.7 "Health monitor", 2.4)."""
 import re
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from lbaas.schemas import common as c
 from lbaas.schemas import rules
@@ -45,8 +45,10 @@ def check_domain_name(value: str) -> str:
     return value
 
 
-def check_http_version(value: float) -> float:
-    if value not in c.HM_HTTP_VERSIONS:
+def check_http_version(value: Any) -> float:
+    """A JSON number equal to 1.0 or 1.1 (not a string, not a boolean)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or value not in c.HM_HTTP_VERSIONS):
         raise ValueError('Value should be one of: 1.0, 1.1')
     return float(value)
 
@@ -56,7 +58,7 @@ Timeout = c.bounded_int(ge=0)     # seconds
 Retries = c.bounded_int(c.MIN_HM_RETRIES, c.MAX_HM_RETRIES)
 UrlPath = Annotated[str, AfterValidator(check_url_path)]
 ExpectedCodes = Annotated[str, Field(pattern=EXPECTED_CODES_PATTERN)]
-HttpVersion = Annotated[float, AfterValidator(check_http_version)]
+HttpVersion = Annotated[float, BeforeValidator(check_http_version)]
 DomainName = Annotated[str, Field(min_length=1, max_length=255),
                        AfterValidator(check_domain_name)]
 

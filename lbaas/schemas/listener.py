@@ -116,7 +116,7 @@ class ListenerUpdate(ListenerFields):
     admin_state_up: c.OptionalAdminStateUp = None
     connection_limit: Optional[ConnectionLimit] = None
     sni_container_refs: Optional[list[c.ContainerRef]] = None
-    insert_headers: Optional[dict[str, c.Name]] = None
+    insert_headers: Optional[dict[str, c.HeaderValue]] = None
     client_authentication: Optional[c.ClientAuthentication] = None
     hsts_include_subdomains: Optional[bool] = None
     hsts_preload: Optional[bool] = None

@@ -108,7 +108,6 @@ class Agent:
         ControllerPKI(pki_dir).write_agent_files(AMPHORA_ID, self.state_dir)
         self.pid_file = wire.state_path(self.state_dir, wire.PID_FILE)
         self.process = None
-        self.masters = set()  # every HAProxy master pid seen, to check cleanup
 
     def start(self):
         cmd = [sys.executable, "-m", "lbaas.agent", "--amphora-id", AMPHORA_ID,
@@ -123,7 +122,6 @@ class Agent:
                 pid = int(f.read().strip())
         except (FileNotFoundError, ValueError):
             return None
-        self.masters.add(pid)
         return pid if self.alive(pid) else None
 
     def alive(self, pid):
@@ -136,7 +134,7 @@ class Agent:
         return wire.ConfigBundle(haproxy_cfg=cfg + extra)
 
     def cleanup(self):
-        self.haproxy_pid()
+        """Stop the agent; kill and return whatever it left running."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -144,15 +142,25 @@ class Agent:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        for pid in self.masters:  # an agent killed with SIGKILL leaves HAProxy
-            if self.alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        # Every process whose command line names this test's own state dir.
+        leaked = self.processes_of_state_dir()
+        for pid in leaked:
+            os.kill(pid, signal.SIGKILL)
+        return leaked
 
-    def leftovers(self):
-        running = [pid for pid in self.masters if self.alive(pid)]
-        if self.process and self.process.poll() is None:
-            running.append(self.process.pid)
-        return running
+    def processes_of_state_dir(self):
+        marker = os.fsencode(self.state_dir + "/")
+        found = []
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    zombie = f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if not zombie and marker in f.read():
+                        found.append(int(entry))
+            except (OSError, IndexError):
+                pass  # gone meanwhile
+        return found
 
 
 @pytest.fixture
@@ -163,8 +171,8 @@ def agent(pki_dir, tmp_path, client):
         client.wait_ready(AMPHORA_ID, "127.0.0.1", agent.port, timeout=10)
         yield agent
     finally:
-        agent.cleanup()
-    assert agent.leftovers() == []
+        leaked = agent.cleanup()
+    assert leaked == [], "the agent left processes running"
 
 
 def get_through(port, timeout=5):
@@ -376,10 +384,10 @@ def test_timings(pki_dir, tmp_path, client, backend_port):
             client.status(AMPHORA_ID, "127.0.0.1", agent.port)
         status_rtt = (time.perf_counter() - began) / 20
     finally:
-        agent.cleanup()
+        leaked = agent.cleanup()
     reloads = sorted(timings[1:])
     print(f"\nagent start -> first info: {ready * 1000:.0f} ms; put_config with start: "
           f"{timings[0] * 1000:.0f} ms; with reload: median {reloads[2] * 1000:.0f} ms "
           f"(max {reloads[-1] * 1000:.0f}); status round trip {status_rtt * 1000:.1f} ms")
-    assert agent.leftovers() == []
+    assert leaked == []
     assert ready < 5 and max(timings) < 10

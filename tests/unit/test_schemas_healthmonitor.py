@@ -44,7 +44,7 @@ def test_http_fields_only_on_http_monitors(field, value, hm_type):
      ['health', 'http://host/x', '//host/x', '/a b', '/a%zz', '', '/a\tb', '/é']),
     ('expected_codes', ['200', '200,201', '200 , 202,204', '200-299'],
      ['20', '200-', '2000', 'abc', '200-299,300', '200;201']),
-    ('http_version', [1.0, 1.1, 1], [1.2, 2.0, 'x']),
+    ('http_version', [1.0, 1.1, 1], [1.2, 2.0, 'x', '1.1', True]),
     ('name', ['n' * 255], ['n' * 256]),
 ])
 def test_field_boundaries(field, good, bad):

@@ -82,3 +82,11 @@ def test_wire_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_agent_imports_only_wire_from_lbaas():
+    code = ("import sys, lbaas.agent.main; print(sorted(m for m in sys.modules"
+            " if m.startswith('lbaas') and not m.startswith('lbaas.agent')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "['lbaas', 'lbaas.wire']"
