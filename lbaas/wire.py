@@ -11,6 +11,15 @@ use them as absolute paths, e.g. ``stats socket <state_dir>/haproxy/stats.sock``
 by the same relative path as their key in `ConfigBundle.files`: the agent runs
 HAProxy (``haproxy -c`` to validate, then the daemon) with ``-C <bundle>/files``
 so ``crt listeners/abc.pem`` resolves inside the bundle being validated or served.
+
+What the agent expects of a rendered haproxy.cfg: in `global`, ``stats socket
+<state_dir>/haproxy/stats.sock mode 600 level admin`` (stats, server state),
+``server-state-file <state_dir>/haproxy/server-state`` with
+``load-server-state-from-file global`` in `defaults` (the agent dumps server
+states there before each reload, so health survives it), ``maxconn`` derived
+from the file limit, and ``hard-stop-after`` so old workers do not pile up.
+No ``daemon``, ``master-worker`` or ``pidfile``: the agent's command line
+sets those (``-W -S <master.sock> -p <pid file>``).
 """
 import dataclasses
 import hashlib
@@ -44,6 +53,7 @@ HAPROXY_LOG_FILE = "haproxy/haproxy.log"     # HAProxy's own stderr
 # HAProxy 2.6 refuses longer unix socket paths (it binds "<path>.<pid>.tmp"
 # first, within sun_path's 108 bytes): keep state dirs under ~78 bytes.
 MAX_SOCKET_PATH = 97
+KEEPALIVED_DIR = "keepalived"                # its pid files and log
 CONFIG_DIR = "config"                        # bundle generations live here
 CURRENT_BUNDLE = "config/current"            # symlink to the active bundle dir
 
@@ -85,7 +95,8 @@ def _check_relative_path(path):
 class ConfigBundle:
     """Everything an amphora runs, pushed as one unit and applied atomically."""
     haproxy_cfg: str
-    files: dict = dataclasses.field(default_factory=dict)  # relative path -> text
+    # relative path (see the module docstring) -> text, e.g. PEM certificates
+    files: dict[str, str] = dataclasses.field(default_factory=dict)
     keepalived_cfg: str | None = None
 
     def canonical(self):

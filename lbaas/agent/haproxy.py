@@ -1,9 +1,9 @@
 """HAProxy process control: master-worker, hitless reloads, sockets.
 
 HAProxy runs as ``haproxy -W -S <master.sock> -p <pid> -C <current>/files
--f ../haproxy.cfg`` in its own session. The master keeps the listening sockets and hands them to each
-new worker on reload, so a reload drops no new connection (measured in
-reference/dataplane.md section 8). Reloads go through the master CLI; the
+-f ../haproxy.cfg`` in its own session. The master keeps the listening sockets
+and hands them to each new worker on reload, so a reload drops no new
+connection (measured in reference/dataplane.md section 8). Reloads go through the master CLI; the
 master re-executes itself with the same arguments, so ``-C`` follows the
 `current` symlink to whatever bundle was swapped in.
 """
@@ -76,7 +76,10 @@ def parse_show_stat(text):
 def _stat_value(value):
     if value == "":
         return None
-    return int(value) if value.isdigit() else value
+    try:
+        return int(value)
+    except ValueError:
+        return value
 
 
 def process_alive(pid, marker=None):
@@ -204,6 +207,8 @@ class HAProxyProcess:
     def reload(self):
         """Hitless reload; raises HAProxyError if no new worker took over."""
         master = self.master_pid()
+        if master is None:
+            raise HAProxyError("HAProxy is not running")
         reloads_before, workers_before = self.show_proc()
         self.save_server_state()
         offset = _file_size(self.log_file)

@@ -14,17 +14,17 @@ from lbaas import wire
 from lbaas.agent.haproxy import process_alive
 
 LOG = logging.getLogger(__name__)
-KEEPALIVED_DIR = "keepalived"
 
 
 class KeepalivedProcess:
     def __init__(self, state_dir, keepalived_bin="keepalived"):
         self.keepalived_bin = keepalived_bin
-        run_dir = wire.state_path(state_dir, KEEPALIVED_DIR)
+        run_dir = wire.state_path(state_dir, wire.KEEPALIVED_DIR)
         os.makedirs(run_dir, 0o700, exist_ok=True)
         self.pid_file = os.path.join(run_dir, "keepalived.pid")
         self.vrrp_pid_file = os.path.join(run_dir, "vrrp.pid")
         self.log_file = os.path.join(run_dir, "keepalived.log")
+        self._child = None
         self.config_path = os.path.join(
             wire.state_path(state_dir, wire.CURRENT_BUNDLE), wire.KEEPALIVED_CFG_NAME)
 
@@ -43,7 +43,7 @@ class KeepalivedProcess:
         cmd = [self.keepalived_bin, "-n", "-l", "-G", "-D", "-P", "-f", self.config_path,
                "-p", self.pid_file, "-r", self.vrrp_pid_file]
         with open(self.log_file, "ab") as log:
-            child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            self._child = child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      start_new_session=True)
         # keepalived writes its pid file once it has read its configuration.
         deadline = time.monotonic() + 5.0

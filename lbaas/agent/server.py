@@ -7,10 +7,12 @@ import http
 import http.server
 import logging
 import socket
+import socketserver
 import ssl
 
 from lbaas import wire
-from lbaas.agent.service import ApplyFailed, InvalidBundle, Unavailable
+from lbaas.agent.bundle import InvalidBundle
+from lbaas.agent.service import ApplyFailed, Unavailable
 
 LOG = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT = 10.0
@@ -42,6 +44,12 @@ class AgentHTTPServer(http.server.ThreadingHTTPServer):
         self.service = service
         self.ssl_context = ssl_context
         super().__init__(address, AgentRequestHandler)
+
+    def server_bind(self):
+        # HTTPServer.server_bind resolves the address to a name (getfqdn): in
+        # a namespace without DNS that can hang start-up for seconds.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
     def finish_request(self, request, client_address):
         # The TLS handshake happens here, in the request's own thread, not in

@@ -4,16 +4,13 @@ import socket
 import threading
 
 from lbaas import wire
-from lbaas.agent.bundle import BundleStore, InvalidBundle
+from lbaas.agent.bundle import BundleStore
 from lbaas.agent.haproxy import HAProxyError, HAProxyProcess
 from lbaas.agent.keepalived import KeepalivedProcess
 
 LOG = logging.getLogger(__name__)
 SUPERVISE_INTERVAL = 1.0
 MAX_RESTART_BACKOFF = 30.0
-
-__all__ = ["AgentService", "ApplyFailed", "InvalidBundle", "Unavailable"]
-
 
 class ApplyFailed(Exception):
     """A valid bundle could not be put in service; the previous one was restored."""
@@ -77,7 +74,10 @@ class AgentService:
         """
         with self._change_lock:
             if bundle.digest() == self.store.current_digest():
-                self._ensure_running()
+                try:
+                    self._ensure_running()  # no reload, but revive what died
+                except (HAProxyError, OSError, RuntimeError) as exc:
+                    raise ApplyFailed(str(exc), getattr(exc, "details", "")) from None
                 return self.status()
             gen_dir = self.store.stage(bundle)
             previous = self.store.activate(gen_dir)

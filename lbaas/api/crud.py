@@ -85,6 +85,7 @@ class Item:
         with base.write() as session:
             self._load(req, session, parent, obj_id, 'put')
             row = kind.update(session, *kind.args(parent, obj_id, changes))
+            session.flush()  # foreign keys and updated_at as they will be committed
             body = kind.spec.view(row)
         base.respond(resp, 200, {kind.key: body})
 

@@ -67,6 +67,7 @@ class Item:
             if 'vip_sg_ids' in changes:
                 base.authorize(req, 'loadbalancer:put:vip_sg_ids', lb.project_id)
             lb = loadbalancers.update(session, lb_id, changes)
+            session.flush()  # updated_at as it will be committed
             body = views.loadbalancer(lb)
         base.respond(resp, 200, {'loadbalancer': body})
 

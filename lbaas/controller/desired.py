@@ -1,8 +1,9 @@
-"""The configuration bundle an LB's amphorae should run.
+"""A canonical description of an LB's desired state, for the noop amphora.
 
-Until the HAProxy renderer is wired to the database (the data-plane issue),
-the bundle carries a canonical description of the LB's desired state, so the
-digest changes exactly when something an amphora would serve changes.
+Real amphorae get rendered HAProxy configurations (drivers/amphora/driver.py);
+the noop amphora gets this, whose digest changes exactly when something an
+amphora would serve changes, so the push-only-on-change logic is exercised
+on the noop drivers too.
 """
 import json
 
@@ -20,7 +21,7 @@ def _stable(value):
     return value
 
 
-def bundle(lb):
+def canonical_bundle(lb):
     state = _stable(views.full_graph(lb))
     return wire.ConfigBundle(haproxy_cfg=json.dumps(state, sort_keys=True), files={},
                              keepalived_cfg=None)

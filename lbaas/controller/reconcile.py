@@ -10,7 +10,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from lbaas.controller import desired, leases
+from lbaas.controller import leases
 from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.service import graph, lifecycle
@@ -44,8 +44,8 @@ def reconcile(lb_id, drivers, lease):
     amphorae = _ensure_amphorae(lb_id, drivers, lease)
     with db.reading() as session:
         lb = _load(session, lb_id)
-        bundle = desired.bundle(lb)
-    for amphora in amphorae:
+        bundles = [(a, drivers.amphora.bundle_for(lb, a)) for a in amphorae]
+    for amphora, bundle in bundles:
         if drivers.amphora.running_digest(amphora) != bundle.digest():
             _record_push(amphora.id, drivers.amphora.push(amphora, bundle))
         lease.renew()

@@ -6,6 +6,8 @@ and listeners stay OFFLINE and members NO_MONITOR.
 """
 import uuid
 
+from lbaas.controller import desired
+
 
 class NoopCompute:
     def build(self, amphora_id, lb_id):
@@ -32,6 +34,9 @@ class NoopNetwork:
 
 
 class NoopAmphora:
+    def bundle_for(self, lb, amphora):
+        return desired.canonical_bundle(lb)
+
     def wait_ready(self, amphora, timeout):
         pass
 

@@ -66,10 +66,10 @@ def build_children(session, lb, data):
     for name, values in _definitions(data).items():
         pool = pools.build_pool(lb, values)
         built[name] = pool
+        if values.get('healthmonitor'):  # first: members of a monitored pool start OFFLINE
+            pools.build_healthmonitor(pool, values['healthmonitor'])
         for member in values.get('members') or []:
             pools.build_member(pool, member)
-        if values.get('healthmonitor'):
-            pools.build_healthmonitor(pool, values['healthmonitor'])
     session.flush()  # pools get their ids before listeners and policies refer to them
     for values in data.get('listeners') or []:
         fields = {k: v for k, v in values.items()

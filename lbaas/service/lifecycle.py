@@ -31,7 +31,9 @@ def get_lb(session, lb_id, lock=False):
     """The LB row, locked for update when asked; 404 if missing or DELETED."""
     stmt = select(models.LoadBalancer).where(models.LoadBalancer.id == lb_id)
     if lock:
-        stmt = stmt.with_for_update()
+        # OF: the VIP is joined eagerly, and PostgreSQL refuses to lock the
+        # nullable side of an outer join.
+        stmt = stmt.with_for_update(of=models.LoadBalancer)
     lb = session.scalars(stmt).first()
     if lb is None or lb.provisioning_status == DELETED:
         raise errors.NotFound('Load Balancer', lb_id)

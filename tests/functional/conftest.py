@@ -5,6 +5,8 @@ noop drivers, once per database backend: SQLite always, PostgreSQL and
 MariaDB when their servers answer (as on CI). Each test gets `client`, a
 member of a fresh project, and `admin`.
 """
+import contextlib
+import datetime
 import socket
 import socketserver
 import tempfile
@@ -169,18 +171,109 @@ class Client:
         self.wait_lb(lb_id)
         return resp.json()[key]
 
+    def update(self, path, key, body, lb_id):
+        """PUT an object and wait for its LB to settle; return the PUT's body."""
+        resp = self.put(path, {key: body})
+        assert resp.status_code == 200, resp.text
+        self.wait_lb(lb_id)
+        return resp.json()[key]
+
+    def remove(self, path, lb_id):
+        """DELETE an object and wait for its LB to settle."""
+        resp = self.delete(path)
+        assert resp.status_code == 204, resp.text
+        self.wait_lb(lb_id)
+
+    def show(self, path, key):
+        resp = self.get(path)
+        assert resp.status_code == 200, resp.text
+        return resp.json()[key]
+
+
+def new_member(service, roles='member'):
+    """A caller with `roles` in a fresh project."""
+    return Client(service['url'], 'p-' + uuid.uuid4().hex[:12], roles=roles)
+
+
+def new_admin(service):
+    return Client(service['url'], 'admin-' + uuid.uuid4().hex[:8])
+
+
+def fault(resp, status):
+    """Assert an Octavia fault answer with `status`; return its faultstring."""
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {'faultcode', 'faultstring', 'debuginfo'}, body
+    assert body['faultcode'] == ('Client' if status < 500 else 'Server')
+    return body['faultstring']
+
+
+@contextlib.contextmanager
+def held(lb_id):
+    """Keep the worker off `lb_id` (a lease it cannot take) for the block.
+
+    API writes still land and set PENDING_* statuses, which stay put until
+    the block ends; then the LB is released and the worker nudged.
+    """
+    from lbaas.controller import wakeup
+    from lbaas.db import models
+    far = models.utcnow() + datetime.timedelta(hours=1)
+    with db.writing() as session:
+        lb = session.get(models.LoadBalancer, lb_id)
+        lb.lease_owner, lb.lease_expires_at = 'functional-test', far
+    try:
+        yield
+    finally:
+        with db.writing() as session:
+            lb = session.get(models.LoadBalancer, lb_id)
+            lb.lease_owner = lb.lease_expires_at = None
+        wakeup.nudge(lb_id)
+
+
+@contextlib.contextmanager
+def status_of(model, obj_id, status, lb_id=None):
+    """Force `status` on a row for the block (the worker kept off when PENDING)."""
+    from lbaas.db import models
+    with db.writing() as session:
+        row = session.get(getattr(models, model), obj_id)
+        saved, row.provisioning_status = row.provisioning_status, status
+        if model == 'LoadBalancer':
+            row.next_attempt_at = models.utcnow() + datetime.timedelta(hours=1)
+    try:
+        yield
+    finally:
+        with db.writing() as session:
+            row = session.get(getattr(models, model), obj_id)
+            row.provisioning_status = saved
+            if model == 'LoadBalancer':
+                row.next_attempt_at = None
+
 
 @pytest.fixture
 def client(service):
-    return Client(service['url'], 'p-' + uuid.uuid4().hex[:12], roles='member')
+    return new_member(service)
 
 
 @pytest.fixture
 def admin(service):
-    return Client(service['url'], 'admin-' + uuid.uuid4().hex[:8])
+    return new_admin(service)
 
 
 @pytest.fixture
 def lb(client):
     return client.create_lb(name='lb-' + uuid.uuid4().hex[:6])
+
+
+@pytest.fixture(scope='module')
+def owner(service):
+    """A member of one project, shared by the tests of a module."""
+    return new_member(service)
+
+
+@pytest.fixture(scope='module')
+def shared_lb(owner):
+    """An ACTIVE LB for a module's tests; each test removes what it adds."""
+    lb = owner.create_lb(name='shared')
+    yield lb
+    owner.delete('loadbalancers/%s?cascade=true' % lb['id'])
 

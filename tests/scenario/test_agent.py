@@ -352,7 +352,8 @@ def test_keepalived_follows_the_bundle(agent, client, backend_port):
     with_vrrp = wire.ConfigBundle(haproxy_cfg=with_vrrp.haproxy_cfg,
                                   keepalived_cfg="global_defs {\n    router_id amp\n}\n")
     assert put(client, agent, with_vrrp).keepalived_running
-    keepalived_pid_file = os.path.join(agent.state_dir, "keepalived", "keepalived.pid")
+    keepalived_pid_file = os.path.join(agent.state_dir, wire.KEEPALIVED_DIR,
+                                       "keepalived.pid")
     with open(keepalived_pid_file) as f:
         keepalived_pid = int(f.read())
     bad = wire.ConfigBundle(haproxy_cfg=with_vrrp.haproxy_cfg,
