@@ -9,7 +9,7 @@ trims the answer, and four tag filters combine.
 import dataclasses
 import urllib.parse
 
-from sqlalchemy import Boolean, Float, Integer, and_, exists, not_, or_, select
+from sqlalchemy import Boolean, Float, Integer, and_, exists, not_, or_
 from sqlalchemy.sql import sqltypes
 
 from lbaas import config
@@ -140,15 +140,13 @@ def _order(listing, columns, model):
     return keys
 
 
-def _after_marker(session, model, order, marker_id):
+def _after_marker(session, base_stmt, model, order, marker_id):
     """Keyset condition: rows strictly after the marker row in `order`."""
-    marker = session.get(model, marker_id)
-    if marker is None:
+    # The list statement carries the joins that sort columns of other tables need.
+    values = session.execute(base_stmt.with_only_columns(*[c for c, _ in order])
+                             .where(model.id == marker_id)).first()
+    if values is None:
         raise InvalidInput('Marker %s could not be found.' % marker_id)
-    values = []
-    for column, _ in order:
-        values.append(getattr(marker, column.key) if column.class_ is model
-                      else session.scalar(select(column).where(model.id == marker_id)))
     clauses = []
     for i, (column, direction) in enumerate(order):
         equal_before = [order[j][0] == values[j] for j in range(i)]
@@ -161,6 +159,7 @@ def _after_marker(session, model, order, marker_id):
 
 def select_page(session, stmt, model, columns, listing):
     """Apply filters, order and paging to `stmt`; return the page's rows."""
+    base_stmt = stmt
     for key, raw in listing.filters.items():
         column = columns[key]
         stmt = stmt.where(column == _coerce(column, raw))
@@ -168,7 +167,7 @@ def select_page(session, stmt, model, columns, listing):
         stmt = stmt.where(condition)
     order = _order(listing, columns, model)
     if listing.marker:
-        stmt = stmt.where(_after_marker(session, model, order, listing.marker))
+        stmt = stmt.where(_after_marker(session, base_stmt, model, order, listing.marker))
     stmt = stmt.order_by(*[c.asc() if d == 'asc' else c.desc() for c, d in order])
     if listing.limit:
         stmt = stmt.limit(listing.limit)

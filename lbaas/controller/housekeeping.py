@@ -10,8 +10,11 @@ import threading
 from sqlalchemy import delete, select
 
 from lbaas import config
+from lbaas.controller import reconcile
 from lbaas.db import models
 from lbaas.db import session as db
+from lbaas.drivers import registry
+from lbaas.service import lifecycle
 
 LOG = logging.getLogger(__name__)
 
@@ -37,12 +40,26 @@ def purge_deleted(now=None):
     return len(lb_ids), amps.rowcount
 
 
+def reap_amphorae(drivers):
+    """Tear down amphorae deleted through the API (their LB is not pending)."""
+    Amp, LB = models.Amphora, models.LoadBalancer
+    with db.reading() as session:
+        doomed = list(session.scalars(select(Amp).outerjoin(LB).where(
+            Amp.status == 'PENDING_DELETE',
+            (LB.id.is_(None)) | (LB.provisioning_status.not_in(lifecycle.PENDING)))))
+    for amphora in doomed:
+        reconcile.delete_amphora(amphora, drivers)
+    return len(doomed)
+
+
 def run(stop=None):
     stop = stop or threading.Event()
     interval = config.CONF.house_keeping.cleanup_interval
+    drivers = registry.load()
     while not stop.is_set():
         try:
             purge_deleted()
+            reap_amphorae(drivers)
         except Exception:  # a database hiccup must not end the sweeps
             LOG.exception('housekeeping sweep failed')
         stop.wait(interval)

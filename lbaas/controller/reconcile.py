@@ -79,7 +79,7 @@ def _ensure_amphorae(lb_id, drivers, lease):
         amphorae = _live_amphorae(session, lb_id)
     for amphora in amphorae:
         if amphora.status == 'PENDING_DELETE':
-            _delete_amphora(amphora, drivers)
+            delete_amphora(amphora, drivers)
         elif amphora.status != 'ALLOCATED':
             _build_amphora(amphora, lb, drivers)
         lease.renew()
@@ -98,7 +98,7 @@ def _build_amphora(amphora, lb, drivers):
     _update_amphora(amphora.id, status='ALLOCATED')
 
 
-def _delete_amphora(amphora, drivers):
+def delete_amphora(amphora, drivers):
     drivers.network.unplug_amphora(amphora)
     if amphora.compute_id:
         drivers.compute.delete(amphora.compute_id)
@@ -122,7 +122,7 @@ def _tear_down(lb_id, drivers, lease):
         lb = _load(session, lb_id)
         amphorae = _live_amphorae(session, lb_id)
     for amphora in amphorae:
-        _delete_amphora(amphora, drivers)
+        delete_amphora(amphora, drivers)
         lease.renew()
     drivers.network.release_vip(lb)
 
@@ -147,6 +147,7 @@ def finish(lb_id, generation, lease):
             if pool.provisioning_status == lifecycle.PENDING_DELETE:
                 for listener in pool.default_listeners:
                     listener.default_pool = None
+        _compact_positions(lb)
         for obj in list(graph.descendants(lb)):
             _settle(obj, session)
         lb.provisioning_status = lifecycle.ACTIVE
@@ -154,6 +155,15 @@ def finish(lb_id, generation, lease):
         for amphora in lb.amphorae:
             amphora.failover_requested = False
         leases.release(lb, session)
+
+
+def _compact_positions(lb):
+    """L7 policies that stay are renumbered 1..n, as Octavia's ordering list."""
+    for listener in lb.listeners:
+        staying = [p for p in listener.l7policies
+                   if p.provisioning_status != lifecycle.PENDING_DELETE]
+        for number, policy in enumerate(staying, start=1):
+            policy.position = number
 
 
 def finish_delete(lb_id, lease):
