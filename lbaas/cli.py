@@ -99,7 +99,9 @@ def cmd_serve(args):
     children = {s: subprocess.Popen(_child_command(args, s)) for s in SERVICES}
     endpoint = 'http://%s:%d' % (config.CONF.api_settings.bind_host,
                                  config.CONF.api_settings.bind_port)
+    from lbaas.drivers import registry
     print('lbaas is serving the load-balancer API v2 at %s' % endpoint)
+    print(registry.describe())
     print('logs: %s' % config.state_path('logs', ''))
     print('try:  openstack --os-auth-type none --os-endpoint %s loadbalancer list' % endpoint)
     stopping = threading.Event()

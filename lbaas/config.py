@@ -80,9 +80,10 @@ database_opts = [
 ]
 
 worker_opts = [
-    cfg.StrOpt('compute_driver', default='noop', choices=['noop', 'netns']),
-    cfg.StrOpt('network_driver', default='noop', choices=['noop', 'netns']),
-    cfg.StrOpt('amphora_driver', default='noop', choices=['noop', 'rest']),
+    cfg.StrOpt('compute_driver', default='auto', choices=['auto', 'noop', 'netns'],
+               help='auto: netns when running as root with HAProxy, else noop.'),
+    cfg.StrOpt('network_driver', default='auto', choices=['auto', 'noop', 'netns']),
+    cfg.StrOpt('amphora_driver', default='auto', choices=['auto', 'noop', 'rest']),
     cfg.StrOpt('loadbalancer_topology', default='SINGLE',
                choices=['SINGLE', 'ACTIVE_STANDBY']),
     cfg.FloatOpt('poll_interval', default=1.0,

@@ -14,11 +14,14 @@ LOG = logging.getLogger(__name__)
 
 class ApiError(Exception):
     status = 400
-    faultcode = 'Client'
 
     def __init__(self, message):
         super().__init__(message)
         self.message = message
+
+    @property
+    def faultcode(self):
+        return 'Client' if self.status < 500 else 'Server'  # as WSME decides it
 
 
 class InvalidInput(ApiError):

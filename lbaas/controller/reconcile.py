@@ -45,7 +45,10 @@ def reconcile(lb_id, drivers, lease):
     with db.reading() as session:
         lb = _load(session, lb_id)
         bundles = [(a, drivers.amphora.bundle_for(lb, a)) for a in amphorae]
+        member_subnets = drivers.network.member_subnet_ids(
+            {m.ip_address for p in lb.pools for m in p.members})
     for amphora, bundle in bundles:
+        drivers.network.plug_member_subnets(amphora, member_subnets)
         if drivers.amphora.running_digest(amphora) != bundle.digest():
             _record_push(amphora.id, drivers.amphora.push(amphora, bundle))
         lease.renew()
@@ -100,8 +103,8 @@ def _build_amphora(amphora, lb, drivers):
 
 def delete_amphora(amphora, drivers):
     drivers.network.unplug_amphora(amphora)
-    if amphora.compute_id:
-        drivers.compute.delete(amphora.compute_id)
+    # A build that died before recording its compute id still left something.
+    drivers.compute.delete(amphora.compute_id or drivers.compute.compute_id_for(amphora.id))
     _update_amphora(amphora.id, status='DELETED', load_balancer_id=None)
 
 

@@ -19,6 +19,9 @@ class ComputeDriver(Protocol):
     def build(self, amphora_id: str, lb_id: str) -> str:
         """Start an amphora; return its compute id. Idempotent per amphora id."""
 
+    def compute_id_for(self, amphora_id: str) -> str:
+        """The id build() gives this amphora, so a crashed build can be undone."""
+
     def delete(self, compute_id: str) -> None:
         """Stop and remove it; a missing one is already deleted."""
 
@@ -36,6 +39,12 @@ class NetworkDriver(Protocol):
 
     def unplug_amphora(self, amphora) -> None:
         """Remove what plug_amphora made; a missing one is already gone."""
+
+    def member_subnet_ids(self, addresses) -> list:
+        """Local subnets that hold these member addresses."""
+
+    def plug_member_subnets(self, amphora, subnet_ids) -> dict:
+        """Give the amphora an address on each subnet; {subnet id: address}."""
 
     def release_vip(self, lb) -> None:
         """The LB is deleted: free anything the VIP held outside the database."""

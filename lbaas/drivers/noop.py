@@ -13,6 +13,9 @@ class NoopCompute:
     def build(self, amphora_id, lb_id):
         return 'noop-' + amphora_id
 
+    def compute_id_for(self, amphora_id):
+        return 'noop-' + amphora_id
+
     def delete(self, compute_id):
         pass
 
@@ -28,6 +31,12 @@ class NoopNetwork:
 
     def unplug_amphora(self, amphora):
         pass
+
+    def member_subnet_ids(self, addresses):
+        return []
+
+    def plug_member_subnets(self, amphora, subnet_ids):
+        return {}
 
     def release_vip(self, lb):
         pass

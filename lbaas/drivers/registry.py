@@ -1,8 +1,20 @@
-"""Pick drivers by the names in `[controller_worker]`."""
+"""Pick drivers by the names in `[controller_worker]`.
+
+`auto` (the default) means the netns data plane where it can run (root, a
+working `ip netns`, HAProxy installed) and the noop drivers elsewhere; the
+choice and its reason are logged, and `lbaas serve` prints them.
+"""
 import dataclasses
+import functools
+import logging
+import os
+import shutil
 
 from lbaas import config
 from lbaas.drivers import noop
+
+LOG = logging.getLogger(__name__)
+REAL = {'compute_driver': 'netns', 'network_driver': 'netns', 'amphora_driver': 'rest'}
 
 
 @dataclasses.dataclass
@@ -12,14 +24,65 @@ class Drivers:
     amphora: object
 
 
+@functools.cache
+def netns_unavailable_reason():
+    """Why the netns data plane cannot run here, or None if it can."""
+    if os.geteuid() != 0:
+        return 'not running as root'
+    if not (shutil.which('haproxy') or os.path.exists('/usr/sbin/haproxy')):
+        return 'haproxy is not installed'
+    if not os.path.isdir('/proc/self/ns') or not shutil.which('ip'):
+        return 'network namespaces (iproute2) are not available'
+    return None
+
+
+def driver_name(option):
+    """The configured driver for `option`, with `auto` resolved."""
+    name = getattr(config.CONF.controller_worker, option)
+    if name != 'auto':
+        return name
+    return 'noop' if netns_unavailable_reason() else REAL[option]
+
+
+def describe():
+    names = {option: driver_name(option) for option in REAL}
+    text = 'data plane: compute=%(compute_driver)s network=%(network_driver)s ' \
+           'amphora=%(amphora_driver)s' % names
+    reason = netns_unavailable_reason()
+    if reason and 'auto' in {getattr(config.CONF.controller_worker, o) for o in REAL}:
+        text += ' (netns unavailable: %s; using the noop drivers)' % reason
+    return text
+
+
+def _netns_compute():
+    from lbaas.drivers.netns import NetnsCompute  # pyroute2: Linux only
+    return NetnsCompute()
+
+
+def _netns_network():
+    from lbaas.drivers.netns import NetnsNetwork
+    return NetnsNetwork()
+
+
+def _rest_amphora():
+    from lbaas.drivers.amphora.driver import RestAmphora
+    return RestAmphora()
+
+
+FACTORIES = {
+    'compute_driver': {'noop': noop.NoopCompute, 'netns': _netns_compute},
+    'network_driver': {'noop': noop.NoopNetwork, 'netns': _netns_network},
+    'amphora_driver': {'noop': noop.NoopAmphora, 'rest': _rest_amphora},
+}
+
+
 def load():
-    settings = config.CONF.controller_worker
-    compute = {'noop': noop.NoopCompute}
-    network = {'noop': noop.NoopNetwork}
-    amphora = {'noop': noop.NoopAmphora}
-    try:
-        return Drivers(compute=compute[settings.compute_driver](),
-                       network=network[settings.network_driver](),
-                       amphora=amphora[settings.amphora_driver]())
-    except KeyError as exc:
-        raise SystemExit('driver %s is not available in this build' % exc)
+    LOG.info(describe())
+    made = {}
+    for option, factories in FACTORIES.items():
+        name = driver_name(option)
+        if name not in factories:
+            raise SystemExit('%s %s is not available in this build' % (option, name))
+        made[option] = factories[name]()
+    return Drivers(compute=made['compute_driver'], network=made['network_driver'],
+                   amphora=made['amphora_driver'])

@@ -40,15 +40,20 @@ def get_lb(session, lb_id, lock=False):
     return lb
 
 
-def lock_mutable_lb(session, lb_id, allowed=MUTABLE):
+def lock_lb(session, lb_id, allowed=MUTABLE):
+    """For the LB's own PUT, DELETE and failover: 409 LBPendingStateError."""
     lb = get_lb(session, lb_id, lock=True)
-    require_lb_status(lb, allowed)
+    if lb.provisioning_status not in allowed:
+        raise errors.PendingState(lb.id, lb.provisioning_status)
     return lb
 
 
-def require_lb_status(lb, allowed=MUTABLE):
-    if lb.provisioning_status not in allowed:
-        raise errors.PendingState(lb.id, lb.provisioning_status)
+def lock_mutable_lb(session, lb_id):
+    """For writes under an LB: 409 ImmutableObject, as Octavia's child controllers."""
+    lb = get_lb(session, lb_id, lock=True)
+    if lb.provisioning_status not in MUTABLE:
+        raise errors.Immutable('Load Balancer', lb.id)
+    return lb
 
 
 def require_active(obj, resource):

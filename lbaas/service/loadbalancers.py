@@ -90,7 +90,7 @@ UPDATABLE = ('name', 'description', 'tags')
 
 
 def update(session, lb_id, changes):
-    lb = lifecycle.lock_mutable_lb(session, lb_id)
+    lb = lifecycle.lock_lb(session, lb_id)
     for field in UPDATABLE:
         if field in changes:
             setattr(lb, field, changes[field])
@@ -106,15 +106,16 @@ def update(session, lb_id, changes):
 
 
 def delete(session, lb_id, cascade):
-    lb = lifecycle.lock_mutable_lb(session, lb_id, lifecycle.DELETABLE)
+    lb = lifecycle.lock_lb(session, lb_id, lifecycle.DELETABLE)
     if (lb.listeners or lb.pools) and not cascade:
-        raise errors.ApiError('Cannot delete Load Balancer %s - it has children' % lb_id)
+        raise errors.ValidationFailure('Cannot delete Load Balancer %s - it has children'
+                                       % lb_id)
     lifecycle.touch_lb(session, lb, [lb], lifecycle.PENDING_DELETE)
     lifecycle.mark(lifecycle.PENDING_DELETE, *graph.descendants(lb))
 
 
 def failover(session, lb_id):
-    lb = lifecycle.lock_mutable_lb(session, lb_id, lifecycle.FAILOVERABLE)
+    lb = lifecycle.lock_lb(session, lb_id, lifecycle.FAILOVERABLE)
     lifecycle.touch_lb(session, lb, [lb])
     lb.failover_requested = True
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from lbaas import config
 from lbaas.api import errors
 from lbaas.db import models
+from lbaas.drivers import registry
 
 # Noop VIPs on subnets we do not know come from TEST-NET-2: documentation
 # space that no namespace of ours routes, so it can never carry traffic.
@@ -33,7 +34,7 @@ def network_subnets(network_id):
 
 
 def _noop():
-    return config.CONF.controller_worker.network_driver == 'noop'
+    return registry.driver_name('network_driver') == 'noop'
 
 
 def _used_addresses(session, subnet_id):

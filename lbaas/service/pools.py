@@ -281,6 +281,7 @@ def update_healthmonitor(session, hm_id, changes):
                                           "'%s'. Only allowed for HTTP and HTTPS health "
                                           'monitors.' % (name, changes[name]))
     assign(hm, changes, HM_FIELDS, HM_COLUMNS)
+    rules.check_hm_domain_name(hm.http_version, hm.domain_name)
     hm.provisioning_status = lifecycle.PENDING_UPDATE
     _pool_pending(pool)
     lifecycle.touch_lb(session, lb, [hm])

@@ -68,6 +68,8 @@ def start_service(state_dir, database_url=None):
     conf = config.CONF
     conf.set_override('state_dir', state_dir)
     conf.set_override('connection', database_url, 'database')
+    for option in ('compute_driver', 'network_driver', 'amphora_driver'):
+        conf.set_override(option, 'noop', 'controller_worker')
     conf.set_override('poll_interval', 0.5, 'controller_worker')
     conf.set_override('retry_backoff', 0.05, 'controller_worker')
     # A larger IPv4 subnet than the default /24: the suite creates many LBs.

@@ -9,13 +9,14 @@ from lbaas import config, wire
 from lbaas.dataplane import build, render
 from lbaas.drivers.amphora import rest
 from lbaas.drivers.base import PermanentError, TransientError
+from lbaas.drivers.netns import layout
 
 PORT = wire.DEFAULT_PORT
 
 
 def amphora_dir(amphora_id):
-    """Where an amphora's agent keeps its state (short: socket paths are capped)."""
-    return config.state_path('amp', amphora_id[:8])
+    """Where the amphora's agent keeps its state, as the compute driver laid it out."""
+    return layout.StateStore(config.CONF.state_dir).amphora_dir(amphora_id)
 
 
 def pki_dir():

@@ -1,0 +1,225 @@
+"""Names, the address plan, and the per-amphora state record.
+
+Naming (interface names are at most 15 bytes):
+
+  namespace                 amp-<first 8 hex of the amphora id>
+  in the amphora            mgmt0 (management), eth-<6 hex of network id> (one
+                            per local network it is plugged into)
+  in the fabric namespace   br-mgmt, br-<6 hex of network id> (bridges);
+                            <8 hex of amphora>-mgmt, <8 hex>-<6 hex> (veth peers)
+
+State: `<state_dir>/amphorae/<amphora_id>/amphora.json` records the
+amphora's namespace, management address and its address on every subnet it
+is plugged into. Addresses are allocated without the database: under one
+host-wide file lock, against the records of all amphorae on this host (a
+deleted amphora's directory goes, and its addresses with it).
+"""
+import dataclasses
+import fcntl
+import glob
+import hashlib
+import ipaddress
+import json
+import os
+import shutil
+import time
+import zlib
+
+from lbaas import wire
+from lbaas.drivers.base import PermanentError
+
+AMPHORA_PREFIX = 'amp-'
+MGMT_IFNAME = 'mgmt0'
+MGMT_BRIDGE = 'br-mgmt'
+RECORD_FILE = 'amphora.json'
+ALLOCATION_LOCK = '.allocation.lock'
+# DESIGN section 5: tenant/VIP subnets and the management network, nothing else.
+TENANT_PLAN = (ipaddress.ip_network('198.18.0.0/16'), ipaddress.ip_network('fd00:1b::/48'))
+MANAGEMENT_PLAN = ipaddress.ip_network('198.19.0.0/16')
+# The agent refuses a state dir whose longest unix socket path under it does
+# not fit in sun_path; build() checks first, to fail with a clear reason.
+MAX_SOCKET_PATH = 107
+LONGEST_STATE_SUFFIX = '/' + wire.SERVER_STATE_FILE
+
+
+def _hex(uuid_text, length):
+    return uuid_text.replace('-', '').lower()[:length]
+
+
+def short_id(amphora_id):
+    return _hex(amphora_id, 8)
+
+
+def namespace_for(amphora_id):
+    return AMPHORA_PREFIX + short_id(amphora_id)
+
+
+def network_tag(network_id):
+    return _hex(network_id, 6)
+
+
+def tenant_ifname(network_id):
+    return 'eth-' + network_tag(network_id)
+
+
+def bridge_name(network_id):
+    return 'br-' + network_tag(network_id)
+
+
+def fabric_port(amphora_id, network_id=None):
+    """The fabric-side end of an amphora's veth (management if no network)."""
+    return '%s-%s' % (short_id(amphora_id), network_tag(network_id) if network_id
+                      else 'mgmt')
+
+
+def interface_mac(amphora_id, network_id=None):
+    """A fixed, locally administered MAC for an amphora's interface.
+
+    A rebuilt or re-plugged amphora keeps its MACs, so what neighbours have
+    cached stays right.
+    """
+    digest = hashlib.sha256(('%s/%s' % (amphora_id, network_id or 'mgmt')).encode()).digest()
+    return ':'.join('%02x' % b for b in (0x02,) + tuple(digest[:5]))
+
+
+def check_in_plan(network, plan, what):
+    network = ipaddress.ip_network(network, strict=False)
+    if not any(network.version == p.version and network.subnet_of(p) for p in plan):
+        raise PermanentError('%s %s is outside the address plan (%s)'
+                             % (what, network, ', '.join(map(str, plan))))
+    return network
+
+
+@dataclasses.dataclass
+class AmphoraRecord:
+    amphora_id: str
+    lb_id: str
+    namespace: str
+    management_ip: str
+    build_started_at: float = 0.0
+    subnet_addresses: dict = dataclasses.field(default_factory=dict)  # subnet id -> ip
+    vips: list = dataclasses.field(default_factory=list)  # [subnet id, ip] of its LB
+    holds_vips: bool = False  # plumbed statically (SINGLE), not by keepalived
+
+
+class StateStore:
+    """The amphorae directory: one sub-directory per amphora on this host."""
+
+    def __init__(self, state_dir):
+        self.root = os.path.join(os.path.abspath(state_dir), 'amphorae')
+
+    def amphora_dir(self, amphora_id):
+        return os.path.join(self.root, amphora_id)
+
+    def check_path_length(self, amphora_id):
+        longest = self.amphora_dir(amphora_id) + LONGEST_STATE_SUFFIX
+        if len(os.fsencode(longest)) > MAX_SOCKET_PATH:
+            raise PermanentError('state_dir %s is too long: the agent\'s unix sockets '
+                                 'under it must fit in %d bytes'
+                                 % (os.path.dirname(self.root), MAX_SOCKET_PATH))
+
+    def load(self, amphora_id):
+        try:
+            with open(os.path.join(self.amphora_dir(amphora_id), RECORD_FILE)) as f:
+                return AmphoraRecord(**json.load(f))
+        except FileNotFoundError:
+            return None
+
+    def save(self, record):
+        directory = self.amphora_dir(record.amphora_id)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        path = os.path.join(directory, RECORD_FILE)
+        temporary = '%s.tmp-%d' % (path, os.getpid())
+        with open(temporary, 'w') as f:
+            json.dump(dataclasses.asdict(record), f, indent=1, sort_keys=True)
+        os.replace(temporary, path)
+
+    def records(self):
+        return self._load_paths(glob.glob(os.path.join(self.root, '*', RECORD_FILE)))
+
+    def find_by_namespace(self, namespace):
+        # A UUID's first 8 characters are the namespace's 8 hex digits, so a
+        # glob finds the directory at once; other ids fall back to a scan.
+        prefix = glob.escape(namespace[len(AMPHORA_PREFIX):])
+        likely = glob.glob(os.path.join(self.root, prefix + '*', RECORD_FILE))
+        for record in self._load_paths(likely) or self.records():
+            if record.namespace == namespace:
+                return record
+        return None
+
+    def _load_paths(self, paths):
+        loaded = (self.load(os.path.basename(os.path.dirname(p))) for p in paths)
+        return [record for record in loaded if record is not None]
+
+    def remove(self, amphora_id):
+        shutil.rmtree(self.amphora_dir(amphora_id), ignore_errors=True)
+
+    def allocation_lock(self):
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        return _FileLock(os.path.join(self.root, ALLOCATION_LOCK))
+
+    def new_record(self, amphora_id, lb_id, management_network, controller_ip):
+        """Record a new amphora with a free management address (call locked)."""
+        taken = {ipaddress.ip_address(r.management_ip) for r in self.records()}
+        taken.add(ipaddress.ip_address(controller_ip))
+        address = _spread_pick(management_network, amphora_id, taken)
+        record = AmphoraRecord(amphora_id=amphora_id, lb_id=lb_id,
+                               namespace=namespace_for(amphora_id),
+                               management_ip=str(address), build_started_at=time.time())
+        self.save(record)
+        return record
+
+    def tenant_addresses_in_use(self):
+        """Every amphora's own addresses and every VIP recorded on this host."""
+        used = set()
+        for record in self.records():
+            used.update(ipaddress.ip_address(ip) for ip in record.subnet_addresses.values())
+            used.update(ipaddress.ip_address(ip) for _, ip in record.vips)
+        return used
+
+
+def _spread_pick(network, amphora_id, taken):
+    """A free host address, starting from a point derived from the id.
+
+    Starting from a hash spreads amphorae over the whole range, so an address
+    freed by a deleted amphora is rarely the next one handed out.
+    """
+    first, size = int(network.network_address) + 1, network.num_addresses - 2
+    start = zlib.crc32(amphora_id.encode()) % size
+    for step in range(size):
+        candidate = ipaddress.ip_address(first + (start + step) % size)
+        if candidate not in taken:
+            return candidate
+    raise PermanentError('no free address left in %s' % network)
+
+
+def pick_from_top(subnet, taken):
+    """A free address on a tenant subnet, counting down from its last host.
+
+    VIPs are handed out by the API from the bottom of the subnet (first
+    free host after the gateway); amphora addresses from the top, so the two
+    meet only when the subnet is nearly full.
+    """
+    cidr = subnet.cidr
+    last = int(cidr.broadcast_address) - 1
+    lowest = int(cidr.network_address) + 1
+    taken = set(taken) | ({subnet.gateway} if subnet.gateway else set())
+    for value in range(last, max(lowest, last - 65536) - 1, -1):
+        candidate = ipaddress.ip_address(value)
+        if candidate not in taken:
+            return candidate
+    raise PermanentError('no free address left on subnet %s (%s)' % (subnet.id, cidr))
+
+
+class _FileLock:
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)

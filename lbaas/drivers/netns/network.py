@@ -1,0 +1,170 @@
+"""NetnsNetwork: VIPs and member subnets as veths onto the fabric's bridges.
+
+An amphora gets one interface per local network it is plugged into,
+`eth-<6 hex of network id>`, holding its own address on each subnet of that
+network it needs: the VIP subnet (its VRRP address) and every subnet that
+contains a member. Under the SINGLE topology the VIPs are added too (after
+the amphora's own address, so connections to members leave from the
+latter); under ACTIVE_STANDBY keepalived moves them and they are not added
+here. IPv6 addresses skip duplicate address detection.
+
+The amphora's own addresses come from the top of each subnet (the API hands
+out VIPs from the bottom), avoiding every address and VIP recorded by the
+amphorae on this host. An address already on the amphora row (vrrp_ip) is
+kept, so re-plugging after a crash changes nothing.
+"""
+import ipaddress
+import logging
+import uuid
+
+from lbaas import config
+from lbaas.drivers.base import PermanentError, TransientError
+from lbaas.drivers.netns import layout
+from lbaas.drivers.netns.fabric import Fabric
+
+LOG = logging.getLogger(__name__)
+PORT_ID_NAMESPACE = uuid.UUID('0d9b7c8e-5a3f-4c61-9e2b-7f1a6d4c3b20')
+
+
+class NetnsNetwork:
+    def __init__(self, state_dir=None, fabric=None):
+        self.store = layout.StateStore(state_dir or config.CONF.state_dir)
+        self.fabric = fabric or Fabric()
+
+    # -- NetworkDriver -------------------------------------------------------------
+
+    def plug_amphora(self, amphora, lb):
+        vips = self._vips(lb)
+        vip_subnet = vips[0][0]
+        preferred = {vip_subnet.id: getattr(amphora, 'vrrp_ip', None)}
+        holds_vips = getattr(lb, 'topology', None) != 'ACTIVE_STANDBY'
+        record = self._assign(amphora.id, [subnet for subnet, _ in vips], preferred,
+                              vips=[[s.id, str(ip)] for s, ip in vips], holds_vips=holds_vips)
+        self.fabric.attach_management(record)
+        self._ensure_interfaces(record)
+        vrrp_port_id = (getattr(amphora, 'vrrp_port_id', None)
+                        or str(uuid.uuid5(PORT_ID_NAMESPACE, amphora.id + vip_subnet.id)))
+        return {'lb_network_ip': record.management_ip,
+                'vrrp_ip': record.subnet_addresses[vip_subnet.id],
+                'vrrp_port_id': vrrp_port_id,
+                'ha_ip': str(vips[0][1]),
+                'ha_port_id': lb.vip.port_id,
+                'vrrp_interface': layout.tenant_ifname(vip_subnet.network_id)}
+
+    def unplug_amphora(self, amphora):
+        """Remove its tenant interfaces and free their addresses.
+
+        The management link stays: it belongs to the compute driver (made by
+        build, gone with the namespace on delete), so the agent stays
+        reachable until the amphora itself is deleted.
+        """
+        with self.store.allocation_lock():
+            record = self.store.load(amphora.id)
+            if record is None:
+                return
+            for network_id in self._networks_of(record):
+                self.fabric.detach(layout.fabric_port(amphora.id, network_id))
+            record.subnet_addresses, record.vips, record.holds_vips = {}, [], False
+            self.store.save(record)
+
+    def release_vip(self, lb):
+        """Nothing to free: a VIP is only an address inside amphora namespaces,
+        gone with them, and the database releases the allocation."""
+
+    # -- member subnets -------------------------------------------------------------
+
+    def member_subnet_ids(self, addresses):
+        """The local subnets that contain any of these member addresses."""
+        found = set()
+        for address in addresses:
+            found.update(s.id for s in self.fabric.subnets_containing(address))
+        return sorted(found)
+
+    def plug_member_subnets(self, amphora, subnet_ids):
+        """Give the amphora an address on each of these local subnets.
+
+        Subnets we do not know are skipped (a member there is unreachable
+        from this host, which its health shows). Returns {subnet id: address}.
+        """
+        subnets = []
+        for subnet_id in subnet_ids:
+            subnet = self.fabric.subnet(subnet_id)
+            if subnet is None:
+                LOG.warning('amphora %s: member subnet %s is not a local subnet',
+                            amphora.id, subnet_id)
+            else:
+                subnets.append(subnet)
+        record = self._assign(amphora.id, subnets, preferred={})
+        self._ensure_interfaces(record)
+        return {s.id: record.subnet_addresses[s.id] for s in subnets}
+
+    # -- steps ---------------------------------------------------------------------
+
+    def _vips(self, lb):
+        """[(local subnet, address)] of the VIP and additional VIPs, checked."""
+        wanted = [(lb.vip.subnet_id, lb.vip.ip_address)]
+        wanted += [(v.subnet_id, v.ip_address) for v in getattr(lb, 'additional_vips', None)
+                   or []]
+        vips = []
+        for subnet_id, address in wanted:
+            subnet = self.fabric.subnet(subnet_id)
+            if subnet is None:
+                raise PermanentError('VIP subnet %s is not a local subnet; the netns '
+                                     'network driver plugs only those' % subnet_id)
+            ip = ipaddress.ip_address(address)
+            if ip not in subnet.cidr:
+                raise PermanentError('VIP %s is not in subnet %s (%s)'
+                                     % (address, subnet_id, subnet.cidr))
+            vips.append((subnet, ip))
+        return vips
+
+    def _assign(self, amphora_id, subnets, preferred, **updates):
+        """The amphora's record, with an address on each of `subnets`."""
+        with self.store.allocation_lock():
+            record = self.store.load(amphora_id)
+            if record is None:
+                raise TransientError('amphora %s is not built on this host' % amphora_id)
+            for key, value in updates.items():
+                setattr(record, key, value)
+            taken = self.store.tenant_addresses_in_use()
+            taken |= {ipaddress.ip_address(ip) for _, ip in record.vips}
+            for subnet in subnets:
+                if subnet.id not in record.subnet_addresses:
+                    address = _usable(preferred.get(subnet.id), subnet, taken)
+                    address = address or layout.pick_from_top(subnet, taken)
+                    record.subnet_addresses[subnet.id] = str(address)
+                    taken.add(address)
+            self.store.save(record)
+            return record
+
+    def _networks_of(self, record):
+        networks = {}
+        for subnet_id, address in record.subnet_addresses.items():
+            subnet = self.fabric.subnet(subnet_id)
+            if subnet is not None:
+                networks.setdefault(subnet.network_id, []).append(
+                    (address, subnet.cidr.prefixlen))
+        if record.holds_vips:
+            for subnet_id, address in record.vips:
+                subnet = self.fabric.subnet(subnet_id)
+                if subnet is not None:  # a host route: never a source, never a subnet
+                    full = 32 if subnet.ip_version == 4 else 128
+                    networks.setdefault(subnet.network_id, []).append((address, full))
+        return networks
+
+    def _ensure_interfaces(self, record):
+        for network_id, addresses in self._networks_of(record).items():
+            self.fabric.attach(record.namespace, layout.tenant_ifname(network_id),
+                               layout.fabric_port(record.amphora_id, network_id),
+                               self.fabric.bridge_for(network_id), addresses,
+                               mac=layout.interface_mac(record.amphora_id, network_id))
+
+
+def _usable(address, subnet, taken):
+    """`address` if it is a free address of `subnet`, else None."""
+    if not address:
+        return None
+    ip = ipaddress.ip_address(address)
+    if ip in subnet.cidr and ip not in taken and ip != subnet.gateway:
+        return ip
+    return None
