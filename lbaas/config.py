@@ -97,6 +97,9 @@ worker_opts = [
                  help='First retry delay in seconds; doubles each attempt.'),
     cfg.StrOpt('wakeup_address', default='127.0.0.1:9877',
                help='UDP address the worker listens on for nudges from the API.'),
+    cfg.FloatOpt('status_poll_interval', default=1.0,
+                 help='Seconds between reads of the amphorae\'s HAProxy statuses '
+                      'and counters (real amphorae only).'),
     cfg.IntOpt('threads', default=4, min=1,
                help='Load balancers reconciled at once by one worker.'),
 ]

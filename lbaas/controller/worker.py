@@ -12,7 +12,7 @@ import logging
 import threading
 
 from lbaas import config
-from lbaas.controller import leases, reconcile, wakeup
+from lbaas.controller import leases, reconcile, status, wakeup
 from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.drivers import base as driver_base
@@ -36,7 +36,10 @@ class Worker:
     def run(self, listener=None):
         leases.release_dead_local_owners()
         listener = listener or wakeup.Listener()
-        interval = config.CONF.controller_worker.poll_interval
+        settings = config.CONF.controller_worker
+        if registry.driver_name('amphora_driver') != 'noop':
+            status.start(self.drivers, settings.status_poll_interval, self.stopping)
+        interval = settings.poll_interval
         LOG.info('worker %s polling every %.1fs', self.owner, interval)
         try:
             while not self.stopping.is_set():
