@@ -76,6 +76,11 @@ def cmd_config_sample(args):
                     '--output-file', args.output or '/dev/stdout'])
 
 
+def cmd_demo(args):
+    from lbaas import demo
+    return demo.main(args.endpoint, args.requests)
+
+
 def _child_command(args, service):
     command = [sys.executable, '-m', 'lbaas.cli', service,
                '--state-dir', config.CONF.state_dir,
@@ -134,6 +139,13 @@ def build_parser():
         p.set_defaults(func=func)
         if name in ('serve', 'api'):
             p.add_argument('--bind', help='HOST:PORT (default 127.0.0.1:9876)')
+    demo = sub.add_parser('demo', help='two backends behind a new load balancer, '
+                                       'through a running `lbaas serve`')
+    _common(demo)
+    demo.add_argument('--endpoint', default='http://127.0.0.1:9876',
+                      help='the API of the running service')
+    demo.add_argument('--requests', type=int, default=6, help='requests to show')
+    demo.set_defaults(func=cmd_demo)
     db = sub.add_parser('db', help='database')
     db.add_argument('action', choices=['upgrade'])
     _common(db)

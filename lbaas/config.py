@@ -122,6 +122,18 @@ quota_opts = [
 
 networking_opts = [
     cfg.ListOpt('reserved_ips', default=['169.254.169.254']),
+    # The netns data plane's names and management addresses. Two services on
+    # one host (a developer's `lbaas serve` and a test run) must differ in
+    # all four, or they take over each other's bridges, link and routes.
+    cfg.StrOpt('fabric_namespace', default='lbaas-fabric',
+               help='Namespace holding the local networks\' bridges (netns driver).'),
+    cfg.StrOpt('host_link', default='lbaas-mgmt',
+               help='The one link in the host namespace, holding controller_ip; '
+                    'at most 15 characters.'),
+    cfg.StrOpt('management_cidr', default='198.19.0.0/16',
+               help='Management network of the amphorae; inside 198.19.0.0/16.'),
+    cfg.StrOpt('controller_ip', default='198.19.0.1',
+               help='The controller\'s address on the management network.'),
     cfg.MultiStrOpt(
         'local_network',
         default=['id=5fd5b4c2-8bd1-4b1c-9a67-6b1f7d0c0a01,'

@@ -50,6 +50,7 @@ MASTER_SOCKET = "haproxy/master.sock"        # agent passes it as `-S`
 PID_FILE = "haproxy/haproxy.pid"             # agent passes it as `-p`
 SERVER_STATE_FILE = "haproxy/server-state"   # `server-state-file` in `global`
 HAPROXY_LOG_FILE = "haproxy/haproxy.log"     # HAProxy's own stderr
+PING_CHECK_FILE = "haproxy/ping-check.sh"    # `external-check command` of PING monitors
 # HAProxy 2.6 refuses longer unix socket paths (it binds "<path>.<pid>.tmp"
 # first, within sun_path's 108 bytes): keep state dirs under ~78 bytes.
 MAX_SOCKET_PATH = 97

@@ -16,11 +16,14 @@ import subprocess
 import time
 
 from lbaas import wire
+from lbaas.agent import ping_check
 
 LOG = logging.getLogger(__name__)
 SOCKET_TIMEOUT = 2.0
 RELOAD_TIMEOUT = 15.0   # a failing bind is retried by HAProxy for ~1 s
 START_TIMEOUT = 30.0
+ADMIN_STATE_COLUMN = 6         # srv_admin_state in `show servers state`
+ADMIN_CONFIG_MAINTENANCE = 0x04  # SRV_ADMF_CMAINT: `disabled` in the configuration
 
 
 class HAProxyError(Exception):
@@ -73,6 +76,26 @@ def parse_show_stat(text):
     return rows
 
 
+def without_config_maintenance(state):
+    """`show servers state` minus servers the configuration disabled.
+
+    Such a server's saved operational state is STOPPED; restored into a
+    configuration that enables it again, HAProxy keeps it STOPPED, and
+    without a health check nothing ever brings it back. Left out, it starts
+    fresh, and a server still disabled is disabled by the configuration.
+    """
+    lines = state.splitlines(keepends=True)
+    kept = []
+    for line in lines:
+        fields = line.split()
+        if (len(fields) > ADMIN_STATE_COLUMN and not line.startswith("#")
+                and fields[ADMIN_STATE_COLUMN].isdigit()
+                and int(fields[ADMIN_STATE_COLUMN]) & ADMIN_CONFIG_MAINTENANCE):
+            continue
+        kept.append(line)
+    return "".join(kept)
+
+
 def _stat_value(value):
     if value == "":
         return None
@@ -116,6 +139,8 @@ class HAProxyProcess:
         self.log_file = wire.state_path(state_dir, wire.HAPROXY_LOG_FILE)
         self.bundle_link = wire.state_path(state_dir, wire.CURRENT_BUNDLE)
         os.makedirs(wire.state_path(state_dir, wire.HAPROXY_DIR), 0o700, exist_ok=True)
+        # Rendered configurations name it for PING monitors; it must exist.
+        ping_check.install_wrapper(wire.state_path(state_dir, wire.PING_CHECK_FILE))
         self._version = None
         self._child = None  # Popen of a master we started (None if adopted)
         self._known_pid = 0
@@ -255,7 +280,7 @@ class HAProxyProcess:
             return
         temporary = self.server_state_file + ".tmp"
         with open(temporary, "w") as f:
-            f.write(state)
+            f.write(without_config_maintenance(state))
         os.replace(temporary, self.server_state_file)
 
     def stop(self, grace=5.0):

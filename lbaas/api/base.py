@@ -23,7 +23,7 @@ def read_body(req, key=None):
         raise errors.BodyTooLarge()
     try:
         body = json.loads(raw or b'null')
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
         raise errors.InvalidInput('Invalid JSON body.')
     if key is None:
         return body

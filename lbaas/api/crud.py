@@ -9,7 +9,7 @@ are shared. `parent` is the id from the URL for members and rules.
 import dataclasses
 from typing import Any, Callable
 
-from lbaas.api import base
+from lbaas.api import base, query
 from lbaas.db import session as db
 from lbaas.schemas.common import apply_null_defaults
 
@@ -76,7 +76,8 @@ class Item:
     def on_get(self, req, resp, obj_id, parent=None):
         with db.reading() as session:
             body = self.kind.spec.view(self._load(req, session, parent, obj_id, 'get_one'))
-        base.respond(resp, 200, {self.kind.key: body})
+        base.respond(resp, 200, {self.kind.key: query.select_fields(
+            body, query.requested_fields(req))})
 
     def on_put(self, req, resp, obj_id, parent=None):
         kind = self.kind

@@ -1,7 +1,7 @@
 """/v2/lbaas/loadbalancers: CRUD, status tree, stats, failover."""
 from sqlalchemy.orm import selectinload
 
-from lbaas.api import base
+from lbaas.api import base, query
 from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.schemas import views
@@ -57,7 +57,8 @@ class Item:
     def on_get(self, req, resp, lb_id):
         with db.reading() as session:
             body = views.loadbalancer(_get(session, req, lb_id))
-        base.respond(resp, 200, {'loadbalancer': body})
+        base.respond(resp, 200, {'loadbalancer': query.select_fields(
+            body, query.requested_fields(req))})
 
     def on_put(self, req, resp, lb_id):
         data = base.validate(LoadBalancerUpdate, base.read_body(req, 'loadbalancer'))

@@ -48,7 +48,7 @@ def _parse_limit(raw):
         return None
     try:
         number = int(raw)
-    except ValueError:
+    except (TypeError, ValueError):  # TypeError: limit given twice
         raise InvalidInput('Supplied pagination limit is not valid: %s' % raw)
     if number < 1:
         return None
@@ -73,6 +73,12 @@ def _parse_sort(params, sortable):
     return keys
 
 
+def _last(params, key):
+    """A single-valued parameter given more than once counts its last value (webob)."""
+    value = params.get(key)
+    return value[-1] if isinstance(value, list) else value
+
+
 def _as_list(value):
     values = value if isinstance(value, list) else [value]
     return [part for v in values for part in str(v).split(',') if part]
@@ -91,11 +97,11 @@ def parse(req, columns):
             raise InvalidInput('One or more arguments are either duplicate or invalid')
         filters[key] = value
     return Listing(
-        limit=_parse_limit(params.get('limit')),
-        marker=params.get('marker'),
-        page_reverse=str(params.get('page_reverse', '')).lower() == 'true',
+        limit=_parse_limit(_last(params, 'limit')),
+        marker=_last(params, 'marker'),
+        page_reverse=str(_last(params, 'page_reverse') or '').lower() == 'true',
         sort=_parse_sort(params, columns),
-        fields=_as_list(params.get('fields') or []),
+        fields=requested_fields(req),
         filters=filters,
         tag_filters={k: _as_list(params[k]) for k in
                      ('tags', 'tags-any', 'not-tags', 'not-tags-any') if params.get(k)})
@@ -193,6 +199,11 @@ def links(req, listing, rows):
         query = common + [('marker', rows[0].id), ('page_reverse', 'True')]
         result.append({'rel': 'previous', 'href': base + '?' + urllib.parse.urlencode(query)})
     return result
+
+
+def requested_fields(req):
+    """`fields` of a GET, repeated or comma separated; [] means every field."""
+    return _as_list(req.params.get('fields') or [])
 
 
 def select_fields(item, fields):

@@ -4,6 +4,11 @@ from gunicorn.app.base import BaseApplication
 from lbaas import config
 from lbaas.db import session as db
 
+# Newer gunicorn opens a control socket at one fixed path per user, so a
+# second service on the host (a test run beside `lbaas serve`) would take
+# over the first one's. We do not use it; older versions lack the setting.
+OPTIONAL_SETTINGS = {'control_socket_disable': True}
+
 
 class _Gunicorn(BaseApplication):
     def __init__(self, options):
@@ -13,6 +18,9 @@ class _Gunicorn(BaseApplication):
     def load_config(self):
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        for key, value in OPTIONAL_SETTINGS.items():
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
 
     def load(self):
         from lbaas.api import app

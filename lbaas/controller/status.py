@@ -120,11 +120,15 @@ class StatusPoller:
                 models.Amphora.load_balancer_id.is_not(None))))
         by_lb = {}
         for amphora in amphorae:
+            rows = self.drivers.amphora.stats(amphora)
+            if rows is None:
+                continue  # unreachable: nothing known, nothing changes
+            # An amphora that answers with no rows still counts, as a
+            # heartbeat does in Octavia: an LB without listeners is ONLINE.
             by_lb.setdefault(amphora.load_balancer_id, []).extend(
-                (amphora.id, row) for row in self.drivers.amphora.stats(amphora))
+                (amphora.id, row) for row in rows)
         for lb_id, rows in by_lb.items():
-            if rows:
-                self._store(lb_id, rows)
+            self._store(lb_id, rows)
 
     def _store(self, lb_id, tagged_rows):
         with db.writing() as session:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import jinja2
 
+from lbaas import wire
 from lbaas.dataplane import directives
 from lbaas.dataplane.viewmodel import (
     UNLIMITED, Algorithm, L7Action, L7PolicyView, ListenerView, LoadBalancerView,
@@ -83,7 +84,7 @@ class RuntimePaths:
         return cls(stats_socket=join("haproxy/stats.sock"),
                    server_state_file=join("haproxy/server-state"),
                    cert_dir=join("certs") if cert_dir is None else cert_dir,
-                   external_check_script=join("haproxy/ping-check.sh"),
+                   external_check_script=join(wire.PING_CHECK_FILE),
                    pid_file=join("haproxy/haproxy.pid") if pid_file else None)
 
     def cert(self, name: str) -> str:

@@ -54,14 +54,24 @@ def describe():
     return text
 
 
+@functools.cache
+def netns_fabric():
+    """The one fabric of this service, shared by its compute and network drivers."""
+    from lbaas.drivers.netns import Fabric  # pyroute2: Linux only
+    settings = config.CONF.networking
+    return Fabric(name=settings.fabric_namespace, host_link=settings.host_link,
+                  management_cidr=settings.management_cidr,
+                  controller_ip=settings.controller_ip)
+
+
 def _netns_compute():
-    from lbaas.drivers.netns import NetnsCompute  # pyroute2: Linux only
-    return NetnsCompute()
+    from lbaas.drivers.netns import NetnsCompute
+    return NetnsCompute(fabric=netns_fabric())
 
 
 def _netns_network():
     from lbaas.drivers.netns import NetnsNetwork
-    return NetnsNetwork()
+    return NetnsNetwork(fabric=netns_fabric())
 
 
 def _rest_amphora():

@@ -122,8 +122,8 @@ def build_rule(policy, values):
 
 def _lock_policy_parent(session, policy_id):
     policy = get_policy(session, policy_id)
+    lifecycle.require_active(policy, 'L7Policy')  # first, and so named, as Octavia
     lb = lifecycle.lock_mutable_lb(session, policy.listener.load_balancer_id)
-    lifecycle.require_active(policy, 'L7 Policy')
     return lb, policy
 
 

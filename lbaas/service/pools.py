@@ -126,10 +126,11 @@ def delete_pool(session, pool_id):
 
 
 def lock_pool_parent(session, pool_id):
-    """For member and HM writes: the LB locked, and the pool required ACTIVE."""
+    """For member and HM writes: the pool required ACTIVE (checked first, as
+    Octavia does), and the LB locked."""
     pool = get_pool(session, pool_id)
-    lb = lifecycle.lock_mutable_lb(session, pool.load_balancer_id)
     lifecycle.require_active(pool, 'Pool')
+    lb = lifecycle.lock_mutable_lb(session, pool.load_balancer_id)
     return lb, pool
 
 

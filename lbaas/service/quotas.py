@@ -21,9 +21,10 @@ RESOURCES = {
     'l7policy': ('l7policy', models.L7Policy, 'default_l7policy_quota'),
     'l7rule': ('l7rule', models.L7Rule, 'default_l7rule_quota'),
 }
-QUOTA_ERROR_NAMES = {'loadbalancer': 'LoadBalancer', 'listener': 'Listener',
-                     'pool': 'Pool', 'healthmonitor': 'HealthMonitor',
-                     'member': 'Member', 'l7policy': 'L7Policy', 'l7rule': 'L7Rule'}
+# Octavia names the resource with data_models.X._name(): "Load Balancer", ...
+QUOTA_ERROR_NAMES = {'loadbalancer': 'Load Balancer', 'listener': 'Listener',
+                     'pool': 'Pool', 'healthmonitor': 'Health Monitor',
+                     'member': 'Member', 'l7policy': 'L7 Policy', 'l7rule': 'L7 Rule'}
 
 
 def enforced():

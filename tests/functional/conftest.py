@@ -133,6 +133,9 @@ class Client:
     def url(self, path):
         return self.base + path if path.startswith('/') else self.base + '/v2/lbaas/' + path
 
+    def request(self, method, path, body=None):
+        return self.session.request(method.upper(), self.url(path), json=body)
+
     def get(self, path, **kw):
         return self.session.get(self.url(path), **kw)
 
@@ -233,7 +236,7 @@ def held(lb_id):
 
 
 @contextlib.contextmanager
-def status_of(model, obj_id, status, lb_id=None):
+def status_of(model, obj_id, status):
     """Force `status` on a row for the block (the worker kept off when PENDING)."""
     from lbaas.db import models
     with db.writing() as session:

@@ -1,11 +1,13 @@
 """lbaas as real processes: `lbaas serve`, or `lbaas api` and `lbaas worker`.
 
 The `served` fixture runs `lbaas serve` in a subprocess on a free loopback
-port with its own state directory and configuration file, waits until
-`GET /` answers, yields its endpoint, and on teardown stops it with SIGTERM
-and checks that it, and every child it started, exited. Nothing here touches
-the in-process `config.CONF`, so these processes coexist with the in-process
-`service` fixture of conftest.py.
+port with its own state directory and configuration file (noop drivers, a
+free UDP wake-up port, 0.2 s polls, 3 s leases), waits until `GET /`
+answers, yields its endpoint (a str that also carries `.state_dir` and
+`.proc`), and on teardown stops it with SIGTERM and checks that it exited
+with 0, that every child it started exited, and that no service log holds
+a traceback. Nothing here touches the in-process `config.CONF`, so these
+processes coexist with the in-process `service` fixture of conftest.py.
 
 The helpers (`write_config`, `Proc`, `start_api`, `start_worker`) are shared
 with the tests that kill processes on purpose.
@@ -39,9 +41,11 @@ def write_config(state_dir, database_url=None, sections=None):
     """
     groups = {
         'DEFAULT': {'state_dir': state_dir},
+        # The noop drivers: no namespaces, agents or HAProxy, whoever runs this.
         'controller_worker': {
             'wakeup_address': '127.0.0.1:%d' % free_port(socket.SOCK_DGRAM),
-            'poll_interval': '0.2', 'lease_seconds': '3', 'retry_backoff': '0.1'},
+            'poll_interval': '0.2', 'lease_seconds': '3', 'retry_backoff': '0.1',
+            'compute_driver': 'noop', 'network_driver': 'noop', 'amphora_driver': 'noop'},
     }
     if database_url:
         groups['database'] = {'connection': database_url}
@@ -205,15 +209,23 @@ def logs(state_dir, name='api'):
         return ''
 
 
+class Endpoint(str):
+    """The service's base URL, which also knows its state directory and process."""
+
+    def __new__(cls, url, state_dir, proc):
+        self = super().__new__(cls, url)
+        self.state_dir, self.proc = state_dir, proc
+        return self
+
+
 @pytest.fixture(scope='module')
 def served():
-    """`lbaas serve` as a subprocess: {'endpoint', 'state_dir', 'proc'}."""
+    """`lbaas serve` as a subprocess; yields its endpoint ('http://127.0.0.1:PORT')."""
     state_dir = tempfile.mkdtemp(prefix='lbaas-served-')
     config_path = write_config(state_dir)
-    proc, endpoint = serve(state_dir, config_path)
-    info = {'endpoint': endpoint, 'state_dir': state_dir, 'proc': proc}
+    proc, url = serve(state_dir, config_path)
     try:
-        yield info
+        yield Endpoint(url, state_dir, proc)
     finally:
         code, left = proc.stop()
         assert not left, 'children of lbaas serve still running: %s' % left

@@ -85,12 +85,18 @@ def test_terminated_https_gets_tls_defaults_and_needs_a_certificate(owner, share
     assert body['tls_versions'] == ['TLSv1.2', 'TLSv1.3']
     assert body['alpn_protocols'] == ['h2', 'http/1.1', 'http/1.0']
     assert body['tls_ciphers'] == listener['tls_ciphers']
+    body = owner.update(path, 'listener', {'sni_container_refs': None, 'hsts_max_age': None,
+                                           'hsts_preload': None, 'insert_headers': None,
+                                           'client_authentication': None}, shared_lb['id'])
+    assert (body['sni_container_refs'], body['hsts_max_age'], body['hsts_preload'],
+            body['insert_headers'], body['client_authentication']) == \
+        ([], None, False, {}, 'NONE')
     owner.remove(path, shared_lb['id'])
 
 
 @pytest.mark.parametrize('fields', [
     {'protocol': 'FTP'}, {'protocol': None}, {'protocol_port': 0}, {'protocol_port': 65536},
-    {'protocol_port': '80'}, {'connection_limit': -2}, {'timeout_client_data': -1},
+    {'protocol_port': 'http'}, {'connection_limit': -2}, {'timeout_client_data': -1},
     {'timeout_member_connect': 2073600001}, {'timeout_member_data': 'long'},
     {'timeout_tcp_inspect': -1}, {'name': 'x' * 256}, {'description': 'x' * 256},
     {'loadbalancer_id': 'nope'}, {'client_authentication': 'SOMETIMES'},

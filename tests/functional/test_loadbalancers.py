@@ -59,6 +59,14 @@ def test_vip_from_network_prefers_ipv4_and_an_address_can_be_asked_for(client):
         assert client.delete('loadbalancers/' + item['id']).status_code == 204
 
 
+def test_admin_state_up_null_means_false_as_in_wsme(client):
+    resp = post_lb(client, vip_subnet_id=LOCAL_V4_SUBNET, admin_state_up=None)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()['loadbalancer']['admin_state_up'] is False
+    client.wait_lb(resp.json()['loadbalancer']['id'])
+    assert client.delete('loadbalancers/' + resp.json()['loadbalancer']['id']).status_code == 204
+
+
 def test_unknown_vip_subnet_is_echoed_as_the_noop_network_does(client):
     subnet = str(uuid.uuid4())
     lb = client.create_lb(vip_subnet_id=subnet)
@@ -120,6 +128,20 @@ def test_put_answers_200_with_the_body_and_null_resets(owner, shared_lb):
                         shared_lb['id'])
     assert (body['name'], body['description'], body['tags'], body['admin_state_up']) == \
         ('', '', [], True)
+
+
+def test_put_of_vip_qos_and_security_groups(owner, shared_lb):
+    path = 'loadbalancers/' + shared_lb['id']
+    qos, sg = str(uuid.uuid4()), str(uuid.uuid4())
+    body = owner.update(path, 'loadbalancer', {'vip_qos_policy_id': qos, 'vip_sg_ids': [sg]},
+                        shared_lb['id'])
+    assert (body['vip_qos_policy_id'], body['vip_sg_ids']) == (qos, [sg])
+    listener = {'loadbalancer_id': shared_lb['id'], 'protocol': 'TCP', 'protocol_port': 7,
+                'allowed_cidrs': ['198.18.0.0/16']}
+    assert 'Security Groups' in fault(owner.post('listeners', {'listener': listener}), 400)
+    body = owner.update(path, 'loadbalancer', {'vip_qos_policy_id': None, 'vip_sg_ids': None},
+                        shared_lb['id'])
+    assert (body['vip_qos_policy_id'], body['vip_sg_ids']) == (None, [])
 
 
 @pytest.mark.parametrize('fields', [

@@ -60,7 +60,8 @@ class RestAmphora:
             raise TransientError(str(exc))
 
     def stats(self, amphora):
+        """HAProxy's `show stat` rows; None when the agent cannot say."""
         try:
             return self.client.stats(*self._where(amphora))
         except rest.AgentError:
-            return []
+            return None

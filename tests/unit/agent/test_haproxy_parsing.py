@@ -38,3 +38,15 @@ def test_show_stat():
 
 def test_show_stat_error_text():
     assert parse_show_stat("Unknown command\n") == []
+
+
+def test_server_state_leaves_out_servers_the_configuration_disabled():
+    # A re-enabled member would otherwise come back STOPPED, for good.
+    from lbaas.agent.haproxy import without_config_maintenance
+    state = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n"
+             "3 b 1 disabled 198.18.0.101 0 5 1 1 0 1 0 0 8 0 0 0 - 8080 - 0 0 - - 0\n"
+             "3 b 2 forced 198.18.0.102 0 1 1 1 0 1 0 0 8 0 0 0 - 8080 - 0 0 - - 0\n"
+             "3 b 3 up 198.18.0.103 2 0 1 1 0 1 0 2 0 0 0 0 - 8080 - 0 0 - - 0\n")
+    kept = without_config_maintenance(state)
+    assert "disabled" not in kept
+    assert kept.startswith("1\n# be_id") and " forced " in kept and " up " in kept
