@@ -3,10 +3,11 @@ import logging
 import uuid
 
 import falcon
+from sqlalchemy import exc as sa_exc
 
 from lbaas import config
 from lbaas.schemas.common import ValidationFailure
-from lbaas.api import (admin, auth, errors, loadbalancers, networks, resources,
+from lbaas.api import (admin, auth, errors, policy, loadbalancers, networks, resources,
                        versions)
 
 LOG = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ def create_app():
     app.add_error_handler(falcon.HTTPError, errors.handle_http_error)
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
     app.add_error_handler(ValidationFailure, errors.handle_rule_error)
+    app.add_error_handler(sa_exc.IntegrityError, errors.handle_integrity_error)
+    app.add_error_handler(sa_exc.DataError, errors.handle_data_error)
+    policy.get_enforcer()  # built once here, before gunicorn forks its workers
     _add_routes(app)
     if config.CONF.api_settings.auth_strategy == 'keystone':
         return auth.wrap_keystone(app)

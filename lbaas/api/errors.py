@@ -124,6 +124,18 @@ def handle_http_error(req, resp, exc, params):
         resp.set_header(name, value)
 
 
+def handle_integrity_error(req, resp, exc, params):
+    """Two writers raced for one unique value (a VIP address, a name)."""
+    LOG.info('integrity conflict on %s %s: %s', req.method, req.path, exc.orig)
+    _respond(resp, 409, fault_body('The request conflicts with the current state of '
+                                   'another resource; retry it.'))
+
+
+def handle_data_error(req, resp, exc, params):
+    """A value the database cannot hold or compare (a NUL byte, a bad date)."""
+    _respond(resp, 400, fault_body('Invalid input: a value is not valid for its field.'))
+
+
 def handle_unexpected(req, resp, exc, params):
     LOG.exception('Unexpected error serving %s %s', req.method, req.path)
     _respond(resp, 500, fault_body('Internal Server Error', 'Server'))

@@ -48,7 +48,7 @@ class Subnet:
 
 
 def routes():
-    return [(prefix + path, resource) for prefix in ('/v2.0', '/networking/v2.0')
+    return [(prefix + path, resource) for prefix in ('/v2', '/v2.0', '/networking/v2.0')
             for path, resource in (('/networks', Networks()),
                                    ('/networks/{network_id}', Network()),
                                    ('/subnets', Subnets()),

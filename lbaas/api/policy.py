@@ -7,6 +7,7 @@ short form `'<resource>:<action>'`.
 """
 import functools
 import inspect
+import threading
 import time
 
 from oslo_policy import opts as policy_opts
@@ -225,22 +226,30 @@ _enforcer = None
 _next_reload = 0.0
 
 
+_enforcer_lock = threading.Lock()
+
+
 def get_enforcer():
     """The process-wide Enforcer, built on first use, rules kept loaded."""
     global _enforcer, _next_reload
-    if _enforcer is None:
-        enforcer = policy.Enforcer(CONF)
-        enforcer.register_defaults(list_rules())
-        # The deprecated roles are ORed in on purpose (see above); one
-        # warning per rule at every start would only be noise.
-        enforcer.suppress_default_change_warnings = True
-        _enforcer = enforcer
-        _next_reload = 0.0
     now = time.monotonic()
-    if now >= _next_reload:
-        # Picks up an edited or new policy file; cheap when nothing changed.
-        _enforcer.load_rules()
-        _next_reload = now + RELOAD_INTERVAL
+    if _enforcer is None or now >= _next_reload:
+        # One thread builds or reloads while the others wait: a half-loaded
+        # enforcer denies everything.
+        with _enforcer_lock:
+            if _enforcer is None:
+                enforcer = policy.Enforcer(CONF)
+                enforcer.register_defaults(list_rules())
+                # The deprecated roles are ORed in on purpose (see above); one
+                # warning per rule at every start would only be noise.
+                enforcer.suppress_default_change_warnings = True
+                enforcer.load_rules()
+                _enforcer = enforcer
+                _next_reload = now + RELOAD_INTERVAL
+            elif now >= _next_reload:
+                # Picks up an edited or new policy file; cheap when nothing changed.
+                _enforcer.load_rules()
+                _next_reload = now + RELOAD_INTERVAL
     return _enforcer
 
 

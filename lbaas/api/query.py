@@ -113,7 +113,10 @@ def _coerce(column, raw):
         if isinstance(kind, Boolean):
             return parse_bool(raw)
         if isinstance(kind, Integer):
-            return int(raw)
+            number = int(raw)
+            if abs(number) > 2 ** 63 - 1:  # beyond what any database compares
+                raise ValueError(raw)
+            return number
         if isinstance(kind, Float):
             return float(raw)
     except ValueError:

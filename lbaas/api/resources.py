@@ -39,6 +39,7 @@ LISTENER = crud.Kind(
         connection_limit=m.Listener.connection_limit,
         default_pool_id=m.Listener.default_pool_id,
         loadbalancer_id=m.Listener.load_balancer_id,
+        load_balancer_id=m.Listener.load_balancer_id,  # openstacksdk sends this
         timeout_client_data=m.Listener.timeout_client_data,
         timeout_member_connect=m.Listener.timeout_member_connect,
         timeout_member_data=m.Listener.timeout_member_data,
@@ -60,7 +61,8 @@ POOL = crud.Kind(
     spec=base.Spec(m.Pool, dict(
         base.common_columns(m.Pool), name=m.Pool.name, description=m.Pool.description,
         protocol=m.Pool.protocol, lb_algorithm=m.Pool.lb_algorithm,
-        loadbalancer_id=m.Pool.load_balancer_id, tls_enabled=m.Pool.tls_enabled,
+        loadbalancer_id=m.Pool.load_balancer_id, load_balancer_id=m.Pool.load_balancer_id,
+        tls_enabled=m.Pool.tls_enabled,
         tls_container_ref=m.Pool.tls_certificate_id,
         ca_tls_container_ref=m.Pool.ca_tls_certificate_id,
         crl_container_ref=m.Pool.crl_container_id, tls_ciphers=m.Pool.tls_ciphers),
@@ -132,7 +134,7 @@ L7RULE = crud.Kind(
     spec=base.Spec(m.L7Rule, dict(
         base.common_columns(m.L7Rule), type=m.L7Rule.type,
         compare_type=m.L7Rule.compare_type, key=m.L7Rule.key, value=m.L7Rule.value,
-        invert=m.L7Rule.invert), views.l7rule, 'rules', 'l7rule'),
+        invert=m.L7Rule.invert, l7policy_id=m.L7Rule.l7policy_id), views.l7rule, 'rules', 'l7rule'),
     create_schema=rule_schema.L7RuleCreate, update_schema=rule_schema.L7RuleUpdate,
     null_defaults=rule_schema.UPDATE_NULL_DEFAULTS,
     get=l7.get_rule, create=l7.create_rule, update=l7.update_rule, delete=l7.delete_rule,

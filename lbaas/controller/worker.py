@@ -27,6 +27,7 @@ class Worker:
         self.drivers = drivers or registry.load()
         self.owner = owner or leases.owner_id()
         settings = config.CONF.controller_worker
+        self.threads = settings.threads
         self.pool = concurrent.futures.ThreadPoolExecutor(settings.threads,
                                                           thread_name_prefix='reconcile')
         self.in_flight = set()
@@ -55,7 +56,9 @@ class Worker:
     def dispatch(self, lb_ids):
         for lb_id in lb_ids:
             with self.lock:
-                if lb_id in self.in_flight:
+                # Claim only what a free thread starts at once: a lease that
+                # waits in a queue is not renewed and could expire meanwhile.
+                if lb_id in self.in_flight or len(self.in_flight) >= self.threads:
                     continue
                 self.in_flight.add(lb_id)
             lease = leases.claim(lb_id, self.owner)
@@ -80,9 +83,10 @@ class Worker:
             record_failure(lease, '%s: %s' % (type(exc).__name__, exc), permanent=False)
         finally:
             self._done(lease.lb_id)
-        # A write may have landed while we worked; the next poll sees it, but
+        # A thread is free again, and writes may have landed while we worked:
         # looking now saves a poll interval.
-        self.dispatch([lease.lb_id])
+        if not self.stopping.is_set():
+            self.dispatch(leases.claimable_ids())
 
 
 def record_failure(lease, reason, permanent):

@@ -176,9 +176,25 @@ def _null_means_empty_dict(value: Any) -> Any:
 EMPTY_LIST_IF_NULL = BeforeValidator(_null_means_empty_list)
 
 
+# Every integer column is a 32-bit INTEGER on PostgreSQL and MariaDB.
+DB_INT_MAX = 2 ** 31 - 1
+
+
+def _integer_text(value: Any) -> Any:
+    """WSME converts numeric strings with int() (the CLI sends "42"); so do we.
+    Floats and booleans stay errors."""
+    if isinstance(value, str) and value.strip().lstrip('+-').isdigit() \
+            and len(value.strip()) <= 12:
+        return int(value)
+    return value
+
+
 def bounded_int(ge: Optional[int] = None, le: Optional[int] = None) -> Any:
-    """A JSON integer (no strings, floats or booleans) within [ge, le]."""
-    return Annotated[int, Strict(), Field(ge=ge, le=le)]
+    """An integer (or its decimal string) within [ge, le], and always within
+    what the database stores."""
+    return Annotated[int, BeforeValidator(_integer_text), Strict(),
+                     Field(ge=-DB_INT_MAX if ge is None else ge,
+                           le=DB_INT_MAX if le is None else min(le, DB_INT_MAX))]
 
 
 Uuid = Annotated[str, BeforeValidator(canonical_uuid)]

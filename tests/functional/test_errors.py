@@ -163,9 +163,6 @@ def tree(owner, shared_lb):
             'healthmonitor': 'healthmonitors/' + hm['id']}
 
 
-@pytest.mark.xfail(strict=True, reason='schemas: strict integers refuse numeric strings, '
-                   'which WSME IntegerType coerces and python-octaviaclient sends '
-                   '(`listener set --connection-limit 42`)')
 @pytest.mark.parametrize('key, field, value', [
     ('listener', 'connection_limit', '42'), ('member', 'weight', '2'),
     ('healthmonitor', 'delay', '7')])

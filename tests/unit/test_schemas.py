@@ -170,7 +170,7 @@ def test_enum_message_lists_the_choices():
 @pytest.mark.parametrize('port,reason', [
     (0, 'Value should be greater or equal to 1'),
     (65536, 'Value should be lower or equal to 65535'),
-    ('80', 'Wrong type. Expected an integer'),
+    ('eighty', 'Wrong type. Expected an integer'),
     (True, 'Wrong type. Expected an integer'),
     (80.5, 'Wrong type. Expected an integer'),
 ])

@@ -35,7 +35,7 @@ def test_http_fields_only_on_http_monitors(field, value, hm_type):
 
 
 @pytest.mark.parametrize('field,good,bad', [
-    ('delay', [0, 3600], [-1, None, '5']),
+    ('delay', [0, 3600], [-1, None, 'five']),
     ('timeout', [0, 3600], [-1, None]),
     ('max_retries', [1, 10], [0, 11, None]),
     ('max_retries_down', [1, 10], [0, 11]),

@@ -16,7 +16,7 @@ def test_create_defaults():
 @pytest.mark.parametrize('field,good,bad', [
     ('address', ['198.18.0.1', 'fd00:1b::10', '::ffff:198.18.0.1'], ['198.18.0', 'host', 5]),
     ('monitor_address', ['198.19.0.1', 'fd00::1'], ['300.1.1.1']),
-    ('protocol_port', [1, 65535], [0, 65536, '80']),
+    ('protocol_port', [1, 65535], [0, 65536, '8x0']),
     ('monitor_port', [1, 65535], [0, 65536]),
     ('weight', [0, 1, 256], [-1, 257, None]),
     ('backup', [True, False], ['sometimes']),
