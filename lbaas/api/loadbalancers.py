@@ -1,5 +1,5 @@
 """/v2/lbaas/loadbalancers: CRUD, status tree, stats, failover."""
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from lbaas.api import base, query
 from lbaas.db import models
@@ -7,7 +7,7 @@ from lbaas.db import session as db
 from lbaas.schemas import views
 from lbaas.schemas.common import parse_bool
 from lbaas.schemas.loadbalancer import LoadBalancerCreate, LoadBalancerUpdate
-from lbaas.service import lifecycle, loadbalancers
+from lbaas.service import lifecycle, loadbalancers, status_tree
 
 LB = models.LoadBalancer
 COLUMNS = dict(base.common_columns(LB), name=LB.name, description=LB.description,
@@ -17,19 +17,19 @@ COLUMNS = dict(base.common_columns(LB), name=LB.name, description=LB.description
                vip_subnet_id=models.Vip.subnet_id, vip_network_id=models.Vip.network_id,
                vip_qos_policy_id=models.Vip.qos_policy_id)
 SPEC = base.Spec(LB, COLUMNS, views.loadbalancer, 'loadbalancers', 'loadbalancer')
-# What a list or show needs, loaded in a few queries instead of one per row.
-LOAD = (selectinload(LB.listeners), selectinload(LB.pools))
+# A list or show names its listeners and pools by id only: load just the
+# ids, in one query for all rows, and none of their own relationships.
+LOAD = (selectinload(LB.listeners).load_only(models.Listener.id).lazyload('*'),
+        selectinload(LB.pools).load_only(models.Pool.id).lazyload('*'))
+# One LB: its small collections joined into the row's own query as well.
+SHOW = LOAD + (joinedload(LB.tag_rows), joinedload(LB.additional_vips),
+               joinedload(LB.vip_security_groups))
 
 
-def _get(session, req, lb_id, action='get_one'):
-    lb = lifecycle.get_lb(session, lb_id)
+def _get(session, req, lb_id, action='get_one', options=()):
+    lb = lifecycle.get_lb(session, lb_id, options=options)
     base.authorize(req, 'loadbalancer:%s' % action, lb.project_id)
     return lb
-
-
-def _show(lb_id):
-    with db.reading() as session:
-        return views.loadbalancer(lifecycle.get_lb(session, lb_id))
 
 
 class Collection:
@@ -56,7 +56,7 @@ class Collection:
 class Item:
     def on_get(self, req, resp, lb_id):
         with db.reading() as session:
-            body = views.loadbalancer(_get(session, req, lb_id))
+            body = views.loadbalancer(_get(session, req, lb_id, options=SHOW))
         base.respond(resp, 200, {'loadbalancer': query.select_fields(
             body, query.requested_fields(req))})
 
@@ -83,7 +83,7 @@ class Item:
 class Status:
     def on_get(self, req, resp, lb_id):
         with db.reading() as session:
-            body = loadbalancers.status_tree(_get(session, req, lb_id, 'get_status'))
+            body = status_tree.status_tree(session, _get(session, req, lb_id, 'get_status'))
         base.respond(resp, 200, body)
 
 

@@ -27,14 +27,14 @@ DELETABLE = (ACTIVE, ERROR)
 FAILOVERABLE = (ACTIVE, ERROR)
 
 
-def get_lb(session, lb_id, lock=False):
+def get_lb(session, lb_id, lock=False, options=()):
     """The LB row, locked for update when asked; 404 if missing or DELETED."""
-    stmt = select(models.LoadBalancer).where(models.LoadBalancer.id == lb_id)
+    stmt = select(models.LoadBalancer).where(models.LoadBalancer.id == lb_id).options(*options)
     if lock:
         # OF: the VIP is joined eagerly, and PostgreSQL refuses to lock the
         # nullable side of an outer join.
         stmt = stmt.with_for_update(of=models.LoadBalancer)
-    lb = session.scalars(stmt).first()
+    lb = session.scalars(stmt).unique().first()
     if lb is None or lb.provisioning_status == DELETED:
         raise errors.NotFound('Load Balancer', lb_id)
     return lb

@@ -132,37 +132,6 @@ def failover_amphora(session, amphora_id):
     amphora.failover_requested = True
 
 
-def status_tree(lb):
-    def pool_node(pool):
-        hm = pool.health_monitor
-        return {'id': pool.id, 'name': pool.name or '',
-                'provisioning_status': pool.provisioning_status,
-                'operating_status': pool.operating_status,
-                **({'health_monitor': {
-                    'id': hm.id, 'name': hm.name or '', 'type': hm.type,
-                    'provisioning_status': hm.provisioning_status,
-                    'operating_status': hm.operating_status}} if hm else {}),
-                'members': [{'id': m.id, 'name': m.name or '',
-                             'operating_status': m.operating_status,
-                             'provisioning_status': m.provisioning_status,
-                             'address': m.ip_address, 'protocol_port': m.protocol_port}
-                            for m in pool.members]}
-
-    listeners = []
-    for listener in lb.listeners:
-        pools = {p.id: p for p in ([listener.default_pool] if listener.default_pool else [])}
-        for policy in listener.l7policies:
-            if policy.redirect_pool is not None:
-                pools.setdefault(policy.redirect_pool.id, policy.redirect_pool)
-        listeners.append({'id': listener.id, 'name': listener.name or '',
-                          'operating_status': listener.operating_status,
-                          'provisioning_status': listener.provisioning_status,
-                          'pools': [pool_node(p) for p in pools.values()]})
-    return {'statuses': {'loadbalancer': {
-        'id': lb.id, 'name': lb.name or '', 'operating_status': lb.operating_status,
-        'provisioning_status': lb.provisioning_status, 'listeners': listeners}}}
-
-
 def stats(session, lb):
     listener_ids = [li.id for li in lb.listeners]
     return sum_stats(session, listener_ids)
