@@ -157,14 +157,18 @@ class Server:
         self.stop()
 
 
-def run_wrk(url, seconds, connections, threads=2):
-    """Requests/s for GET `url` from wrk (keep-alive, bounded by `seconds`)."""
+def run_wrk(url, seconds, connections, threads=2, headers=(), prefix=()):
+    """Requests/s for GET `url` from wrk (keep-alive unless a header says
+    otherwise, bounded by `seconds`); `prefix` runs wrk under another
+    command, such as `ip netns exec NAME`."""
     with tempfile.NamedTemporaryFile('w', suffix='.lua') as script:
         script.write(WRK_REPORT)
         script.flush()
         out = subprocess.run(
+            list(prefix) +
             [WRK, '-t%d' % threads, '-c%d' % connections, '-d%ds' % seconds,
-             '--timeout', '10s', '-s', script.name, url],
+             '--timeout', '10s', '--latency', '-s', script.name, url] +
+            [arg for header in headers for arg in ('-H', header)],
             capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     line = next(ln for ln in out.splitlines() if ln.startswith('BENCH '))
     raw = json.loads(line[len('BENCH '):])

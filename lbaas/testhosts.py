@@ -227,11 +227,13 @@ class Backend:
         self.name = name
         self.cookies = itertools.count(1)
 
-    async def serve(self, port, tls_context=None):
+    async def serve(self, port, tls_context=None, reuse_port=False):
         # host=None binds every address of both families in the namespace.
+        # reuse_port lets several processes share the port (the kernel spreads
+        # connections over them), for a faster member than one process gives.
         server = await asyncio.start_server(self.handle, host=None, port=port,
                                             ssl=tls_context, backlog=1024,
-                                            reuse_address=True)
+                                            reuse_address=True, reuse_port=reuse_port)
         async with server:
             await server.serve_forever()
 
@@ -291,7 +293,7 @@ def _serve(args):
         tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls_context.load_cert_chain(args.tls_cert, args.tls_key)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    asyncio.run(Backend(args.name).serve(args.port, tls_context))
+    asyncio.run(Backend(args.name).serve(args.port, tls_context, args.reuse_port))
 
 
 def main(argv=None):
@@ -302,6 +304,8 @@ def main(argv=None):
     serve.add_argument('--port', type=int, required=True)
     serve.add_argument('--tls-cert', help='PEM certificate: serve HTTPS')
     serve.add_argument('--tls-key', help='PEM key of --tls-cert')
+    serve.add_argument('--reuse-port', action='store_true',
+                       help='SO_REUSEPORT: several backends may share the port')
     args = parser.parse_args(argv)
     _serve(args)
 

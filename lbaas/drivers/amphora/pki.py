@@ -101,7 +101,7 @@ class ControllerPKI:
     # -- creation at first start ---------------------------------------------
 
     def _locked(self):
-        return _FileLock(self.path(".lock"))
+        return FileLock(self.path(".lock"))
 
     def _ensure_ca(self):
         if os.path.exists(self.path(CA_CERT)) and os.path.exists(self.path(CA_KEY)):
@@ -199,7 +199,9 @@ def _write_atomic(path, data, mode):
     os.replace(temporary, path)
 
 
-class _FileLock:
+class FileLock:
+    """An exclusive flock on a file, held for a `with` block."""
+
     def __init__(self, path):
         self.path = path
 

@@ -15,7 +15,6 @@ host-wide file lock, against the records of all amphorae on this host (a
 deleted amphora's directory goes, and its addresses with it).
 """
 import dataclasses
-import fcntl
 import glob
 import hashlib
 import ipaddress
@@ -26,6 +25,7 @@ import time
 import zlib
 
 from lbaas import wire
+from lbaas.drivers.amphora.pki import FileLock
 from lbaas.drivers.base import PermanentError
 
 AMPHORA_PREFIX = 'amp-'
@@ -156,7 +156,7 @@ class StateStore:
 
     def allocation_lock(self):
         os.makedirs(self.root, mode=0o700, exist_ok=True)
-        return _FileLock(os.path.join(self.root, ALLOCATION_LOCK))
+        return FileLock(os.path.join(self.root, ALLOCATION_LOCK))
 
     def new_record(self, amphora_id, lb_id, management_network, controller_ip):
         """Record a new amphora with a free management address (call locked)."""
@@ -209,17 +209,3 @@ def pick_from_top(subnet, taken):
         if candidate not in taken:
             return candidate
     raise PermanentError('no free address left on subnet %s (%s)' % (subnet.id, cidr))
-
-
-class _FileLock:
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
