@@ -52,6 +52,42 @@ def reap_amphorae(drivers):
     return len(doomed)
 
 
+def sweep_host(drivers):
+    """Match this host's amphorae with the database, both ways.
+
+    A running amphora no live row owns (a build that died half way, a row
+    purged by hand) is deleted. A row whose amphora is gone or broken (a host
+    reboot, a killed agent) is marked for failover and its LB given to the
+    worker, which replaces it.
+    """
+    if not hasattr(drivers.compute, 'list_amphorae'):
+        return 0, 0
+    on_host = {a.amphora_id: a for a in drivers.compute.list_amphorae()}
+    Amp = models.Amphora
+    with db.reading() as session:
+        live = {a.id: a for a in session.scalars(select(Amp).where(Amp.status != 'DELETED'))}
+    removed = 0
+    for amphora_id, found in on_host.items():
+        if amphora_id not in live and found.status != 'DELETED':
+            drivers.compute.delete(found.compute_id)
+            removed += 1
+    broken = [a for a in live.values() if a.status == 'ALLOCATED' and
+              on_host.get(a.id) is not None and on_host[a.id].status in ('DELETED', 'ERROR')]
+    for amphora in broken:
+        _request_failover(amphora)
+    return removed, len(broken)
+
+
+def _request_failover(amphora):
+    with db.writing() as session:
+        lb = session.get(models.LoadBalancer, amphora.load_balancer_id)
+        if lb is None or lb.provisioning_status not in lifecycle.FAILOVERABLE:
+            return  # busy: the next sweep looks again
+        session.get(models.Amphora, amphora.id).failover_requested = True
+        lifecycle.touch_lb(session, lb, [lb])
+        LOG.warning('amphora %s of load balancer %s is gone: failing over', amphora.id, lb.id)
+
+
 def run(stop=None):
     stop = stop or threading.Event()
     interval = config.CONF.house_keeping.cleanup_interval
@@ -60,6 +96,7 @@ def run(stop=None):
         try:
             purge_deleted()
             reap_amphorae(drivers)
+            sweep_host(drivers)
         except Exception:  # a database hiccup must not end the sweeps
             LOG.exception('housekeeping sweep failed')
         stop.wait(interval)
