@@ -16,7 +16,6 @@ import platform
 import shutil
 import signal
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
@@ -96,5 +95,3 @@ def render(header, rows):
     return '\n'.join(lines)
 
 
-def monotonic_ms(started):
-    return (time.perf_counter() - started) * 1000
