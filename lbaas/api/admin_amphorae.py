@@ -81,7 +81,7 @@ class Item:
             # As Octavia: PENDING_DELETE now, the worker tears it down.
             amphora.status = PENDING_DELETE
             if amphora.load_balancer_id:
-                session.info['nudge'].append(amphora.load_balancer_id)
+                session.info.setdefault('nudge', []).append(amphora.load_balancer_id)
         base.respond(resp, 204)
 
 

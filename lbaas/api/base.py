@@ -1,4 +1,5 @@
 """What every resource module shares: bodies in, envelopes out, list pages."""
+import contextlib
 import json
 
 import pydantic
@@ -109,25 +110,12 @@ def not_deleted(model):
     return select(model).where(model.provisioning_status != 'DELETED')
 
 
-def write(lb_ids=()):
-    """A write transaction; the worker is nudged for `lb_ids` after commit."""
-    return _WriteScope(lb_ids)
-
-
-class _WriteScope:
-    def __init__(self, lb_ids):
-        self.lb_ids = list(lb_ids)
-        self._cm = None
-
-    def __enter__(self):
-        self._cm = db.writing()
-        session = self._cm.__enter__()
-        session.info['nudge'] = self.lb_ids
-        return session
-
-    def __exit__(self, *exc):
-        result = self._cm.__exit__(*exc)
-        if exc[0] is None:
-            for lb_id in dict.fromkeys(self.lb_ids):
-                wakeup.nudge(lb_id)
-        return result
+@contextlib.contextmanager
+def write():
+    """A write transaction; LBs the service queued in `session.info['nudge']`
+    (lifecycle.touch_lb) are handed to the worker once it has committed."""
+    with db.writing() as session:
+        yield session
+        queued = session.info.get('nudge', [])
+    for lb_id in dict.fromkeys(queued):
+        wakeup.nudge(lb_id)

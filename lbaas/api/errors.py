@@ -7,7 +7,6 @@ the texts below follow Octavia's wording.
 import json
 import logging
 
-import falcon
 
 LOG = logging.getLogger(__name__)
 

@@ -1,5 +1,4 @@
 """Listeners, pools, members, health monitors, L7 policies and rules."""
-from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from lbaas.api import base, crud
@@ -13,7 +12,7 @@ from lbaas.schemas import member as member_schema
 from lbaas.schemas import pool as pool_schema
 from lbaas.schemas import views
 from lbaas.schemas.common import parse_bool
-from lbaas.service import l7, lifecycle, listeners, pools
+from lbaas.service import l7, lifecycle, listeners, loadbalancers, pools
 
 
 def _lb_project(session, values):
@@ -22,12 +21,8 @@ def _lb_project(session, values):
 
 def _pool_create_project(session, values):
     if values.get('listener_id'):
-        return l7.get_listener(session, values['listener_id']).project_id
+        return listeners.get(session, values['listener_id']).project_id
     return _lb_project(session, values)
-
-
-def _live(model):
-    return select(model).where(model.provisioning_status != lifecycle.DELETED)
 
 
 LISTENER = crud.Kind(
@@ -53,7 +48,7 @@ LISTENER = crud.Kind(
     null_defaults=listener_schema.UPDATE_NULL_DEFAULTS,
     get=listeners.get, create=listeners.create, update=listeners.update,
     delete=listeners.delete,
-    list_stmt=lambda: _live(m.Listener).options(selectinload(m.Listener.l7policies)),
+    list_stmt=lambda: base.not_deleted(m.Listener).options(selectinload(m.Listener.l7policies)),
     create_project=_lb_project)
 
 POOL = crud.Kind(
@@ -71,7 +66,7 @@ POOL = crud.Kind(
     null_defaults=pool_schema.UPDATE_NULL_DEFAULTS,
     get=pools.get_pool, create=pools.create_pool, update=pools.update_pool,
     delete=pools.delete_pool,
-    list_stmt=lambda: _live(m.Pool).options(
+    list_stmt=lambda: base.not_deleted(m.Pool).options(
         selectinload(m.Pool.members), selectinload(m.Pool.health_monitor),
         selectinload(m.Pool.default_listeners)),
     create_project=_pool_create_project)
@@ -89,7 +84,7 @@ MEMBER = crud.Kind(
     null_defaults=member_schema.UPDATE_NULL_DEFAULTS,
     get=pools.get_member, create=pools.create_member, update=pools.update_member,
     delete=pools.delete_member,
-    list_stmt=lambda pool_id: _live(m.Member).where(m.Member.pool_id == pool_id),
+    list_stmt=lambda pool_id: base.not_deleted(m.Member).where(m.Member.pool_id == pool_id),
     parent_project=lambda session, pool_id: pools.get_pool(session, pool_id).project_id)
 
 HEALTHMONITOR = crud.Kind(
@@ -109,7 +104,7 @@ HEALTHMONITOR = crud.Kind(
     null_defaults=hm_schema.UPDATE_NULL_DEFAULTS,
     get=pools.get_healthmonitor, create=pools.create_healthmonitor,
     update=pools.update_healthmonitor, delete=pools.delete_healthmonitor,
-    list_stmt=lambda: _live(m.HealthMonitor),
+    list_stmt=lambda: base.not_deleted(m.HealthMonitor),
     create_project=lambda session, v: pools.get_pool(session, v['pool_id']).project_id)
 
 L7POLICY = crud.Kind(
@@ -126,8 +121,8 @@ L7POLICY = crud.Kind(
     null_defaults=policy_schema.UPDATE_NULL_DEFAULTS,
     get=l7.get_policy, create=l7.create_policy, update=l7.update_policy,
     delete=l7.delete_policy,
-    list_stmt=lambda: _live(m.L7Policy).options(selectinload(m.L7Policy.rules)),
-    create_project=lambda session, v: l7.get_listener(session, v['listener_id']).project_id)
+    list_stmt=lambda: base.not_deleted(m.L7Policy).options(selectinload(m.L7Policy.rules)),
+    create_project=lambda session, v: listeners.get(session, v['listener_id']).project_id)
 
 L7RULE = crud.Kind(
     key='rule',
@@ -138,7 +133,7 @@ L7RULE = crud.Kind(
     create_schema=rule_schema.L7RuleCreate, update_schema=rule_schema.L7RuleUpdate,
     null_defaults=rule_schema.UPDATE_NULL_DEFAULTS,
     get=l7.get_rule, create=l7.create_rule, update=l7.update_rule, delete=l7.delete_rule,
-    list_stmt=lambda policy_id: _live(m.L7Rule).where(m.L7Rule.l7policy_id == policy_id),
+    list_stmt=lambda policy_id: base.not_deleted(m.L7Rule).where(m.L7Rule.l7policy_id == policy_id),
     parent_project=lambda session, pid: l7.get_policy(session, pid).project_id)
 
 
@@ -161,11 +156,10 @@ class MemberBatch(crud.ChildCollection):
 
 class ListenerStats:
     def on_get(self, req, resp, obj_id):
-        from lbaas.service.loadbalancers import sum_stats
         with db.reading() as session:
             listener = listeners.get(session, obj_id)
             base.authorize(req, 'listener:get_stats', listener.project_id)
-            body = sum_stats(session, [listener.id])
+            body = loadbalancers.sum_stats(session, [listener.id])
         base.respond(resp, 200, body)
 
 

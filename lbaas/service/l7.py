@@ -3,7 +3,7 @@ from lbaas.api import errors
 from lbaas.db import models
 from lbaas.schemas import rules
 from lbaas.schemas.l7rule import check_l7rule_data
-from lbaas.service import lifecycle, providers, quotas
+from lbaas.service import lifecycle, listeners, providers, quotas
 from lbaas.service.pools import assign
 
 MAX_RULES = 50
@@ -11,13 +11,6 @@ POLICY_FIELDS = ('name', 'description', 'action', 'redirect_pool_id', 'redirect_
                  'redirect_prefix', 'redirect_http_code', 'admin_state_up', 'tags')
 RULE_FIELDS = ('type', 'compare_type', 'key', 'value', 'invert', 'admin_state_up', 'tags')
 COLUMNS = {'admin_state_up': 'enabled'}
-
-
-def get_listener(session, listener_id):
-    listener = session.get(models.Listener, listener_id)
-    if listener is None or listener.provisioning_status == lifecycle.DELETED:
-        raise errors.NotFound('Listener', listener_id)
-    return listener
 
 
 def _check_policy(lb, listener, policy, redirect_pool):
@@ -66,7 +59,7 @@ def build_policy(session, lb, listener, values, redirect_pool=None):
 
 
 def create_policy(session, values):
-    listener = get_listener(session, values['listener_id'])
+    listener = listeners.get(session, values['listener_id'])
     lb = lifecycle.lock_mutable_lb(session, listener.load_balancer_id)
     quotas.check(session, lb.project_id, l7policy=1, l7rule=len(values.get('rules') or []))
     policy = build_policy(session, lb, listener, values)

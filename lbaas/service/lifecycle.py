@@ -87,9 +87,3 @@ def new_status_fields(enabled=True, operating=OFFLINE):
     return {'provisioning_status': PENDING_CREATE, 'operating_status': operating,
             'enabled': enabled}
 
-
-def lb_of_listener(session, listener_id, resource='Listener'):
-    listener = session.get(models.Listener, listener_id)
-    if listener is None or listener.provisioning_status == DELETED:
-        raise errors.NotFound(resource, listener_id)
-    return listener

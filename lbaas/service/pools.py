@@ -1,6 +1,4 @@
 """Pool, member and health monitor writes."""
-from sqlalchemy import select
-
 from lbaas import config
 from lbaas.api import errors
 from lbaas.db import models
@@ -299,6 +297,3 @@ def delete_healthmonitor(session, hm_id):
     _pool_pending(pool)
     lifecycle.touch_lb(session, lb, [hm])
 
-
-def member_list_stmt(pool_id):
-    return select(models.Member).where(models.Member.pool_id == pool_id)
