@@ -204,6 +204,28 @@ def new_admin(service):
     return Client(service['url'], 'admin-' + uuid.uuid4().hex[:8])
 
 
+def build_tree(owner, lb_id, member_address, monitor=False, rule_value=None):
+    """On one LB: HTTP listener -> default pool -> member, optionally a TCP
+    health monitor and a REJECT policy with one PATH rule. Returns the objects."""
+    tree = {'listener': owner.create('listeners', 'listener', {
+        'loadbalancer_id': lb_id, 'protocol': 'HTTP', 'protocol_port': 80}, lb_id)}
+    tree['pool'] = owner.create('pools', 'pool', {
+        'listener_id': tree['listener']['id'], 'protocol': 'HTTP',
+        'lb_algorithm': 'ROUND_ROBIN'}, lb_id)
+    tree['member'] = owner.create('pools/%s/members' % tree['pool']['id'], 'member',
+                                  {'address': member_address, 'protocol_port': 80}, lb_id)
+    if monitor:
+        tree['healthmonitor'] = owner.create('healthmonitors', 'healthmonitor', {
+            'pool_id': tree['pool']['id'], 'type': 'TCP', 'delay': 1, 'timeout': 1,
+            'max_retries': 1}, lb_id)
+    if rule_value is not None:
+        tree['policy'] = owner.create('l7policies', 'l7policy', {
+            'listener_id': tree['listener']['id'], 'action': 'REJECT'}, lb_id)
+        tree['rule'] = owner.create('l7policies/%s/rules' % tree['policy']['id'], 'rule', {
+            'type': 'PATH', 'compare_type': 'EQUAL_TO', 'value': rule_value}, lb_id)
+    return tree
+
+
 def fault(resp, status):
     """Assert an Octavia fault answer with `status`; return its faultstring."""
     assert resp.status_code == status, resp.text

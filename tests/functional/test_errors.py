@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from tests.functional.conftest import LOCAL_V4_SUBNET, fault, new_member
+from tests.functional.conftest import LOCAL_V4_SUBNET, build_tree, fault, new_member
 
 REQUEST_ID = re.compile(r'^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
 
@@ -148,16 +148,9 @@ def test_every_answer_carries_a_request_id(service, client):
 
 @pytest.fixture(scope='module')
 def tree(owner, shared_lb):
-    lb_id = shared_lb['id']
-    listener = owner.create('listeners', 'listener', {
-        'loadbalancer_id': lb_id, 'protocol': 'HTTP', 'protocol_port': 80}, lb_id)
-    pool = owner.create('pools', 'pool', {'listener_id': listener['id'], 'protocol': 'HTTP',
-                                          'lb_algorithm': 'ROUND_ROBIN'}, lb_id)
-    member = owner.create('pools/%s/members' % pool['id'], 'member',
-                          {'address': '198.18.10.1', 'protocol_port': 80}, lb_id)
-    hm = owner.create('healthmonitors', 'healthmonitor', {
-        'pool_id': pool['id'], 'type': 'TCP', 'delay': 1, 'timeout': 1, 'max_retries': 1},
-        lb_id)
+    made = build_tree(owner, shared_lb['id'], '198.18.10.1', monitor=True)
+    listener, pool, member, hm = (made[k] for k in ('listener', 'pool', 'member',
+                                                    'healthmonitor'))
     return {'listener': 'listeners/' + listener['id'],
             'member': 'pools/%s/members/%s' % (pool['id'], member['id']),
             'healthmonitor': 'healthmonitors/' + hm['id']}

@@ -4,25 +4,15 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import fault, new_admin, new_member
+from tests.functional.conftest import build_tree, fault, new_admin, new_member
 
 
 @pytest.fixture(scope='module')
 def tree(owner, shared_lb):
     lb_id = shared_lb['id']
-    listener = owner.create('listeners', 'listener', {
-        'loadbalancer_id': lb_id, 'protocol': 'HTTP', 'protocol_port': 80}, lb_id)
-    pool = owner.create('pools', 'pool', {'listener_id': listener['id'], 'protocol': 'HTTP',
-                                          'lb_algorithm': 'ROUND_ROBIN'}, lb_id)
-    member = owner.create('pools/%s/members' % pool['id'], 'member',
-                          {'address': '198.18.8.1', 'protocol_port': 80}, lb_id)
-    hm = owner.create('healthmonitors', 'healthmonitor', {
-        'pool_id': pool['id'], 'type': 'TCP', 'delay': 1, 'timeout': 1, 'max_retries': 1},
-        lb_id)
-    policy = owner.create('l7policies', 'l7policy', {
-        'listener_id': listener['id'], 'action': 'REJECT',
-        'rules': [{'type': 'PATH', 'compare_type': 'EQUAL_TO', 'value': '/'}]}, lb_id)
-    rule = owner.get('l7policies/%s/rules' % policy['id']).json()['rules'][0]
+    made = build_tree(owner, lb_id, '198.18.8.1', monitor=True, rule_value='/')
+    listener, pool, member, hm, policy, rule = (made[k] for k in (
+        'listener', 'pool', 'member', 'healthmonitor', 'policy', 'rule'))
     return [
         ('loadbalancers/' + lb_id, 'loadbalancer'),
         ('loadbalancers/%s/status' % lb_id, 'statuses'),

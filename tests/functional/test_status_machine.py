@@ -5,25 +5,14 @@ marked PENDING_UPDATE and back to ACTIVE, 409 while the LB is not mutable.
 `status_of` forces a status on a row for a block (see conftest)."""
 import pytest
 
-from tests.functional.conftest import LOCAL_V4_SUBNET, fault, held, new_member, status_of
+from tests.functional.conftest import LOCAL_V4_SUBNET, build_tree, fault, held, new_member, status_of
 
 
 @pytest.fixture(scope='module')
 def tree(owner, shared_lb):
     """listener -> pool (default) -> member, HM; policy -> rule, on the shared LB."""
-    lb_id = shared_lb['id']
-    listener = owner.create('listeners', 'listener', {
-        'loadbalancer_id': lb_id, 'protocol': 'HTTP', 'protocol_port': 80}, lb_id)
-    pool = owner.create('pools', 'pool', {'listener_id': listener['id'], 'protocol': 'HTTP',
-                                          'lb_algorithm': 'ROUND_ROBIN'}, lb_id)
-    member = owner.create('pools/%s/members' % pool['id'], 'member',
-                          {'address': '198.18.7.1', 'protocol_port': 80}, lb_id)
-    policy = owner.create('l7policies', 'l7policy', {
-        'listener_id': listener['id'], 'action': 'REJECT'}, lb_id)
-    rule = owner.create('l7policies/%s/rules' % policy['id'], 'rule', {
-        'type': 'PATH', 'compare_type': 'EQUAL_TO', 'value': '/x'}, lb_id)
-    return {'lb': shared_lb, 'listener': listener, 'pool': pool, 'member': member,
-            'policy': policy, 'rule': rule}
+    return dict(build_tree(owner, shared_lb['id'], '198.18.7.1', rule_value='/x'),
+                lb=shared_lb)
 
 
 PATHS = {
