@@ -90,10 +90,8 @@ class Item:
         base.authorize(req, 'quota:put', project_id)
         changes = data.model_dump(exclude_unset=True)
         with base.write() as session:
+            db.insert_ignore(session, Q, project_id=project_id, explicit=False)
             quota = _quota_row(session, project_id, lock=True)
-            if quota is None:
-                quota = Q(project_id=project_id)
-                session.add(quota)
             for resource, value in changes.items():
                 setattr(quota, quotas.RESOURCES[resource][0], value)
             quota.explicit = True

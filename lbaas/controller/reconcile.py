@@ -21,13 +21,17 @@ ROLES = {'SINGLE': [('STANDALONE', None)],
 READY_TIMEOUT = 30.0
 
 
-def _load(session, lb_id):
+def _load(session, lb_id, lock=False):
+    """The LB graph; `lock` takes the LB row's lock first (the API's writes
+    queue on it), so the generation and lease checked are current."""
     stmt = select(models.LoadBalancer).where(models.LoadBalancer.id == lb_id).options(
         selectinload(models.LoadBalancer.listeners).selectinload(models.Listener.l7policies)
         .selectinload(models.L7Policy.rules),
         selectinload(models.LoadBalancer.pools).selectinload(models.Pool.members),
         selectinload(models.LoadBalancer.pools).selectinload(models.Pool.health_monitor),
         selectinload(models.LoadBalancer.amphorae))
+    if lock:
+        stmt = stmt.with_for_update(of=models.LoadBalancer)
     return session.scalars(stmt).first()
 
 
@@ -143,9 +147,12 @@ def _settle(obj, session):
 
 def finish(lb_id, generation, lease):
     with db.writing() as session:
-        lb = _load(session, lb_id)
-        if not leases.still_mine(lb, lease) or lb.generation != generation:
-            return  # another pass owns the LB now, or new work arrived
+        lb = _load(session, lb_id, lock=True)
+        if not leases.still_mine(lb, lease):
+            return  # another pass owns the LB now
+        if lb.generation != generation:
+            leases.release(lb, session)  # new work arrived: the next pass takes it
+            return
         for pool in lb.pools:
             if pool.provisioning_status == lifecycle.PENDING_DELETE:
                 for listener in pool.default_listeners:
@@ -171,7 +178,7 @@ def _compact_positions(lb):
 
 def finish_delete(lb_id, lease):
     with db.writing() as session:
-        lb = _load(session, lb_id)
+        lb = _load(session, lb_id, lock=True)
         if not leases.still_mine(lb, lease):
             return
         for obj in list(graph.descendants(lb)):

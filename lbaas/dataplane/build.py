@@ -34,8 +34,8 @@ def _monitor(hm):
 
 
 def pool_view(pool):
-    if not _live(pool) or not pool.enabled:
-        return None
+    if not _live(pool) or not pool.enabled or pool.protocol not in vm.Protocol.__members__:
+        return None  # UDP and SCTP pools are not HAProxy's
     sp = pool.session_persistence
     return vm.PoolView(
         id=pool.id, protocol=pool.protocol, lb_algorithm=pool.lb_algorithm,

@@ -101,10 +101,10 @@ class LoadBalancer(Taggable, StatusMixin, Base):
         cascade='all, delete-orphan', lazy='selectin')
     listeners: Mapped[list['Listener']] = relationship(
         back_populates='load_balancer', cascade='all, delete-orphan',
-        order_by='Listener.created_at')
+        order_by='(Listener.created_at, Listener.id)')
     pools: Mapped[list['Pool']] = relationship(
         back_populates='load_balancer', cascade='all, delete-orphan',
-        order_by='Pool.created_at')
+        order_by='(Pool.created_at, Pool.id)')
     amphorae: Mapped[list['Amphora']] = relationship(back_populates='load_balancer')
 
     __table_args__ = (Index('ix_lb_work', 'provisioning_status', 'next_attempt_at'),)
@@ -177,7 +177,7 @@ class Listener(Taggable, StatusMixin, Base):
         back_populates='default_listeners', foreign_keys=[default_pool_id])
     l7policies: Mapped[list['L7Policy']] = relationship(
         back_populates='listener', cascade='all, delete-orphan',
-        order_by='L7Policy.position')
+        order_by='(L7Policy.position, L7Policy.id)')
 
 
 class Pool(Taggable, StatusMixin, Base):
@@ -203,7 +203,7 @@ class Pool(Taggable, StatusMixin, Base):
     default_listeners: Mapped[list[Listener]] = relationship(
         back_populates='default_pool', foreign_keys=[Listener.default_pool_id])
     members: Mapped[list['Member']] = relationship(
-        back_populates='pool', cascade='all, delete-orphan', order_by='Member.created_at')
+        back_populates='pool', cascade='all, delete-orphan', order_by='(Member.created_at, Member.id)')
     health_monitor: Mapped['HealthMonitor | None'] = relationship(
         back_populates='pool', uselist=False, cascade='all, delete-orphan')
     l7policies: Mapped[list['L7Policy']] = relationship(
@@ -262,7 +262,7 @@ class L7Policy(Taggable, StatusMixin, Base):
     redirect_pool: Mapped[Pool | None] = relationship(
         back_populates='l7policies', foreign_keys=[redirect_pool_id])
     rules: Mapped[list['L7Rule']] = relationship(
-        back_populates='l7policy', cascade='all, delete-orphan', order_by='L7Rule.created_at')
+        back_populates='l7policy', cascade='all, delete-orphan', order_by='(L7Rule.created_at, L7Rule.id)')
 
 
 class L7Rule(Taggable, StatusMixin, Base):

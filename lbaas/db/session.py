@@ -4,12 +4,17 @@ Two kinds of transaction: `reading()` for GETs and `writing()` for anything
 that changes state. On SQLite a write transaction starts with BEGIN IMMEDIATE,
 so writers queue on the database lock up front instead of failing half way
 (SQLite has no SELECT ... FOR UPDATE); readers never block thanks to WAL.
-On PostgreSQL and MariaDB writers lock the rows they need with FOR UPDATE.
+On PostgreSQL and MariaDB writers lock the rows they need with FOR UPDATE,
+and every statement reads at READ COMMITTED: a count or a child read after a
+lock sees what was committed before the lock was granted (MariaDB's default,
+REPEATABLE READ, would keep reading the snapshot of the transaction's first
+read).
 """
 import contextlib
 import threading
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, insert
+from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.orm import sessionmaker
 
 from lbaas import config
@@ -43,9 +48,28 @@ def _sqlite_engine(url, immediate):
 def _engine(url, immediate):
     if url.startswith('sqlite'):
         return _sqlite_engine(url, immediate)
-    return create_engine(url, pool_pre_ping=True,
+    return create_engine(url, pool_pre_ping=True, isolation_level='READ COMMITTED',
                          pool_size=config.CONF.database.max_pool_size,
                          max_overflow=config.CONF.database.max_overflow)
+
+
+def insert_ignore(session, model, **values):
+    """INSERT a row unless one with the same key exists (no error either way).
+
+    On MariaDB the no-op update takes the row's exclusive lock at once: INSERT
+    IGNORE would take a shared one, and two writers each holding it while
+    asking for FOR UPDATE deadlock.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == 'postgresql':
+        stmt = postgresql.insert(model).values(**values).on_conflict_do_nothing()
+    elif dialect == 'mysql':
+        key = model.__mapper__.primary_key[0].name
+        stmt = mysql.insert(model).values(**values).on_duplicate_key_update(
+            {key: values[key]})
+    else:
+        stmt = insert(model).values(**values).prefix_with('OR IGNORE')
+    session.execute(stmt)
 
 
 def is_sqlite():

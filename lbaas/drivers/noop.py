@@ -6,7 +6,13 @@ and listeners stay OFFLINE and members NO_MONITOR.
 """
 import uuid
 
-from lbaas.controller import desired
+from lbaas import wire
+from lbaas.dataplane import build, render
+
+# The noop amphora renders what a real one would run, so its digest changes
+# exactly when the served configuration does (and the renderer is exercised).
+NOOP_PATHS = render.RuntimePaths.in_state_dir('/nonexistent/noop-amphora', cert_dir='certs',
+                                              pid_file=False)
 
 
 class NoopCompute:
@@ -44,7 +50,8 @@ class NoopNetwork:
 
 class NoopAmphora:
     def bundle_for(self, lb, amphora):
-        return desired.canonical_bundle(lb)
+        return wire.ConfigBundle(haproxy_cfg=render.render_haproxy(build.lb_view(lb),
+                                                                   NOOP_PATHS))
 
     def wait_ready(self, amphora, timeout):
         pass

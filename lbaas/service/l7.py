@@ -59,8 +59,7 @@ def build_policy(session, lb, listener, values, redirect_pool=None):
 
 
 def create_policy(session, values):
-    listener = listeners.get(session, values['listener_id'])
-    lb = lifecycle.lock_mutable_lb(session, listener.load_balancer_id)
+    lb, listener = listeners.lock(session, values['listener_id'])
     quotas.check(session, lb.project_id, l7policy=1, l7rule=len(values.get('rules') or []))
     policy = build_policy(session, lb, listener, values)
     session.flush()
@@ -76,10 +75,16 @@ def get_policy(session, policy_id):
     return policy
 
 
+def _lock_policy(session, policy_id):
+    """The policy's LB locked, then the policy read again under that lock."""
+    lb = lifecycle.lock_mutable_lb(
+        session, get_policy(session, policy_id).listener.load_balancer_id)
+    return lb, get_policy(session, policy_id)
+
+
 def update_policy(session, policy_id, changes):
-    policy = get_policy(session, policy_id)
+    lb, policy = _lock_policy(session, policy_id)
     listener = policy.listener
-    lb = lifecycle.lock_mutable_lb(session, listener.load_balancer_id)
     assign(policy, changes, POLICY_FIELDS, COLUMNS)
     if 'redirect_pool_id' in changes:
         policy.redirect_pool = _redirect_pool(session, changes['redirect_pool_id'])
@@ -93,9 +98,8 @@ def update_policy(session, policy_id, changes):
 
 
 def delete_policy(session, policy_id):
-    policy = get_policy(session, policy_id)
+    lb, policy = _lock_policy(session, policy_id)
     listener = policy.listener
-    lb = lifecycle.lock_mutable_lb(session, listener.load_balancer_id)
     lifecycle.mark(lifecycle.PENDING_DELETE, policy, *policy.rules)
     listener.provisioning_status = lifecycle.PENDING_UPDATE
     lifecycle.touch_lb(session, lb, [policy])
@@ -114,9 +118,9 @@ def build_rule(policy, values):
 
 
 def _lock_policy_parent(session, policy_id):
-    policy = get_policy(session, policy_id)
-    lifecycle.require_active(policy, 'L7Policy')  # first, and so named, as Octavia
-    lb = lifecycle.lock_mutable_lb(session, policy.listener.load_balancer_id)
+    lifecycle.require_active(get_policy(session, policy_id), 'L7Policy')  # first, as Octavia
+    lb, policy = _lock_policy(session, policy_id)
+    lifecycle.require_active(policy, 'L7Policy')
     return lb, policy
 
 
@@ -143,8 +147,8 @@ def get_rule(session, policy_id, rule_id):
 
 
 def update_rule(session, policy_id, rule_id, changes):
-    rule = get_rule(session, policy_id, rule_id)
     lb, policy = _lock_policy_parent(session, policy_id)
+    rule = get_rule(session, policy_id, rule_id)
     assign(rule, changes, RULE_FIELDS, COLUMNS)
     check_l7rule_data(rule.type, rule.compare_type, rule.key, rule.value)
     rule.provisioning_status = lifecycle.PENDING_UPDATE
@@ -154,8 +158,8 @@ def update_rule(session, policy_id, rule_id, changes):
 
 
 def delete_rule(session, policy_id, rule_id):
-    rule = get_rule(session, policy_id, rule_id)
     lb, policy = _lock_policy_parent(session, policy_id)
+    rule = get_rule(session, policy_id, rule_id)
     rule.provisioning_status = lifecycle.PENDING_DELETE
     _pending_parents(policy)
     lifecycle.touch_lb(session, lb, [rule])

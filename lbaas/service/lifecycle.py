@@ -27,10 +27,27 @@ DELETABLE = (ACTIVE, ERROR)
 FAILOVERABLE = (ACTIVE, ERROR)
 
 
+def forget_reads(session):
+    """Drop every row the session read so far: after a lock, decide on fresh values.
+
+    A write reads rows before it locks (to find the LB, to authorize), and the
+    identity map would hand those same stale objects back after the lock.
+    Expiring them makes the next access read again, under the lock.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError('a write changed rows before taking its lock')
+    session.expire_all()
+
+
 def get_lb(session, lb_id, lock=False, options=()):
-    """The LB row, locked for update when asked; 404 if missing or DELETED."""
+    """The LB row, locked for update when asked; 404 if missing or DELETED.
+
+    Locking forgets every earlier read, so all decisions after it see the
+    values committed before the lock was granted.
+    """
     stmt = select(models.LoadBalancer).where(models.LoadBalancer.id == lb_id).options(*options)
     if lock:
+        forget_reads(session)
         # OF: the VIP is joined eagerly, and PostgreSQL refuses to lock the
         # nullable side of an outer join.
         stmt = stmt.with_for_update(of=models.LoadBalancer)

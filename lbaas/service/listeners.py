@@ -129,9 +129,14 @@ def get(session, listener_id):
     return listener
 
 
+def lock(session, listener_id):
+    """The listener's LB locked, then the listener read again under that lock."""
+    lb = lifecycle.lock_mutable_lb(session, get(session, listener_id).load_balancer_id)
+    return lb, get(session, listener_id)
+
+
 def update(session, listener_id, changes):
-    listener = get(session, listener_id)
-    lb = lifecycle.lock_mutable_lb(session, listener.load_balancer_id)
+    lb, listener = lock(session, listener_id)
     if 'default_pool_id' in changes:
         listener.default_pool = _default_pool(session, lb, changes['default_pool_id'])
     for name in TIMEOUTS + ('tls_ciphers', 'tls_versions', 'alpn_protocols'):
@@ -145,8 +150,7 @@ def update(session, listener_id, changes):
 
 
 def delete(session, listener_id):
-    listener = get(session, listener_id)
-    lb = lifecycle.lock_mutable_lb(session, listener.load_balancer_id)
+    lb, listener = lock(session, listener_id)
     lifecycle.mark(lifecycle.PENDING_DELETE, listener, *listener.l7policies,
                    *[r for p in listener.l7policies for r in p.rules])
     lifecycle.touch_lb(session, lb, [listener])

@@ -120,16 +120,22 @@ def failover(session, lb_id):
     lb.failover_requested = True
 
 
-def failover_amphora(session, amphora_id):
+def _amphora_lb_id(session, amphora_id):
     amphora = session.get(models.Amphora, amphora_id)
     if amphora is None or amphora.status == 'DELETED':
         raise errors.NotFound('Amphora', amphora_id)
     if amphora.load_balancer_id is None:
         raise errors.ApiError('Amphora %s is not associated with a load balancer.'
                               % amphora_id)
-    lb = lifecycle.lock_mutable_lb(session, amphora.load_balancer_id)
+    return amphora.load_balancer_id
+
+
+def failover_amphora(session, amphora_id):
+    lb = lifecycle.lock_mutable_lb(session, _amphora_lb_id(session, amphora_id))
+    if _amphora_lb_id(session, amphora_id) != lb.id:  # replaced while we waited
+        raise errors.NotFound('Amphora', amphora_id)
     lifecycle.touch_lb(session, lb, [lb])
-    amphora.failover_requested = True
+    session.get(models.Amphora, amphora_id).failover_requested = True
 
 
 def stats(session, lb):

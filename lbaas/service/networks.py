@@ -47,11 +47,12 @@ def _used_addresses(session, subnet_id):
     return {ipaddress.ip_address(a) for a in used if a}
 
 
-def _free_address(network, reserved):
+def _free_address(network, reserved, subnet_id):
+    """The first host address not reserved; 409 when the subnet is full."""
     for host in network.hosts():
         if host not in reserved:
-            return host
-    return None
+            return str(host)
+    raise errors.Conflict('No more IP addresses available on subnet %s' % subnet_id)
 
 
 def allocate_address(session, subnet, wanted=None):
@@ -68,10 +69,7 @@ def allocate_address(session, subnet, wanted=None):
                                   % (wanted, subnet.id))
         return str(address)
     reserved = used | ({subnet.gateway} if subnet.gateway else set())
-    address = _free_address(subnet.cidr, reserved)
-    if address is None:
-        raise errors.Conflict('No more IP addresses available on subnet %s' % subnet.id)
-    return str(address)
+    return _free_address(subnet.cidr, reserved, subnet.id)
 
 
 def _choose_subnet(network_id, address):
@@ -107,9 +105,10 @@ def resolve_vip(session, subnet_id=None, network_id=None, port_id=None, address=
 
 def _echo_vip(session, subnet_id, network_id, port_id, address):
     if address is None:
-        taken = set(session.scalars(select(models.Vip.ip_address).where(
-            models.Vip.subnet_id == subnet_id)))
-        address = next(str(h) for h in NOOP_VIP_RANGE.hosts() if str(h) not in taken)
+        taken = session.scalars(select(models.Vip.ip_address).where(
+            models.Vip.subnet_id == subnet_id))
+        address = _free_address(NOOP_VIP_RANGE, {ipaddress.ip_address(a) for a in taken if a},
+                                subnet_id)
     return {'subnet_id': subnet_id or str(uuid.uuid4()),
             'network_id': network_id or str(uuid.uuid4()),
             'port_id': port_id or str(uuid.uuid4()), 'ip_address': address}

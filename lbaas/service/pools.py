@@ -79,6 +79,8 @@ def create_pool(session, values):
     else:
         lb_id = values['loadbalancer_id']
     lb = lifecycle.lock_mutable_lb(session, lb_id)
+    if listener is not None:
+        listener = session.get(models.Listener, listener.id)  # as it is under the lock
     quotas.check(session, lb.project_id, pool=1)
     pool = build_pool(lb, values, listener)
     session.flush()
@@ -94,9 +96,14 @@ def get_pool(session, pool_id):
     return pool
 
 
+def _lock_pool(session, pool_id):
+    """The pool's LB locked, then the pool read again under that lock."""
+    lb = lifecycle.lock_mutable_lb(session, get_pool(session, pool_id).load_balancer_id)
+    return lb, get_pool(session, pool_id)
+
+
 def update_pool(session, pool_id, changes):
-    pool = get_pool(session, pool_id)
-    lb = lifecycle.lock_mutable_lb(session, pool.load_balancer_id)
+    lb, pool = _lock_pool(session, pool_id)
     sp = changes.get('session_persistence')
     if sp and not sp.get('type') and pool.session_persistence:
         sp['type'] = pool.session_persistence.get('type')  # PUT inherits the type
@@ -113,8 +120,7 @@ def update_pool(session, pool_id, changes):
 
 
 def delete_pool(session, pool_id):
-    pool = get_pool(session, pool_id)
-    lb = lifecycle.lock_mutable_lb(session, pool.load_balancer_id)
+    lb, pool = _lock_pool(session, pool_id)
     for policy in pool.l7policies:
         if policy.provisioning_status != lifecycle.PENDING_DELETE:
             raise errors.Conflict('Pool %s is in use by L7 policy %s' % (pool.id, policy.id))
@@ -126,9 +132,9 @@ def delete_pool(session, pool_id):
 def lock_pool_parent(session, pool_id):
     """For member and HM writes: the pool required ACTIVE (checked first, as
     Octavia does), and the LB locked."""
-    pool = get_pool(session, pool_id)
+    lifecycle.require_active(get_pool(session, pool_id), 'Pool')
+    lb, pool = _lock_pool(session, pool_id)
     lifecycle.require_active(pool, 'Pool')
-    lb = lifecycle.lock_mutable_lb(session, pool.load_balancer_id)
     return lb, pool
 
 
@@ -179,8 +185,8 @@ def get_member(session, pool_id, member_id):
 
 
 def update_member(session, pool_id, member_id, changes):
-    member = get_member(session, pool_id, member_id)
     lb, pool = lock_pool_parent(session, pool_id)
+    member = get_member(session, pool_id, member_id)
     assign(member, changes, MEMBER_FIELDS, MEMBER_COLUMNS)
     member.provisioning_status = lifecycle.PENDING_UPDATE
     _pool_pending(pool)
@@ -189,8 +195,8 @@ def update_member(session, pool_id, member_id, changes):
 
 
 def delete_member(session, pool_id, member_id):
-    member = get_member(session, pool_id, member_id)
     lb, pool = lock_pool_parent(session, pool_id)
+    member = get_member(session, pool_id, member_id)
     member.provisioning_status = lifecycle.PENDING_DELETE
     _pool_pending(pool)
     lifecycle.touch_lb(session, lb, [member])
@@ -274,8 +280,8 @@ def get_healthmonitor(session, hm_id):
 
 
 def update_healthmonitor(session, hm_id, changes):
+    lb, pool = lock_pool_parent(session, get_healthmonitor(session, hm_id).pool_id)
     hm = get_healthmonitor(session, hm_id)
-    lb, pool = lock_pool_parent(session, hm.pool_id)
     if hm.type not in ('HTTP', 'HTTPS'):
         for name in ('http_method', 'url_path', 'expected_codes'):
             if changes.get(name) is not None:
@@ -291,8 +297,8 @@ def update_healthmonitor(session, hm_id, changes):
 
 
 def delete_healthmonitor(session, hm_id):
+    lb, pool = lock_pool_parent(session, get_healthmonitor(session, hm_id).pool_id)
     hm = get_healthmonitor(session, hm_id)
-    lb, pool = lock_pool_parent(session, hm.pool_id)
     hm.provisioning_status = lifecycle.PENDING_DELETE
     _pool_pending(pool)
     lifecycle.touch_lb(session, lb, [hm])

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from lbaas import config
 from lbaas.api import errors
 from lbaas.db import models
+from lbaas.db import session as db
 
 # API resource name -> (quota column, model counted, config default option)
 RESOURCES = {
@@ -46,13 +47,16 @@ def limits(quota):
 
 
 def _lock_quota_row(session, project_id):
-    stmt = select(models.Quota).where(models.Quota.project_id == project_id).with_for_update()
-    quota = session.scalars(stmt).first()
-    if quota is None:
-        quota = models.Quota(project_id=project_id, explicit=False)
-        session.add(quota)
-        session.flush()
-    return quota
+    """The project's quota row, locked: concurrent checks of one project queue here.
+
+    The row is made first if missing (two first-time writers must not both
+    insert it), then locked and read fresh; usage counted after this sees
+    every create committed before the lock was granted (READ COMMITTED).
+    """
+    db.insert_ignore(session, models.Quota, project_id=project_id, explicit=False)
+    stmt = (select(models.Quota).where(models.Quota.project_id == project_id)
+            .with_for_update().execution_options(populate_existing=True))
+    return session.scalars(stmt).one()
 
 
 def _usage(session, model, project_id):

@@ -277,3 +277,24 @@ def test_failover_is_admin_only_and_answers_202_without_body(service, owner, sha
         'provisioning_status'] in ('PENDING_UPDATE', 'ACTIVE')
     owner.wait_lb(shared_lb['id'])
     fault(admin.put('loadbalancers/%s/failover' % uuid.uuid4()), 404)
+
+
+def test_an_exhausted_subnet_answers_409_not_500(client):
+    """254 VIPs fill an unknown subnet's noop range; the 255th LB is refused."""
+    from lbaas.db import models
+    from lbaas.db import session as db
+    subnet = str(uuid.uuid4())
+    ids = [str(uuid.uuid4()) for _ in range(254)]
+    with db.writing() as session:
+        session.add_all(models.LoadBalancer(
+            id=lb_id, project_id='exhaustion', provisioning_status='ACTIVE',
+            operating_status='OFFLINE', topology='SINGLE',
+            vip=models.Vip(subnet_id=subnet, ip_address='198.51.100.%d' % (n + 1)))
+            for n, lb_id in enumerate(ids))
+    try:
+        resp = post_lb(client, vip_subnet_id=subnet)
+        assert fault(resp, 409) == 'No more IP addresses available on subnet %s' % subnet
+    finally:
+        with db.writing() as session:
+            for lb_id in ids:
+                session.delete(session.get(models.LoadBalancer, lb_id))
