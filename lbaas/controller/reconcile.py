@@ -1,190 +1,183 @@
 """`reconcile(lb_id)`: make the world match the database, idempotently.
 
-Every step can run again after a crash at any point: amphora rows record
-how far each build got, pushes are skipped where the running digest already
-matches, and the final transaction is where statuses change. The worker that
-calls this holds the LB's lease (see `worker.py`).
+A pass reads the LB's graph once (snapshot.py), decides what to do without
+side effects (plan.py), then runs named steps: record the plan, build and plug
+amphorae, check they answer, render, push, settle. It returns a `Result`
+(done, or run again after a delay) instead of blocking on a booting agent.
+
+Every step can run again after a crash at any point: amphora rows record how
+far each build got, pushes are skipped where the running digest already
+matches, and the final transaction, which re-checks lease and generation
+under the LB's lock, is where statuses change. The worker that calls this
+holds the LB's lease (see `worker.py`).
 """
+from __future__ import annotations
+
+import dataclasses
+import datetime
 import logging
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from lbaas.controller import leases
+from lbaas import wire
+from lbaas.controller import leases, settle
+from lbaas.controller.plan import READY, Plan, plan
+from lbaas.controller.snapshot import Snapshot, amphora_value, load
+from lbaas.dataplane import render
 from lbaas.db import models
 from lbaas.db import session as db
-from lbaas.service import graph, lifecycle
+from lbaas.drivers.base import Addressing, Amphora, Drivers, TransientError
 
 LOG = logging.getLogger(__name__)
-ROLES = {'SINGLE': [('STANDALONE', None)],
-         'ACTIVE_STANDBY': [('MASTER', 100), ('BACKUP', 90)]}
-READY_TIMEOUT = 30.0
+READY_TIMEOUT = 30.0   # seconds an agent may take to answer after its build
+BOOT_POLL = 0.05       # seconds between readiness checks of a booting agent
 
 
-def _load(session, lb_id, lock=False):
-    """The LB graph; `lock` takes the LB row's lock first (the API's writes
-    queue on it), so the generation and lease checked are current."""
-    stmt = select(models.LoadBalancer).where(models.LoadBalancer.id == lb_id).options(
-        selectinload(models.LoadBalancer.listeners).selectinload(models.Listener.l7policies)
-        .selectinload(models.L7Policy.rules),
-        selectinload(models.LoadBalancer.pools).selectinload(models.Pool.members),
-        selectinload(models.LoadBalancer.pools).selectinload(models.Pool.health_monitor),
-        selectinload(models.LoadBalancer.amphorae))
-    if lock:
-        stmt = stmt.with_for_update(of=models.LoadBalancer)
-    return session.scalars(stmt).first()
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """How a pass ended: done, or worth running again after `requeue_after` s."""
+
+    requeue_after: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.requeue_after is None
 
 
-def reconcile(lb_id, drivers, lease):
-    with db.reading() as session:
-        lb = _load(session, lb_id)
-        if lb is None or lb.provisioning_status not in lifecycle.PENDING:
-            return
-        generation, deleting = lb.generation, lb.provisioning_status == lifecycle.PENDING_DELETE
-    if deleting:
-        _tear_down(lb_id, drivers, lease)
-        finish_delete(lb_id, lease)
-        return
-    amphorae = _ensure_amphorae(lb_id, drivers, lease)
-    with db.reading() as session:
-        lb = _load(session, lb_id)
-        bundles = [(a, drivers.amphora.bundle_for(lb, a)) for a in amphorae]
-        member_subnets = drivers.network.member_subnet_ids(
-            {m.ip_address for p in lb.pools for m in p.members})
-    for amphora, bundle in bundles:
-        drivers.network.plug_member_subnets(amphora, member_subnets)
-        if drivers.amphora.running_digest(amphora) != bundle.digest():
-            _record_push(amphora.id, drivers.amphora.push(amphora, bundle))
-        lease.renew()
-    finish(lb_id, generation, lease)
+DONE = Result()
 
 
-def _live_amphorae(session, lb_id):
-    stmt = select(models.Amphora).where(models.Amphora.load_balancer_id == lb_id,
-                                        models.Amphora.status != 'DELETED')
-    return list(session.scalars(stmt))
+def reconcile(lb_id: str, drivers: Drivers, lease: leases.Lease) -> Result:
+    snap = load(lb_id)
+    if snap is None or not snap.pending:
+        return DONE
+    todo = plan(snap)
+    if snap.deleting:
+        _retire(todo.retire, snap, drivers, lease)
+        drivers.network.release_vip(snap.network)
+        settle.finish_delete(lb_id, lease)
+        return DONE
+    amphorae = {a.value.id: a.value for a in snap.amphorae}
+    if todo.changes_amphorae:
+        amphorae.update(_record_plan(snap, todo))
+        todo = dataclasses.replace(todo, build=todo.build + tuple(
+            a for a in amphorae if a not in todo.keep and a not in todo.retire))
+    _retire(todo.retire, snap, drivers, lease)
+    amphorae.update(_build(todo, amphorae, snap, drivers))
+    serving = [amphorae[a] for a in amphorae if a not in todo.retire]
+    if not _all_ready(serving, snap, drivers):
+        return Result(requeue_after=BOOT_POLL)
+    digests = _push(serving, snap, drivers, lease)
+    settle.finish(snap, lease, digests)
+    return DONE
 
 
-def _ensure_amphorae(lb_id, drivers, lease):
-    """The amphorae the topology needs, built, plugged and answering."""
+def _record_plan(snap: Snapshot, todo: Plan) -> dict[str, Amphora]:
+    """One transaction: retired amphorae marked, new ones added; returns the new ones."""
     with db.writing() as session:
-        lb = session.get(models.LoadBalancer, lb_id)
-        replace_all = lb.failover_requested
-        current = _live_amphorae(session, lb_id)
-        for amphora in current:
-            if replace_all or amphora.failover_requested or amphora.status == 'ERROR':
-                amphora.status = 'PENDING_DELETE'
-        wanted = ROLES[lb.topology]
-        keep = {a.role for a in current if a.status != 'PENDING_DELETE'}
-        for role, priority in wanted:
-            if role not in keep:
-                session.add(models.Amphora(load_balancer_id=lb_id, status='PENDING_CREATE',
-                                           role=role, vrrp_priority=priority,
-                                           vrrp_id=1 if priority else None))
-    with db.reading() as session:
-        lb = _load(session, lb_id)
-        amphorae = _live_amphorae(session, lb_id)
-    for amphora in amphorae:
-        if amphora.status == 'PENDING_DELETE':
-            delete_amphora(amphora, drivers)
-        elif amphora.status != 'ALLOCATED':
-            _build_amphora(amphora, lb, drivers)
-        lease.renew()
-    with db.reading() as session:
-        return _live_amphorae(session, lb_id)
+        if todo.retire:
+            session.execute(update(models.Amphora).where(models.Amphora.id.in_(todo.retire))
+                            .values(status='PENDING_DELETE'))
+        rows = [models.Amphora(id=models.new_id(), load_balancer_id=snap.lb_id,
+                               status='PENDING_CREATE', role=new.role,
+                               vrrp_priority=new.vrrp_priority,
+                               vrrp_id=1 if new.vrrp_priority else None)
+                for new in todo.create]
+        session.add_all(rows)
+        session.flush()
+        return {row.id: amphora_value(row) for row in rows}
 
 
-def _build_amphora(amphora, lb, drivers):
-    if amphora.compute_id and drivers.compute.status(amphora.compute_id) == 'ERROR':
-        drivers.compute.delete(amphora.compute_id)  # a half-built leftover
-    compute_id = drivers.compute.build(amphora.id, lb.id)
-    _update_amphora(amphora.id, compute_id=compute_id, status='BOOTING')
-    addressing = drivers.network.plug_amphora(amphora, lb)
-    amphora = _update_amphora(amphora.id, **addressing)
-    drivers.amphora.wait_ready(amphora, READY_TIMEOUT)
-    _update_amphora(amphora.id, status='ALLOCATED')
+def _retire(amphora_ids: tuple[str, ...], snap: Snapshot, drivers: Drivers,
+            lease: leases.Lease) -> None:
+    by_id = {a.value.id: a.value for a in snap.amphorae}
+    for amphora_id in amphora_ids:
+        if amphora_id in by_id:
+            delete_amphora(by_id[amphora_id], drivers)
+            lease.renew()
 
 
-def delete_amphora(amphora, drivers):
+def delete_amphora(amphora: Amphora | models.Amphora, drivers: Drivers) -> None:
+    """Unplug and delete an amphora on the host, then mark its row DELETED."""
+    if isinstance(amphora, models.Amphora):
+        amphora = amphora_value(amphora)
     drivers.network.unplug_amphora(amphora)
     # A build that died before recording its compute id still left something.
     drivers.compute.delete(amphora.compute_id or drivers.compute.compute_id_for(amphora.id))
-    _update_amphora(amphora.id, status='DELETED', load_balancer_id=None)
-
-
-def _update_amphora(amphora_id, **values):
     with db.writing() as session:
-        amphora = session.get(models.Amphora, amphora_id)
-        for key, value in values.items():
-            setattr(amphora, key, value)
-        return amphora
+        session.execute(update(models.Amphora).where(models.Amphora.id == amphora.id)
+                        .values(status='DELETED', load_balancer_id=None))
 
 
-def _record_push(amphora_id, digest):
-    _update_amphora(amphora_id, config_digest=digest)
+def _needs_build(amphora: Amphora, drivers: Drivers) -> bool:
+    if amphora.status == 'PENDING_CREATE' or not amphora.compute_id:
+        return True
+    if drivers.compute.status(amphora.compute_id) in ('ERROR', 'DELETED'):
+        drivers.compute.delete(amphora.compute_id)  # a half-built leftover
+        return True
+    return False
 
 
-def _tear_down(lb_id, drivers, lease):
-    with db.reading() as session:
-        lb = _load(session, lb_id)
-        amphorae = _live_amphorae(session, lb_id)
-    for amphora in amphorae:
-        delete_amphora(amphora, drivers)
+def _build(todo: Plan, amphorae: dict[str, Amphora], snap: Snapshot,
+           drivers: Drivers) -> dict[str, Amphora]:
+    """Build and plug what needs it; one transaction records them all as BOOTING."""
+    built: list[tuple[Amphora, Addressing]] = []
+    for amphora_id in todo.build:
+        amphora = amphorae[amphora_id]
+        if amphora.status == READY or not _needs_build(amphora, drivers):
+            continue
+        compute_id = drivers.compute.build(amphora.id, snap.lb_id)
+        amphora = dataclasses.replace(amphora, compute_id=compute_id, status='BOOTING')
+        addressing = drivers.network.plug_amphora(amphora, snap.network)
+        built.append((dataclasses.replace(
+            amphora, lb_network_ip=addressing.lb_network_ip, vrrp_ip=addressing.vrrp_ip,
+            vrrp_port_id=addressing.vrrp_port_id), addressing))
+    if built:
+        with db.writing() as session:
+            for amphora, addressing in built:
+                session.execute(update(models.Amphora).where(models.Amphora.id == amphora.id)
+                                .values(status='BOOTING', compute_id=amphora.compute_id,
+                                        **dataclasses.asdict(addressing)))
+    return {amphora.id: amphora for amphora, _ in built}
+
+
+def _all_ready(serving: list[Amphora], snap: Snapshot, drivers: Drivers) -> bool:
+    booting = [a for a in serving if a.status != READY]
+    if all(drivers.amphora.ready(a) for a in booting):
+        return True
+    since = {a.value.id: a.updated_at for a in snap.amphorae}
+    oldest = min((since.get(a.id) or models.utcnow() for a in booting), default=None)
+    if oldest and models.utcnow() - oldest > datetime.timedelta(seconds=READY_TIMEOUT):
+        raise TransientError('amphora agents not ready after %.0f s' % READY_TIMEOUT)
+    return False
+
+
+def render_bundle(snap: Snapshot, amphora: Amphora, drivers: Drivers) -> wire.ConfigBundle:
+    """Render the amphora's HAProxy configuration, paths inside its own runtime dir."""
+    assert snap.view is not None
+    paths = render.RuntimePaths.in_state_dir(drivers.compute.runtime_dir(amphora.id),
+                                             cert_dir='certs', pid_file=False)
+    return wire.ConfigBundle(haproxy_cfg=render.render_haproxy(snap.view, paths))
+
+
+def _push(serving: list[Amphora], snap: Snapshot, drivers: Drivers,
+          lease: leases.Lease) -> dict[str, str]:
+    """Push each amphora's bundle where its running digest differs; {id: digest}."""
+    subnets = drivers.network.member_subnet_ids(snap.member_addresses)
+    digests = {}
+    for amphora in serving:
+        bundle = render_bundle(snap, amphora, drivers)
+        drivers.network.plug_member_subnets(amphora, subnets)
+        digest = bundle.digest()
+        if drivers.amphora.running_digest(amphora) != digest:
+            digest = drivers.amphora.push(amphora, bundle)
+        digests[amphora.id] = digest
         lease.renew()
-    drivers.network.release_vip(lb)
+    return digests
 
 
-def _settle(obj, session):
-    """A pending object after a successful reconcile: ACTIVE, or gone."""
-    if obj.provisioning_status == lifecycle.PENDING_DELETE:
-        session.delete(obj)
-    elif obj.provisioning_status in lifecycle.PENDING:
-        if obj.provisioning_status == lifecycle.PENDING_CREATE and \
-                isinstance(obj, models.HealthMonitor):
-            obj.operating_status = lifecycle.ONLINE  # as Octavia's noop flows do
-        obj.provisioning_status = lifecycle.ACTIVE
-
-
-def finish(lb_id, generation, lease):
-    with db.writing() as session:
-        lb = _load(session, lb_id, lock=True)
-        if not leases.still_mine(lb, lease):
-            return  # another pass owns the LB now
-        if lb.generation != generation:
-            leases.release(lb, session)  # new work arrived: the next pass takes it
-            return
-        for pool in lb.pools:
-            if pool.provisioning_status == lifecycle.PENDING_DELETE:
-                for listener in pool.default_listeners:
-                    listener.default_pool = None
-        _compact_positions(lb)
-        for obj in list(graph.descendants(lb)):
-            _settle(obj, session)
-        lb.provisioning_status = lifecycle.ACTIVE
-        lb.failover_requested = False
-        for amphora in lb.amphorae:
-            amphora.failover_requested = False
-        leases.release(lb, session)
-
-
-def _compact_positions(lb):
-    """L7 policies that stay are renumbered 1..n, as Octavia's ordering list."""
-    for listener in lb.listeners:
-        staying = [p for p in listener.l7policies
-                   if p.provisioning_status != lifecycle.PENDING_DELETE]
-        for number, policy in enumerate(staying, start=1):
-            policy.position = number
-
-
-def finish_delete(lb_id, lease):
-    with db.writing() as session:
-        lb = _load(session, lb_id, lock=True)
-        if not leases.still_mine(lb, lease):
-            return
-        for obj in list(graph.descendants(lb)):
-            session.delete(obj)
-        lb.vip = None  # frees the address for the next LB
-        lb.additional_vips = []
-        lb.provisioning_status = lifecycle.DELETED
-        lb.operating_status = lifecycle.OFFLINE
-        leases.release(lb, session)
+def live_amphorae(session: Session, lb_id: str) -> list[models.Amphora]:
+    stmt = select(models.Amphora).where(models.Amphora.load_balancer_id == lb_id,
+                                        models.Amphora.status != 'DELETED')
+    return list(session.scalars(stmt))

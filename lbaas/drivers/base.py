@@ -1,18 +1,76 @@
 """The seams between the reconcile loop and the world (DESIGN section 4).
 
-Each driver is chosen by name in `[controller_worker]`; `noop` drivers keep
-no state of their own beyond what the database holds, so the whole control
-plane runs (and is tested) without namespaces, HAProxy or root.
+Each driver is chosen by name in `[controller_worker]` and is a `Protocol`
+over frozen values: the controller hands drivers what they need to know, never
+database rows, and drivers answer with values. `tests/contract/` runs one
+suite per seam against the in-memory fake (`noop`) and the real driver.
 """
+from __future__ import annotations
+
+import dataclasses
 from typing import Protocol
+
+from lbaas import wire
 
 
 class TransientError(Exception):
-    """Worth retrying: a process not up yet, a lock, a timeout."""
+    """Worth retrying: a process not up yet, a lock, a timeout.
+
+    `delay` (seconds) is when a retry may help; None leaves it to the
+    worker's backoff.
+    """
+
+    def __init__(self, message: str, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
 
 
 class PermanentError(Exception):
     """Retrying will not help: the object goes to ERROR with this reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Amphora:
+    """What a driver knows of an amphora: identity, role and addressing."""
+
+    id: str
+    lb_id: str | None
+    role: str = 'STANDALONE'
+    status: str = 'PENDING_CREATE'
+    compute_id: str | None = None
+    lb_network_ip: str | None = None
+    vrrp_ip: str | None = None
+    vrrp_port_id: str | None = None
+    vrrp_priority: int | None = None
+    config_digest: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Vip:
+    subnet_id: str | None
+    address: str | None
+    port_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadBalancerNetwork:
+    """What the network driver needs of a load balancer: its VIPs, first the main one."""
+
+    id: str
+    topology: str
+    vips: tuple[Vip, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Addressing:
+    """Where plug_amphora put an amphora; recorded on its row."""
+
+    lb_network_ip: str | None
+    vrrp_ip: str | None
+    vrrp_port_id: str | None
+    ha_ip: str | None
+    ha_port_id: str | None
+    vrrp_interface: str | None
 
 
 class ComputeDriver(Protocol):
@@ -28,37 +86,45 @@ class ComputeDriver(Protocol):
     def status(self, compute_id: str) -> str:
         """ACTIVE, BUILDING, ERROR or DELETED."""
 
+    def runtime_dir(self, amphora_id: str) -> str:
+        """Where, inside the amphora, its agent keeps the running configuration."""
+
 
 class NetworkDriver(Protocol):
-    def plug_amphora(self, amphora, lb) -> dict:
-        """Connect an amphora to the management and VIP networks.
+    def plug_amphora(self, amphora: Amphora, lb: LoadBalancerNetwork) -> Addressing:
+        """Connect an amphora to the management and VIP networks. Idempotent."""
 
-        Returns the amphora's addressing: lb_network_ip, vrrp_ip,
-        vrrp_port_id, ha_ip, ha_port_id, vrrp_interface.
-        """
-
-    def unplug_amphora(self, amphora) -> None:
+    def unplug_amphora(self, amphora: Amphora) -> None:
         """Remove what plug_amphora made; a missing one is already gone."""
 
-    def member_subnet_ids(self, addresses) -> list:
+    def member_subnet_ids(self, addresses: frozenset[str]) -> list[str]:
         """Local subnets that hold these member addresses."""
 
-    def plug_member_subnets(self, amphora, subnet_ids) -> dict:
+    def plug_member_subnets(self, amphora: Amphora, subnet_ids: list[str]) -> dict[str, str]:
         """Give the amphora an address on each subnet; {subnet id: address}."""
 
-    def release_vip(self, lb) -> None:
+    def release_vip(self, lb: LoadBalancerNetwork) -> None:
         """The LB is deleted: free anything the VIP held outside the database."""
 
 
 class AmphoraDriver(Protocol):
-    def wait_ready(self, amphora, timeout: float) -> None:
-        """Return once the amphora's agent answers; TransientError otherwise."""
+    """The transport to an amphora's agent: bundles in, digests and counters out."""
 
-    def running_digest(self, amphora) -> str | None:
-        """Digest of the configuration the amphora runs now."""
+    def ready(self, amphora: Amphora) -> bool:
+        """Whether the amphora's agent answers now (one quick probe)."""
 
-    def push(self, amphora, bundle) -> str:
+    def running_digest(self, amphora: Amphora) -> str | None:
+        """Digest of the configuration the amphora runs now; None if unknown."""
+
+    def push(self, amphora: Amphora, bundle: wire.ConfigBundle) -> str:
         """Apply a whole configuration bundle; return its digest."""
 
-    def stats(self, amphora) -> list:
-        """Per-listener counters the amphora reports."""
+    def stats(self, amphora: Amphora) -> list[dict[str, str]] | None:
+        """HAProxy's `show stat` rows; None when the amphora cannot say."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Drivers:
+    compute: ComputeDriver
+    network: NetworkDriver
+    amphora: AmphoraDriver

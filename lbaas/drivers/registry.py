@@ -4,7 +4,6 @@
 working `ip netns`, HAProxy installed) and the noop drivers elsewhere; the
 choice and its reason are logged, and `lbaas serve` prints them.
 """
-import dataclasses
 import functools
 import logging
 import os
@@ -12,16 +11,10 @@ import shutil
 
 from lbaas import config
 from lbaas.drivers import noop
+from lbaas.drivers.base import Drivers
 
 LOG = logging.getLogger(__name__)
 REAL = {'compute_driver': 'netns', 'network_driver': 'netns', 'amphora_driver': 'rest'}
-
-
-@dataclasses.dataclass
-class Drivers:
-    compute: object
-    network: object
-    amphora: object
 
 
 @functools.cache

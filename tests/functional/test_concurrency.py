@@ -14,15 +14,16 @@ import time
 import pytest
 import requests
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from lbaas import config
 from lbaas.db import models
 from lbaas.db import session as db
-from lbaas.drivers import noop
+from lbaas.controller import reconcile, snapshot
+from lbaas.drivers import base, noop
 from tests.functional.conftest import LOCAL_V4_SUBNET, build_tree, held, new_admin, new_member
 
 BURST = 10
+DRIVERS = base.Drivers(noop.NoopCompute(), noop.NoopNetwork(), noop.NoopAmphora())
 
 
 def burst(client, calls):
@@ -228,12 +229,7 @@ def test_after_a_mixed_hammer_every_amphora_runs_its_database_state(service):
 
 
 def _digests(lb_id):
-    """(digest of the database's state, digests the LB's amphorae run)."""
-    LB = models.LoadBalancer
-    with db.reading() as session:
-        lb = session.scalars(select(LB).where(LB.id == lb_id).options(
-            selectinload(LB.amphorae))).one()
-        amphorae = [a for a in lb.amphorae if a.status != 'DELETED']
-        wanted = {noop.NoopAmphora().bundle_for(lb, a).digest() for a in amphorae}
-        running = {a.config_digest for a in amphorae}
-    return wanted, running
+    """(digests of the database's state, digests the LB's amphorae run)."""
+    snap = snapshot.load(lb_id)
+    wanted = {reconcile.render_bundle(snap, a.value, DRIVERS).digest() for a in snap.amphorae}
+    return wanted, {a.value.config_digest for a in snap.amphorae}

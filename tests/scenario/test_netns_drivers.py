@@ -25,6 +25,7 @@ import uuid
 import pytest
 
 from lbaas import config, wire
+from lbaas.drivers import base
 from lbaas.drivers.amphora.rest import AgentClient
 from lbaas.drivers.netns import (Fabric, NetnsCompute, NetnsNetwork, compute, layout,
                                  netlink, processes)
@@ -218,10 +219,9 @@ def amphorae(env):
 
 
 def fake_lb(vip, subnet_id, topology='SINGLE'):
-    return types.SimpleNamespace(
-        id=str(uuid.uuid4()), topology=topology, additional_vips=[],
-        vip=types.SimpleNamespace(ip_address=vip, subnet_id=subnet_id,
-                                  port_id=str(uuid.uuid4())))
+    return base.LoadBalancerNetwork(
+        id=str(uuid.uuid4()), topology=topology,
+        vips=(base.Vip(subnet_id=subnet_id, address=vip, port_id=str(uuid.uuid4())),))
 
 
 def build_and_wait(env, amphora_id, lb_id):
@@ -304,13 +304,13 @@ def test_ipv4_vip_build_plug_traffic_delete(env, member, client, amphorae):
     assert agent_pid(env, amphora_id) == pid
     assert netlink.namespace_names(layout.AMPHORA_PREFIX).count(compute_id) == 1
 
-    amphora = types.SimpleNamespace(id=amphora_id)
+    amphora = base.Amphora(id=amphora_id, lb_id=lb.id)
     started = time.monotonic()
     addressing = env.network.plug_amphora(amphora, lb)
     _time('plug_amphora', started)
-    assert addressing['lb_network_ip'] == record.management_ip
-    assert addressing['vrrp_ip'] == '198.18.0.254' and addressing['ha_ip'] == '198.18.0.200'
-    assert addressing['vrrp_interface'] == 'eth-5fd5b4'
+    assert addressing.lb_network_ip == record.management_ip
+    assert addressing.vrrp_ip == '198.18.0.254' and addressing.ha_ip == '198.18.0.200'
+    assert addressing.vrrp_interface == 'eth-5fd5b4'
     assert env.network.plug_amphora(amphora, lb) == addressing  # idempotent
     assert all(gateway is None for _, _, gateway in routes(compute_id))
 
@@ -330,9 +330,9 @@ def test_ipv6_vip_in_front_of_ipv4_member(env, member, client, amphorae):
     ports_before, host_before = env.fabric.port_names(), netlink.link_names()
     amphora_id, lb = amphorae(), fake_lb('fd00:1b::200', V6_SUBNET)
     compute_id, record = build_and_wait(env, amphora_id, lb.id)
-    amphora = types.SimpleNamespace(id=amphora_id)
+    amphora = base.Amphora(id=amphora_id, lb_id=lb.id)
     addressing = env.network.plug_amphora(amphora, lb)
-    assert addressing['vrrp_ip'].startswith('fd00:1b::')
+    assert addressing.vrrp_ip.startswith('fd00:1b::')
     subnet_ids = env.network.member_subnet_ids([MEMBER_IP])
     assert subnet_ids == [V4_SUBNET]
     own_v4 = env.network.plug_member_subnets(amphora, subnet_ids)[V4_SUBNET]
@@ -355,7 +355,7 @@ def test_vip_reaches_a_replacement_amphora_at_once(env, member, client, amphorae
     for _ in range(2):
         amphora_id = amphorae()
         compute_id, record = build_and_wait(env, amphora_id, lb.id)
-        env.network.plug_amphora(types.SimpleNamespace(id=amphora_id), lb)
+        env.network.plug_amphora(base.Amphora(id=amphora_id, lb_id=lb.id), lb)
         push_bundle(env, amphora_id, record.management_ip, '198.18.0.200')
         assert http_get(client, '198.18.0.200', timeout=2.0)[0] == 200
         env.compute.delete(compute_id)

@@ -1,25 +1,18 @@
 """The `rest` amphora driver: the reconcile loop's side of the agent API.
 
-It renders each amphora's HAProxy configuration (paths point into that
-amphora's own state directory) and maps the agent client's errors onto the
-worker's retry rules: unreachable is transient, a refused configuration is
-permanent.
+A transport only: the controller renders each amphora's bundle; this driver
+carries it to the agent and maps the agent client's errors onto the worker's
+retry rules: unreachable is transient, a refused configuration is permanent.
 """
 from lbaas import config, wire
-from lbaas.dataplane import build, render
 from lbaas.drivers.amphora import rest
-from lbaas.drivers.base import PermanentError, TransientError
-from lbaas.drivers.netns import layout
+from lbaas.drivers.base import Amphora, PermanentError, TransientError
 
 PORT = wire.DEFAULT_PORT
+READY_PROBE = 0.25  # seconds: a booting agent refuses at once, a lost one times out
 
 
-def amphora_dir(amphora_id):
-    """Where the amphora's agent keeps its state, as the compute driver laid it out."""
-    return layout.StateStore(config.CONF.state_dir).amphora_dir(amphora_id)
-
-
-def pki_dir():
+def pki_dir() -> str:
     return config.state_path('pki')
 
 
@@ -30,23 +23,18 @@ class RestAmphora:
     def _where(self, amphora):
         return amphora.id, amphora.lb_network_ip, PORT
 
-    def wait_ready(self, amphora, timeout):
+    def ready(self, amphora: Amphora) -> bool:
         try:
-            self.client.wait_ready(*self._where(amphora), timeout)
-        except rest.AgentUnreachable as exc:
-            raise TransientError(str(exc))
+            self.client.info(*self._where(amphora), connect_timeout=READY_PROBE)
+        except rest.AgentError:
+            return False
+        return True
 
     def running_digest(self, amphora):
         try:
             return self.client.status(*self._where(amphora)).config_digest
         except rest.AgentUnreachable:
             return None
-
-    def bundle_for(self, lb, amphora):
-        paths = render.RuntimePaths.in_state_dir(amphora_dir(amphora.id), cert_dir='certs',
-                                                 pid_file=False)
-        text = render.render_haproxy(build.lb_view(lb), paths)
-        return wire.ConfigBundle(haproxy_cfg=text)
 
     def push(self, amphora, bundle):
         try:

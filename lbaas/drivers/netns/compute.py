@@ -93,6 +93,10 @@ class NetnsCompute:
         after a build that crashed before its id was recorded."""
         return layout.namespace_for(amphora_id)
 
+    def runtime_dir(self, amphora_id):
+        """The agent's state directory: rendered paths point into it."""
+        return self.store.amphora_dir(amphora_id)
+
     def status(self, compute_id):
         if not netlink.namespace_exists(compute_id):
             return 'DELETED'

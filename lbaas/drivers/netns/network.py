@@ -18,7 +18,7 @@ import logging
 import uuid
 
 from lbaas import config
-from lbaas.drivers.base import PermanentError, TransientError
+from lbaas.drivers.base import Addressing, PermanentError, TransientError
 from lbaas.drivers.netns import layout
 from lbaas.drivers.netns.fabric import Fabric
 
@@ -36,20 +36,19 @@ class NetnsNetwork:
     def plug_amphora(self, amphora, lb):
         vips = self._vips(lb)
         vip_subnet = vips[0][0]
-        preferred = {vip_subnet.id: getattr(amphora, 'vrrp_ip', None)}
-        holds_vips = getattr(lb, 'topology', None) != 'ACTIVE_STANDBY'
+        preferred = {vip_subnet.id: amphora.vrrp_ip}
+        holds_vips = lb.topology != 'ACTIVE_STANDBY'
         record = self._assign(amphora.id, [subnet for subnet, _ in vips], preferred,
                               vips=[[s.id, str(ip)] for s, ip in vips], holds_vips=holds_vips)
         self.fabric.attach_management(record)
         self._ensure_interfaces(record)
-        vrrp_port_id = (getattr(amphora, 'vrrp_port_id', None)
+        vrrp_port_id = (amphora.vrrp_port_id
                         or str(uuid.uuid5(PORT_ID_NAMESPACE, amphora.id + vip_subnet.id)))
-        return {'lb_network_ip': record.management_ip,
-                'vrrp_ip': record.subnet_addresses[vip_subnet.id],
-                'vrrp_port_id': vrrp_port_id,
-                'ha_ip': str(vips[0][1]),
-                'ha_port_id': lb.vip.port_id,
-                'vrrp_interface': layout.tenant_ifname(vip_subnet.network_id)}
+        return Addressing(lb_network_ip=record.management_ip,
+                          vrrp_ip=record.subnet_addresses[vip_subnet.id],
+                          vrrp_port_id=vrrp_port_id, ha_ip=str(vips[0][1]),
+                          ha_port_id=lb.vips[0].port_id,
+                          vrrp_interface=layout.tenant_ifname(vip_subnet.network_id))
 
     def unplug_amphora(self, amphora):
         """Remove its tenant interfaces and free their addresses.
@@ -102,11 +101,8 @@ class NetnsNetwork:
 
     def _vips(self, lb):
         """[(local subnet, address)] of the VIP and additional VIPs, checked."""
-        wanted = [(lb.vip.subnet_id, lb.vip.ip_address)]
-        wanted += [(v.subnet_id, v.ip_address) for v in getattr(lb, 'additional_vips', None)
-                   or []]
         vips = []
-        for subnet_id, address in wanted:
+        for subnet_id, address in [(v.subnet_id, v.address) for v in lb.vips]:
             subnet = self.fabric.subnet(subnet_id)
             if subnet is None:
                 raise PermanentError('VIP subnet %s is not a local subnet; the netns '

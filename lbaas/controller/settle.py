@@ -1,0 +1,90 @@
+"""The last transaction of a reconcile pass: statuses settle, or nothing changes.
+
+It takes the LB row's lock first (API writes queue on the same lock), then
+checks the lease is still ours and the generation is the one the pass
+served; only then do PENDING objects become ACTIVE or go away. New work that
+arrived meanwhile leaves everything PENDING and frees the LB for the next pass.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lbaas.controller import leases
+from lbaas.controller.snapshot import KINDS, Snapshot, load_graph
+from lbaas.db import models
+from lbaas.db import session as db
+from lbaas.service import graph, lifecycle
+
+LB = models.LoadBalancer
+def _locked_lb(session: Session, lb_id: str) -> models.LoadBalancer | None:
+    return session.scalars(select(LB).where(LB.id == lb_id).with_for_update(of=LB)).first()
+
+
+def _rows(session: Session, pairs: tuple[tuple[str, str], ...]) -> list[object]:
+    rows: list[object] = []
+    for kind, model in KINDS.items():
+        ids = [obj_id for k, obj_id in pairs if k == kind]
+        if ids:
+            rows += session.scalars(select(model).where(model.id.in_(ids)))
+    return rows
+
+
+def _settle(obj: object, session: Session) -> None:
+    """A pending object after a successful reconcile: ACTIVE, or gone."""
+    status = obj.provisioning_status  # type: ignore[attr-defined]
+    if status == lifecycle.PENDING_DELETE:
+        if isinstance(obj, models.Pool):
+            for listener in obj.default_listeners:
+                listener.default_pool = None
+        session.delete(obj)
+    elif status in lifecycle.PENDING:
+        if status == lifecycle.PENDING_CREATE and isinstance(obj, models.HealthMonitor):
+            obj.operating_status = lifecycle.ONLINE  # as Octavia's noop flows do
+        obj.provisioning_status = lifecycle.ACTIVE  # type: ignore[attr-defined]
+
+
+def _compact_positions(rows: list[object]) -> None:
+    """L7 policies that stay are renumbered 1..n, as Octavia's ordering list."""
+    gone = [r for r in rows if isinstance(r, models.L7Policy)
+            and r.provisioning_status == lifecycle.PENDING_DELETE]
+    for listener in {p.listener for p in gone}:
+        staying = [p for p in listener.l7policies
+                   if p.provisioning_status != lifecycle.PENDING_DELETE]
+        for number, policy in enumerate(staying, start=1):
+            policy.position = number
+
+
+def finish(snap: Snapshot, lease: leases.Lease, digests: dict[str, str]) -> None:
+    with db.writing() as session:
+        lb = _locked_lb(session, snap.lb_id)
+        if lb is None or not leases.still_mine(lb, lease):
+            return  # another pass owns the LB now
+        if lb.generation != snap.generation:
+            leases.release(lb, session)  # new work arrived: the next pass takes it
+            return
+        rows = _rows(session, snap.unsettled)
+        _compact_positions(rows)
+        for obj in rows:
+            _settle(obj, session)
+        A = models.Amphora
+        for amphora_id, digest in digests.items():
+            session.execute(update(A).where(A.id == amphora_id).values(
+                status='ALLOCATED', config_digest=digest, failover_requested=False))
+        lb.provisioning_status = lifecycle.ACTIVE
+        lb.failover_requested = False
+        leases.release(lb, session)
+
+
+def finish_delete(lb_id: str, lease: leases.Lease) -> None:
+    with db.writing() as session:
+        lb = load_graph(session, lb_id, lock=True)
+        if lb is None or not leases.still_mine(lb, lease):
+            return
+        for obj in list(graph.descendants(lb)):
+            session.delete(obj)
+        lb.vip = None  # frees the address for the next LB
+        lb.additional_vips = []
+        lb.provisioning_status = lifecycle.DELETED
+        lb.operating_status = lifecycle.OFFLINE
+        leases.release(lb, session)

@@ -1,0 +1,116 @@
+"""One read of a load balancer's graph, frozen for a whole reconcile pass.
+
+The pass decides (plan.py) and acts (reconcile.py) on this value alone; the
+database is read once, in one transaction, and never again until the final
+write, which re-checks the generation under the LB's lock before trusting it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from lbaas.dataplane import build
+from lbaas.dataplane import viewmodel as vm
+from lbaas.db import models
+from lbaas.db import session as db
+from lbaas.drivers import base
+from lbaas.service import graph
+from lbaas.service.lifecycle import PENDING, PENDING_DELETE
+
+LB = models.LoadBalancer
+GRAPH = (selectinload(LB.listeners).selectinload(models.Listener.l7policies)
+         .selectinload(models.L7Policy.rules),
+         selectinload(LB.pools).selectinload(models.Pool.members),
+         selectinload(LB.pools).selectinload(models.Pool.health_monitor),
+         selectinload(LB.amphorae))
+
+KINDS: dict[str, type[models.Base]] = {
+    'listener': models.Listener, 'pool': models.Pool, 'member': models.Member,
+    'healthmonitor': models.HealthMonitor, 'l7policy': models.L7Policy,
+    'l7rule': models.L7Rule}
+KIND_OF = {model: kind for kind, model in KINDS.items()}
+
+
+def unsettled(lb: models.LoadBalancer) -> tuple[tuple[str, str], ...]:
+    """(kind, id) of every PENDING object under the LB."""
+    return tuple((KIND_OF[type(obj)], obj.id) for obj in graph.descendants(lb)
+                 if obj.provisioning_status in PENDING)
+
+
+@dataclasses.dataclass(frozen=True)
+class AmphoraState:
+    """An amphora as the pass sees it: the driver's value plus bookkeeping."""
+
+    value: base.Amphora
+    failover_requested: bool
+    updated_at: datetime.datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    lb_id: str
+    generation: int
+    provisioning_status: str
+    topology: str
+    failover_requested: bool
+    network: base.LoadBalancerNetwork
+    amphorae: tuple[AmphoraState, ...]      # live ones (not DELETED)
+    view: vm.LoadBalancerView | None        # None while deleting
+    member_addresses: frozenset[str]
+    unsettled: tuple[tuple[str, str], ...]  # (kind, id) of PENDING objects
+
+    @property
+    def pending(self) -> bool:
+        return self.provisioning_status in PENDING
+
+    @property
+    def deleting(self) -> bool:
+        return self.provisioning_status == PENDING_DELETE
+
+
+def amphora_value(row: models.Amphora) -> base.Amphora:
+    return base.Amphora(
+        id=row.id, lb_id=row.load_balancer_id, role=row.role or 'STANDALONE',
+        status=row.status, compute_id=row.compute_id, lb_network_ip=row.lb_network_ip,
+        vrrp_ip=row.vrrp_ip, vrrp_port_id=row.vrrp_port_id, vrrp_priority=row.vrrp_priority,
+        config_digest=row.config_digest)
+
+
+def network_of(lb: models.LoadBalancer) -> base.LoadBalancerNetwork:
+    vips = [lb.vip] if lb.vip is not None else []
+    vips += list(lb.additional_vips)
+    return base.LoadBalancerNetwork(
+        id=lb.id, topology=lb.topology,
+        vips=tuple(base.Vip(subnet_id=v.subnet_id, address=v.ip_address,
+                            port_id=getattr(v, 'port_id', None)) for v in vips))
+
+
+def _freeze(lb: models.LoadBalancer) -> Snapshot:
+    deleting = lb.provisioning_status == PENDING_DELETE
+    amphorae = tuple(AmphoraState(amphora_value(a), bool(a.failover_requested), a.updated_at)
+                     for a in lb.amphorae if a.status != 'DELETED')
+    members = frozenset(m.ip_address for p in lb.pools for m in p.members)
+    return Snapshot(
+        lb_id=lb.id, generation=lb.generation or 0,
+        provisioning_status=lb.provisioning_status, topology=lb.topology,
+        failover_requested=bool(lb.failover_requested), network=network_of(lb),
+        amphorae=amphorae, view=None if deleting else build.lb_view(lb),
+        member_addresses=members, unsettled=unsettled(lb))
+
+
+def load_graph(session: Session, lb_id: str, lock: bool = False) -> models.LoadBalancer | None:
+    """The LB with every child; `lock` takes the LB row's lock first."""
+    stmt = select(LB).where(LB.id == lb_id).options(*GRAPH)
+    if lock:
+        stmt = stmt.with_for_update(of=LB)
+    return session.scalars(stmt).first()
+
+
+def load(lb_id: str) -> Snapshot | None:
+    """The LB's graph, read once; None if there is no such LB."""
+    with db.reading() as session:
+        lb = load_graph(session, lb_id)
+        return None if lb is None else _freeze(lb)
