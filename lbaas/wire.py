@@ -21,118 +21,164 @@ from the file limit, and ``hard-stop-after`` so old workers do not pile up.
 No ``daemon``, ``master-worker`` or ``pidfile``: the agent's command line
 sets those (``-W -S <master.sock> -p <pid file>``).
 """
+
+from __future__ import annotations
+
 import dataclasses
 import hashlib
 import json
 import os.path
+
+# Not `typing.TYPE_CHECKING`: the agent never imports `typing` (start-up time,
+# see above); type checkers treat a module-level TYPE_CHECKING the same way.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol, Self, TypeVar
+
+    T = TypeVar("T")
+
+    class _Decodable(Protocol):
+        @classmethod
+        def from_dict(cls, data: object) -> Self: ...
+
+    D = TypeVar("D", bound=_Decodable)
 
 API_VERSION = "1.0"
 AGENT_VERSION = "0.1.0"
 
 # API paths (all JSON).
 PATH_ROOT = "/"
-PATH_INFO = "/1.0/info"      # GET -> AgentInfo
+PATH_INFO = "/1.0/info"  # GET -> AgentInfo
 PATH_STATUS = "/1.0/status"  # GET -> AgentStatus
 PATH_CONFIG = "/1.0/config"  # PUT ConfigBundle -> AgentStatus; DELETE -> AgentStatus
-PATH_STATS = "/1.0/stats"    # GET -> list of `show stat` rows (dicts)
+PATH_STATS = "/1.0/stats"  # GET -> list of `show stat` rows (dicts)
 
 DEFAULT_PORT = 9443
 
 # State directory layout (relative to the agent's --state-dir).
-CA_FILE = "ca.pem"                  # CA that signs the controller's client cert
-CERT_FILE = "agent.pem"             # the agent's server certificate
-KEY_FILE = "agent.key"              # its private key
+CA_FILE = "ca.pem"  # CA that signs the controller's client cert
+CERT_FILE = "agent.pem"  # the agent's server certificate
+KEY_FILE = "agent.key"  # its private key
 AGENT_LOG_FILE = "agent.log"
 AGENT_PID_FILE = "agent.pid"
 HAPROXY_DIR = "haproxy"
-STATS_SOCKET = "haproxy/stats.sock"          # put in `global` as `stats socket`
-MASTER_SOCKET = "haproxy/master.sock"        # agent passes it as `-S`
-PID_FILE = "haproxy/haproxy.pid"             # agent passes it as `-p`
-SERVER_STATE_FILE = "haproxy/server-state"   # `server-state-file` in `global`
-HAPROXY_LOG_FILE = "haproxy/haproxy.log"     # HAProxy's own stderr
-PING_CHECK_FILE = "haproxy/ping-check.sh"    # `external-check command` of PING monitors
+STATS_SOCKET = "haproxy/stats.sock"  # put in `global` as `stats socket`
+MASTER_SOCKET = "haproxy/master.sock"  # agent passes it as `-S`
+PID_FILE = "haproxy/haproxy.pid"  # agent passes it as `-p`
+SERVER_STATE_FILE = "haproxy/server-state"  # `server-state-file` in `global`
+HAPROXY_LOG_FILE = "haproxy/haproxy.log"  # HAProxy's own stderr
+PING_CHECK_FILE = "haproxy/ping-check.sh"  # `external-check command` of PING monitors
 # HAProxy 2.6 refuses longer unix socket paths (it binds "<path>.<pid>.tmp"
 # first, within sun_path's 108 bytes): keep state dirs under ~78 bytes.
 MAX_SOCKET_PATH = 97
-KEEPALIVED_DIR = "keepalived"                # its pid files and log
-CONFIG_DIR = "config"                        # bundle generations live here
-CURRENT_BUNDLE = "config/current"            # symlink to the active bundle dir
+KEEPALIVED_DIR = "keepalived"  # its pid files and log
+CONFIG_DIR = "config"  # bundle generations live here
+CURRENT_BUNDLE = "config/current"  # symlink to the active bundle dir
 
 # Inside a bundle directory.
 HAPROXY_CFG_NAME = "haproxy.cfg"
 KEEPALIVED_CFG_NAME = "keepalived.cfg"
 DIGEST_NAME = "digest"
-FILES_SUBDIR = "files"   # bundle.files land here; it is HAProxy's -C directory
-HAPROXY_CFG_FROM_FILES = "../haproxy.cfg"   # -f argument, relative to -C
+FILES_SUBDIR = "files"  # bundle.files land here; it is HAProxy's -C directory
+HAPROXY_CFG_FROM_FILES = "../haproxy.cfg"  # -f argument, relative to -C
 
 
 class WireError(ValueError):
     """A message that does not match the schema."""
 
 
-def state_path(state_dir, relative):
+def state_path(state_dir: str, relative: str) -> str:
     """Absolute path of one of the state-dir constants above."""
     return os.path.join(state_dir, relative)
 
 
-def _require(data, key, types, optional=False):
+def _require(data: dict[str, object], key: str, types: type[T]) -> T:
     value = data.get(key)
-    if value is None and optional:
-        return None
     if not isinstance(value, types) or (types is int and isinstance(value, bool)):
         raise WireError(f"field {key!r} must be {getattr(types, '__name__', types)}")
     return value
 
 
-def _check_relative_path(path):
+def _optional(data: dict[str, object], key: str, types: type[T]) -> T | None:
+    """Like `_require`, but a missing or null field is None."""
+    if data.get(key) is None:
+        return None
+    return _require(data, key, types)
+
+
+def _check_relative_path(path: str) -> None:
     # A bundle file must stay inside the bundle directory.
     parts = path.split("/")
-    if (not path or path.startswith("/") or "\\" in path or "\0" in path
-            or any(p in ("", ".", "..") for p in parts)):
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\0" in path
+        or any(p in ("", ".", "..") for p in parts)
+    ):
         raise WireError(f"invalid bundle file path {path!r}")
 
 
 @dataclasses.dataclass(frozen=True)
 class ConfigBundle:
     """Everything an amphora runs, pushed as one unit and applied atomically."""
+
     haproxy_cfg: str
     # relative path (see the module docstring) -> text, e.g. PEM certificates
     files: dict[str, str] = dataclasses.field(default_factory=dict)
     keepalived_cfg: str | None = None
 
-    def canonical(self):
+    def canonical(self) -> bytes:
         return json.dumps(
-            {"haproxy_cfg": self.haproxy_cfg, "files": self.files,
-             "keepalived_cfg": self.keepalived_cfg},
-            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+            {
+                "haproxy_cfg": self.haproxy_cfg,
+                "files": self.files,
+                "keepalived_cfg": self.keepalived_cfg,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
         ).encode("utf-8")
 
-    def digest(self):
+    def digest(self) -> str:
         """sha256 of the canonical JSON: the agent reports it, the controller
         compares it with what it rendered to decide whether to push."""
         return hashlib.sha256(self.canonical()).hexdigest()
 
-    def to_dict(self):
-        return {"haproxy_cfg": self.haproxy_cfg, "files": dict(self.files),
-                "keepalived_cfg": self.keepalived_cfg}
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "haproxy_cfg": self.haproxy_cfg,
+            "files": dict(self.files),
+            "keepalived_cfg": self.keepalived_cfg,
+        }
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: object) -> Self:
         if not isinstance(data, dict):
             raise WireError("a config bundle must be a JSON object")
-        files = _require(data, "files", dict, optional=True) or {}
-        for path, text in files.items():
-            _check_relative_path(path)
-            if not isinstance(text, str):
-                raise WireError(f"file {path!r} must be text")
-        return cls(haproxy_cfg=_require(data, "haproxy_cfg", str),
-                   files=files,
-                   keepalived_cfg=_require(data, "keepalived_cfg", str, optional=True))
+        files = _bundle_files(data)
+        return cls(
+            haproxy_cfg=_require(data, "haproxy_cfg", str),
+            files=files,
+            keepalived_cfg=_optional(data, "keepalived_cfg", str),
+        )
+
+
+def _bundle_files(data: dict[str, object]) -> dict[str, str]:
+    received: dict[str, object] = _optional(data, "files", dict) or {}
+    files: dict[str, str] = {}
+    for path, text in received.items():
+        _check_relative_path(path)
+        if not isinstance(text, str):
+            raise WireError(f"file {path!r} must be text")
+        files[path] = text
+    return files
 
 
 @dataclasses.dataclass(frozen=True)
 class AgentStatus:
     """What an amphora runs right now, as the agent observes it."""
+
     amphora_id: str
     config_digest: str | None
     haproxy_running: bool
@@ -141,57 +187,58 @@ class AgentStatus:
     keepalived_running: bool = False
     agent_version: str = AGENT_VERSION
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: object) -> Self:
         if not isinstance(data, dict):
             raise WireError("an agent status must be a JSON object")
         return cls(
             amphora_id=_require(data, "amphora_id", str),
-            config_digest=_require(data, "config_digest", str, optional=True),
+            config_digest=_optional(data, "config_digest", str),
             haproxy_running=_require(data, "haproxy_running", bool),
-            haproxy_pid=_require(data, "haproxy_pid", int, optional=True),
-            haproxy_reloads=_require(data, "haproxy_reloads", int, optional=True) or 0,
+            haproxy_pid=_optional(data, "haproxy_pid", int),
+            haproxy_reloads=_optional(data, "haproxy_reloads", int) or 0,
             keepalived_running=bool(data.get("keepalived_running", False)),
-            agent_version=_require(data, "agent_version", str, optional=True) or "",
+            agent_version=_optional(data, "agent_version", str) or "",
         )
 
 
 @dataclasses.dataclass(frozen=True)
 class AgentInfo:
     """Identity and versions; `GET /1.0/info` doubles as the readiness probe."""
+
     amphora_id: str
     api_version: str = API_VERSION
     agent_version: str = AGENT_VERSION
     haproxy_version: str | None = None
     hostname: str | None = None
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: object) -> Self:
         if not isinstance(data, dict):
             raise WireError("agent info must be a JSON object")
         return cls(
             amphora_id=_require(data, "amphora_id", str),
             api_version=_require(data, "api_version", str),
-            agent_version=_require(data, "agent_version", str, optional=True) or "",
-            haproxy_version=_require(data, "haproxy_version", str, optional=True),
-            hostname=_require(data, "hostname", str, optional=True),
+            agent_version=_optional(data, "agent_version", str) or "",
+            haproxy_version=_optional(data, "haproxy_version", str),
+            hostname=_optional(data, "hostname", str),
         )
 
 
-def to_json(obj):
+def to_json(obj: object) -> bytes:
     """Encode a wire object (or plain JSON data) to UTF-8 bytes."""
     if hasattr(obj, "to_dict"):
         obj = obj.to_dict()
     return json.dumps(obj, separators=(",", ":")).encode("utf-8")
 
 
-def from_json(cls, raw):
+def from_json(cls: type[D], raw: bytes | str) -> D:
     """Decode bytes/str into `cls` (a wire dataclass), raising WireError."""
     try:
         data = json.loads(raw)

@@ -1,4 +1,5 @@
 """`python -m lbaas.agent ...` (the same as `lbaas agent ...`)."""
+
 import sys
 
 from lbaas.agent.main import main

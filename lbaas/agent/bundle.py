@@ -13,6 +13,9 @@ switch is then one rename of a symlink, so a reader (HAProxy re-executing on
 reload, or an agent restarting) sees either the old or the new bundle, never a
 mix. No fsync: an amphora does not survive a host crash anyway.
 """
+
+from __future__ import annotations
+
 import logging
 import os
 import shutil
@@ -28,14 +31,16 @@ VALIDATE_TIMEOUT = 30  # seconds; `haproxy -c` with many certificates is slow
 class InvalidBundle(Exception):
     """The bundle was refused; `details` carries the checker's output."""
 
-    def __init__(self, message, details=""):
+    def __init__(self, message: str, details: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.details = details
 
 
 class BundleStore:
-    def __init__(self, state_dir, haproxy_bin="haproxy", keepalived_bin="keepalived"):
+    def __init__(
+        self, state_dir: str, haproxy_bin: str = "haproxy", keepalived_bin: str = "keepalived"
+    ) -> None:
         self.config_dir = wire.state_path(state_dir, wire.CONFIG_DIR)
         self.current_link = wire.state_path(state_dir, wire.CURRENT_BUNDLE)
         self.previous_link = os.path.join(self.config_dir, "previous")
@@ -45,14 +50,14 @@ class BundleStore:
 
     # -- reading -----------------------------------------------------------
 
-    def current_dir(self):
+    def current_dir(self) -> str | None:
         """Resolved directory of the active bundle, or None."""
         if not os.path.islink(self.current_link):
             return None
         target = os.path.realpath(self.current_link)
         return target if os.path.isdir(target) else None
 
-    def current_digest(self):
+    def current_digest(self) -> str | None:
         current = self.current_dir()
         if current is None:
             return None
@@ -62,11 +67,11 @@ class BundleStore:
         except FileNotFoundError:
             return None
 
-    def current_keepalived_cfg(self):
+    def current_keepalived_cfg(self) -> str | None:
         return self.keepalived_cfg_of(self.current_dir())
 
     @staticmethod
-    def keepalived_cfg_of(gen_dir):
+    def keepalived_cfg_of(gen_dir: str | None) -> str | None:
         """Text of a bundle's keepalived configuration, or None."""
         if gen_dir is None:
             return None
@@ -78,7 +83,7 @@ class BundleStore:
 
     # -- staging -----------------------------------------------------------
 
-    def stage(self, bundle):
+    def stage(self, bundle: wire.ConfigBundle) -> str:
         """Write `bundle` to a new generation directory and validate it there.
 
         Returns the directory; raises InvalidBundle (and removes it) if
@@ -96,12 +101,11 @@ class BundleStore:
             raise
         return gen_dir
 
-    def _write(self, gen_dir, bundle, digest):
+    def _write(self, gen_dir: str, bundle: wire.ConfigBundle, digest: str) -> None:
         os.mkdir(gen_dir, 0o700)
         _write_private(os.path.join(gen_dir, wire.HAPROXY_CFG_NAME), bundle.haproxy_cfg)
         if bundle.keepalived_cfg is not None:
-            _write_private(os.path.join(gen_dir, wire.KEEPALIVED_CFG_NAME),
-                           bundle.keepalived_cfg)
+            _write_private(os.path.join(gen_dir, wire.KEEPALIVED_CFG_NAME), bundle.keepalived_cfg)
         files_root = os.path.join(gen_dir, wire.FILES_SUBDIR)
         os.mkdir(files_root, 0o700)  # HAProxy's -C directory, even if empty
         for relative, text in bundle.files.items():
@@ -115,22 +119,33 @@ class BundleStore:
         # Written last: a directory with a digest is a complete bundle.
         _write_private(os.path.join(gen_dir, wire.DIGEST_NAME), digest + "\n")
 
-    def _check_haproxy(self, gen_dir):
+    def _check_haproxy(self, gen_dir: str) -> None:
         # -C: relative paths in the config (certificates) resolve among the
         # bundle's files, exactly as they will for the daemon (see wire.py).
-        cmd = [self.haproxy_bin, "-c", "-C", os.path.join(gen_dir, wire.FILES_SUBDIR),
-               "-f", wire.HAPROXY_CFG_FROM_FILES]
+        cmd = [
+            self.haproxy_bin,
+            "-c",
+            "-C",
+            os.path.join(gen_dir, wire.FILES_SUBDIR),
+            "-f",
+            wire.HAPROXY_CFG_FROM_FILES,
+        ]
         self._run_check(cmd, "HAProxy configuration is invalid")
 
-    def _check_keepalived(self, gen_dir):
+    def _check_keepalived(self, gen_dir: str) -> None:
         cfg = os.path.join(gen_dir, wire.KEEPALIVED_CFG_NAME)
         cmd = [self.keepalived_bin, "--config-test", "-f", cfg]
         self._run_check(cmd, "keepalived configuration is invalid")
 
-    def _run_check(self, cmd, message):
+    def _run_check(self, cmd: list[str], message: str) -> None:
         try:
-            result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                                    text=True, timeout=VALIDATE_TIMEOUT)
+            result = subprocess.run(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=VALIDATE_TIMEOUT,
+            )
         except FileNotFoundError:
             raise InvalidBundle(message, f"{cmd[0]} is not installed") from None
         except subprocess.TimeoutExpired:
@@ -142,7 +157,7 @@ class BundleStore:
 
     # -- switching ---------------------------------------------------------
 
-    def activate(self, gen_dir):
+    def activate(self, gen_dir: str) -> str | None:
         """Make `gen_dir` current; returns the previously current dir (or None)."""
         previous = self.current_dir()
         if previous is not None:
@@ -150,45 +165,48 @@ class BundleStore:
         _replace_symlink(self.current_link, os.path.basename(gen_dir))
         return previous
 
-    def rollback(self, previous):
+    def rollback(self, previous: str | None) -> None:
         """Point `current` back at `previous` (None: no config at all)."""
         if previous is None:
             _unlink_quietly(self.current_link)
         else:
             _replace_symlink(self.current_link, os.path.basename(previous))
 
-    def discard(self, gen_dir):
+    def discard(self, gen_dir: str) -> None:
         shutil.rmtree(gen_dir, ignore_errors=True)
 
-    def prune(self):
+    def prune(self) -> None:
         """Remove every generation except current and previous."""
-        keep = {os.path.realpath(link) for link in (self.current_link, self.previous_link)
-                if os.path.islink(link)}
+        keep = {
+            os.path.realpath(link)
+            for link in (self.current_link, self.previous_link)
+            if os.path.islink(link)
+        }
         for name in os.listdir(self.config_dir):
             path = os.path.join(self.config_dir, name)
             if name.startswith("gen-") and path not in keep:
                 shutil.rmtree(path, ignore_errors=True)
 
-    def remove_all(self):
+    def remove_all(self) -> None:
         _unlink_quietly(self.current_link)
         _unlink_quietly(self.previous_link)
         self.prune()
 
 
-def _write_private(path, text):
+def _write_private(path: str, text: str) -> None:
     # 0600 from the start: bundles carry private keys of listener certificates.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
 
 
-def _replace_symlink(link, target):
+def _replace_symlink(link: str, target: str) -> None:
     temporary = f"{link}.tmp-{os.getpid()}-{time.time_ns()}"
     os.symlink(target, temporary)
     os.replace(temporary, link)  # atomic: readers see old or new, never nothing
 
 
-def _unlink_quietly(path):
+def _unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

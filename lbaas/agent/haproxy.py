@@ -7,6 +7,9 @@ connection (measured in reference/dataplane.md section 8). Reloads go through th
 master re-executes itself with the same arguments, so ``-C`` follows the
 `current` symlink to whatever bundle was swapped in.
 """
+
+from __future__ import annotations
+
 import csv
 import logging
 import os
@@ -20,35 +23,40 @@ from lbaas.agent import ping_check
 
 LOG = logging.getLogger(__name__)
 SOCKET_TIMEOUT = 2.0
-RELOAD_TIMEOUT = 15.0   # a failing bind is retried by HAProxy for ~1 s
+RELOAD_TIMEOUT = 15.0  # a failing bind is retried by HAProxy for ~1 s
 START_TIMEOUT = 30.0
-ADMIN_STATE_COLUMN = 6         # srv_admin_state in `show servers state`
+ADMIN_STATE_COLUMN = 6  # srv_admin_state in `show servers state`
 ADMIN_CONFIG_MAINTENANCE = 0x04  # SRV_ADMF_CMAINT: `disabled` in the configuration
+
+# One `show stat` row: column name -> number, text, or None for an empty field.
+StatRow = dict[str, int | str | None]
 
 
 class HAProxyError(Exception):
-    def __init__(self, message, details=""):
+    def __init__(self, message: str, details: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.details = details
 
 
-def unix_command(path, command, timeout=SOCKET_TIMEOUT):
+def unix_command(path: str, command: str, timeout: float = SOCKET_TIMEOUT) -> str:
     """Send one command to an HAProxy CLI socket and return the whole answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(path)
         sock.sendall(command.encode() + b"\n")
         sock.shutdown(socket.SHUT_WR)  # the master CLI answers, then waits for EOF
-        chunks = []
+        chunks: list[bytes] = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def parse_show_proc(text):
+def parse_show_proc(text: str) -> tuple[int | None, list[int]]:
     """`show proc` on the master CLI -> (master reload count, worker pids)."""
-    reloads, workers, section = None, [], "master"
+    reloads: int | None = None
+    workers: list[int] = []
+    section = "master"
     for line in text.splitlines():
         if line.startswith("# workers"):
             section = "workers"
@@ -63,20 +71,21 @@ def parse_show_proc(text):
     return reloads, workers
 
 
-def parse_show_stat(text):
+def parse_show_stat(text: str) -> list[StatRow]:
     """`show stat` CSV -> list of dicts; numbers become ints, empty fields None."""
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines or not lines[0].startswith("# "):
         return []
     header = next(csv.reader([lines[0][2:]]))
-    rows = []
+    rows: list[StatRow] = []
     for values in csv.reader(lines[1:]):
-        rows.append({name: _stat_value(value)
-                     for name, value in zip(header, values) if name})
+        rows.append(
+            {name: _stat_value(value) for name, value in zip(header, values, strict=False) if name}
+        )
     return rows
 
 
-def without_config_maintenance(state):
+def without_config_maintenance(state: str) -> str:
     """`show servers state` minus servers the configuration disabled.
 
     Such a server's saved operational state is STOPPED; restored into a
@@ -88,15 +97,18 @@ def without_config_maintenance(state):
     kept = []
     for line in lines:
         fields = line.split()
-        if (len(fields) > ADMIN_STATE_COLUMN and not line.startswith("#")
-                and fields[ADMIN_STATE_COLUMN].isdigit()
-                and int(fields[ADMIN_STATE_COLUMN]) & ADMIN_CONFIG_MAINTENANCE):
+        if (
+            len(fields) > ADMIN_STATE_COLUMN
+            and not line.startswith("#")
+            and fields[ADMIN_STATE_COLUMN].isdigit()
+            and int(fields[ADMIN_STATE_COLUMN]) & ADMIN_CONFIG_MAINTENANCE
+        ):
             continue
         kept.append(line)
     return "".join(kept)
 
 
-def _stat_value(value):
+def _stat_value(value: str) -> int | str | None:
     if value == "":
         return None
     try:
@@ -105,7 +117,7 @@ def _stat_value(value):
         return value
 
 
-def process_alive(pid, marker=None):
+def process_alive(pid: int, marker: str | None = None) -> bool:
     """True if `pid` is a live (not zombie) process whose command line contains
     `marker` (our pid file path: a recycled pid, even another amphora's
     HAProxy, is not mistaken for ours). No marker: any live process."""
@@ -130,7 +142,7 @@ def process_alive(pid, marker=None):
 class HAProxyProcess:
     """One HAProxy master-worker instance whose files live under a state dir."""
 
-    def __init__(self, state_dir, haproxy_bin="haproxy"):
+    def __init__(self, state_dir: str, haproxy_bin: str = "haproxy") -> None:
         self.haproxy_bin = haproxy_bin
         self.master_socket = wire.state_path(state_dir, wire.MASTER_SOCKET)
         self.stats_socket = wire.state_path(state_dir, wire.STATS_SOCKET)
@@ -141,13 +153,15 @@ class HAProxyProcess:
         os.makedirs(wire.state_path(state_dir, wire.HAPROXY_DIR), 0o700, exist_ok=True)
         # Rendered configurations name it for PING monitors; it must exist.
         ping_check.install_wrapper(wire.state_path(state_dir, wire.PING_CHECK_FILE))
-        self._version = None
-        self._child = None  # Popen of a master we started (None if adopted)
+        self._version: str | None = None
+        self._child: subprocess.Popen[bytes] | None = (
+            None  # Popen of a master we started (None if adopted)
+        )
         self._known_pid = 0
 
     # -- observation -------------------------------------------------------
 
-    def master_pid(self):
+    def master_pid(self) -> int | None:
         """PID of the live master, or None."""
         try:
             with open(self.pid_file) as f:
@@ -162,28 +176,29 @@ class HAProxyProcess:
             return pid
         return None
 
-    def is_running(self):
+    def is_running(self) -> bool:
         return self.master_pid() is not None
 
-    def show_proc(self):
+    def show_proc(self) -> tuple[int | None, list[int]]:
         return parse_show_proc(unix_command(self.master_socket, "show proc"))
 
-    def reload_count(self):
+    def reload_count(self) -> int:
         try:
             reloads, _ = self.show_proc()
         except OSError:
             return 0
         return reloads or 0
 
-    def stats(self):
+    def stats(self) -> list[StatRow]:
         return parse_show_stat(unix_command(self.stats_socket, "show stat"))
 
-    def version(self):
+    def version(self) -> str | None:
         """HAProxy's version string (None if HAProxy cannot be run)."""
         if self._version is None:
             try:
-                out = subprocess.run([self.haproxy_bin, "-v"], capture_output=True,
-                                     text=True, timeout=10).stdout
+                out = subprocess.run(
+                    [self.haproxy_bin, "-v"], capture_output=True, text=True, timeout=10
+                ).stdout
             except (OSError, subprocess.SubprocessError) as exc:
                 LOG.error("cannot run %s: %s", self.haproxy_bin, exc)
                 return None
@@ -193,19 +208,29 @@ class HAProxyProcess:
 
     # -- control -----------------------------------------------------------
 
-    def start(self):
+    def start(self) -> None:
         """Start the master on the current bundle; returns once a worker serves."""
         self._rotate_log()
-        cmd = [self.haproxy_bin, "-W", "-S", f"{self.master_socket},mode,600",
-               "-p", self.pid_file, "-C", os.path.join(self.bundle_link, wire.FILES_SUBDIR),
-               "-f", wire.HAPROXY_CFG_FROM_FILES]
+        cmd = [
+            self.haproxy_bin,
+            "-W",
+            "-S",
+            f"{self.master_socket},mode,600",
+            "-p",
+            self.pid_file,
+            "-C",
+            os.path.join(self.bundle_link, wire.FILES_SUBDIR),
+            "-f",
+            wire.HAPROXY_CFG_FROM_FILES,
+        ]
         offset = _file_size(self.log_file)
         # Not daemonised (-D): a daemon points its stderr at /dev/null, and the
         # master's stderr is where a failed reload says why. Its own session
         # keeps it out of the agent's signals; it survives an agent restart.
         with open(self.log_file, "ab") as log:
-            self._child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                                           stderr=log, start_new_session=True)
+            self._child = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and self._child.poll() is None:
             if self._serving(self._child.pid):
@@ -216,7 +241,7 @@ class HAProxyProcess:
             self._child.kill()
         raise HAProxyError("HAProxy failed to start", _read_from(self.log_file, offset))
 
-    def _serving(self, pid):
+    def _serving(self, pid: int) -> bool:
         if self.master_pid() != pid:
             return False  # the pid file is written once the configuration loaded
         try:
@@ -224,12 +249,12 @@ class HAProxyProcess:
         except OSError:
             return False
 
-    def _rotate_log(self, limit=1 << 20):
+    def _rotate_log(self, limit: int = 1 << 20) -> None:
         # The master holds its log open for life, so rotate only between lives.
         if _file_size(self.log_file) > limit:
             os.replace(self.log_file, self.log_file + ".1")
 
-    def reload(self):
+    def reload(self) -> None:
         """Hitless reload; raises HAProxyError if no new worker took over."""
         master = self.master_pid()
         if master is None:
@@ -245,8 +270,9 @@ class HAProxyProcess:
                 reloads, workers = self.show_proc()
             except OSError:
                 if not process_alive(master):
-                    raise HAProxyError("HAProxy died while reloading",
-                                       _read_from(self.log_file, offset)) from None
+                    raise HAProxyError(
+                        "HAProxy died while reloading", _read_from(self.log_file, offset)
+                    ) from None
                 continue  # the master is re-executing
             if reloads is None or reloads <= (reloads_before or 0):
                 continue
@@ -258,7 +284,7 @@ class HAProxyProcess:
             raise HAProxyError("HAProxy reload failed", _read_from(self.log_file, offset))
         raise HAProxyError("HAProxy reload timed out", _read_from(self.log_file, offset))
 
-    def _trigger_reload(self):
+    def _trigger_reload(self) -> None:
         try:
             unix_command(self.master_socket, "reload")
         except OSError as exc:
@@ -268,7 +294,7 @@ class HAProxyProcess:
             LOG.warning("master CLI unusable (%s), reloading with SIGUSR2", exc)
             os.kill(pid, signal.SIGUSR2)
 
-    def save_server_state(self):
+    def save_server_state(self) -> None:
         """Dump server states so the next worker starts with the same health
         (used when the config says `load-server-state-from-file global`)."""
         if not os.path.exists(self.stats_socket):
@@ -283,14 +309,13 @@ class HAProxyProcess:
             f.write(without_config_maintenance(state))
         os.replace(temporary, self.server_state_file)
 
-    def stop(self, grace=5.0):
+    def stop(self, grace: float = 5.0) -> None:
         """Soft stop (finish connections) for `grace` s, then terminate, then kill."""
         pid = self.master_pid()
         if pid is None:
             _unlink_quietly(self.pid_file)
             return
-        for sig, wait in ((signal.SIGUSR1, grace), (signal.SIGTERM, 2.0),
-                          (signal.SIGKILL, 2.0)):
+        for sig, wait in ((signal.SIGUSR1, grace), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
@@ -302,7 +327,7 @@ class HAProxyProcess:
         LOG.info("HAProxy stopped (master pid %s)", pid)
 
 
-def _wait_dead(pid, marker, timeout):
+def _wait_dead(pid: int, marker: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while process_alive(pid, marker):
         if time.monotonic() > deadline:
@@ -311,14 +336,14 @@ def _wait_dead(pid, marker, timeout):
     return True
 
 
-def _file_size(path):
+def _file_size(path: str) -> int:
     try:
         return os.path.getsize(path)
     except FileNotFoundError:
         return 0
 
 
-def _read_from(path, offset, limit=8192):
+def _read_from(path: str, offset: int, limit: int = 8192) -> str:
     try:
         with open(path, "rb") as f:
             f.seek(offset)
@@ -327,7 +352,7 @@ def _read_from(path, offset, limit=8192):
         return ""
 
 
-def _unlink_quietly(path):
+def _unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

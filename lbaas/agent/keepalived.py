@@ -4,6 +4,9 @@ keepalived runs in the foreground (`-n`) as the agent's child, so its log
 goes to a file we choose and its PID is known; it reads the configuration
 through the `current` bundle symlink, so SIGHUP picks up a swapped bundle.
 """
+
+from __future__ import annotations
+
 import logging
 import os
 import signal
@@ -17,18 +20,19 @@ LOG = logging.getLogger(__name__)
 
 
 class KeepalivedProcess:
-    def __init__(self, state_dir, keepalived_bin="keepalived"):
+    def __init__(self, state_dir: str, keepalived_bin: str = "keepalived") -> None:
         self.keepalived_bin = keepalived_bin
         run_dir = wire.state_path(state_dir, wire.KEEPALIVED_DIR)
         os.makedirs(run_dir, 0o700, exist_ok=True)
         self.pid_file = os.path.join(run_dir, "keepalived.pid")
         self.vrrp_pid_file = os.path.join(run_dir, "vrrp.pid")
         self.log_file = os.path.join(run_dir, "keepalived.log")
-        self._child = None
+        self._child: subprocess.Popen[bytes] | None = None
         self.config_path = os.path.join(
-            wire.state_path(state_dir, wire.CURRENT_BUNDLE), wire.KEEPALIVED_CFG_NAME)
+            wire.state_path(state_dir, wire.CURRENT_BUNDLE), wire.KEEPALIVED_CFG_NAME
+        )
 
-    def pid(self):
+    def pid(self) -> int | None:
         try:
             with open(self.pid_file) as f:
                 pid = int(f.readline().strip() or 0)
@@ -36,15 +40,28 @@ class KeepalivedProcess:
             return None
         return pid if pid > 0 and process_alive(pid, self.pid_file) else None
 
-    def is_running(self):
+    def is_running(self) -> bool:
         return self.pid() is not None
 
-    def start(self):
-        cmd = [self.keepalived_bin, "-n", "-l", "-G", "-D", "-P", "-f", self.config_path,
-               "-p", self.pid_file, "-r", self.vrrp_pid_file]
+    def start(self) -> None:
+        cmd = [
+            self.keepalived_bin,
+            "-n",
+            "-l",
+            "-G",
+            "-D",
+            "-P",
+            "-f",
+            self.config_path,
+            "-p",
+            self.pid_file,
+            "-r",
+            self.vrrp_pid_file,
+        ]
         with open(self.log_file, "ab") as log:
-            self._child = child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                     start_new_session=True)
+            self._child = child = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
         # keepalived writes its pid file once it has read its configuration.
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline and child.poll() is None:
@@ -54,14 +71,14 @@ class KeepalivedProcess:
             time.sleep(0.01)
         raise RuntimeError(f"keepalived did not start (exit code {child.poll()})")
 
-    def reload(self):
+    def reload(self) -> None:
         pid = self.pid()
         if pid is None:
             self.start()
         else:
             os.kill(pid, signal.SIGHUP)
 
-    def stop(self):
+    def stop(self) -> None:
         pid = self.pid()
         if pid is None:
             return

@@ -5,6 +5,9 @@
 
 Certificates default to ca.pem, agent.pem and agent.key in the state dir.
 """
+
+from __future__ import annotations
+
 import argparse
 import logging
 import os
@@ -20,58 +23,83 @@ from lbaas.agent.service import AgentService
 LOG = logging.getLogger("lbaas.agent")
 
 
-def parse_bind(text):
-    """"127.0.0.1:9443" or "[::1]:9443" -> (host, port)."""
+def parse_bind(text: str) -> tuple[str, int]:
+    """ "127.0.0.1:9443" or "[::1]:9443" -> (host, port)."""
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host.strip("[]"), int(port)
 
 
-def parse_args(argv):
+class AgentArgs(argparse.Namespace):
+    """The parsed command line; certificate paths are filled in by `parse_args`."""
+
+    amphora_id: str
+    state_dir: str
+    bind: tuple[str, int]
+    ca_file: str
+    cert_file: str
+    key_file: str
+    haproxy: str
+    keepalived: str
+    stop_grace: float
+    debug: bool
+
+
+def parse_args(argv: list[str]) -> AgentArgs:
     parser = argparse.ArgumentParser(prog="lbaas agent", description=__doc__.split("\n")[0])
     parser.add_argument("--amphora-id", required=True)
     parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--bind", type=parse_bind, required=True, metavar="HOST:PORT",
-                        help=f"management address (the controller uses port "
-                             f"{wire.DEFAULT_PORT} by default)")
+    parser.add_argument(
+        "--bind",
+        type=parse_bind,
+        required=True,
+        metavar="HOST:PORT",
+        help=f"management address (the controller uses port {wire.DEFAULT_PORT} by default)",
+    )
     parser.add_argument("--ca-file", help=f"default: <state-dir>/{wire.CA_FILE}")
     parser.add_argument("--cert-file", help=f"default: <state-dir>/{wire.CERT_FILE}")
     parser.add_argument("--key-file", help=f"default: <state-dir>/{wire.KEY_FILE}")
     parser.add_argument("--haproxy", default="haproxy", help="HAProxy binary")
     parser.add_argument("--keepalived", default="keepalived", help="keepalived binary")
-    parser.add_argument("--stop-grace", type=float, default=5.0,
-                        help="seconds HAProxy may take to finish connections on stop")
+    parser.add_argument(
+        "--stop-grace",
+        type=float,
+        default=5.0,
+        help="seconds HAProxy may take to finish connections on stop",
+    )
     parser.add_argument("--debug", action="store_true")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv, namespace=AgentArgs())
     args.state_dir = os.path.abspath(args.state_dir)
     args.ca_file = args.ca_file or wire.state_path(args.state_dir, wire.CA_FILE)
     args.cert_file = args.cert_file or wire.state_path(args.state_dir, wire.CERT_FILE)
     args.key_file = args.key_file or wire.state_path(args.state_dir, wire.KEY_FILE)
     for socket_name in (wire.MASTER_SOCKET, wire.STATS_SOCKET):
-        if len(os.fsencode(wire.state_path(args.state_dir, socket_name))) > \
-                wire.MAX_SOCKET_PATH:
-            parser.error(f"--state-dir is too long: HAProxy refuses unix socket "
-                         f"paths longer than {wire.MAX_SOCKET_PATH} bytes")
+        if len(os.fsencode(wire.state_path(args.state_dir, socket_name))) > wire.MAX_SOCKET_PATH:
+            parser.error(
+                f"--state-dir is too long: HAProxy refuses unix socket "
+                f"paths longer than {wire.MAX_SOCKET_PATH} bytes"
+            )
     return args
 
 
-def setup_logging(state_dir, debug):
+def setup_logging(state_dir: str, debug: bool) -> None:
     handler = logging.FileHandler(wire.state_path(state_dir, wire.AGENT_LOG_FILE))
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
-def _fail(message):
+def _fail(message: str) -> int:
     LOG.error("cannot start: %s", message)
     print(f"lbaas agent: {message}", file=sys.stderr)
     return 1
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
     setup_logging(args.state_dir, args.debug)
@@ -88,14 +116,17 @@ def main(argv=None):
         server = AgentHTTPServer(args.bind, service, context)
     except OSError as exc:
         return _fail(f"cannot listen on {args.bind[0]}:{args.bind[1]}: {exc}")
-    threading.Thread(target=server.serve_forever, args=(0.2,), name="http",
-                     daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.2,), name="http", daemon=True).start()
     threading.Thread(target=service.supervise, name="supervisor", daemon=True).start()
     pid_file = wire.state_path(args.state_dir, wire.AGENT_PID_FILE)
     with open(pid_file, "w") as f:
         f.write(f"{os.getpid()}\n")
-    LOG.info("agent %s for amphora %s listening on %s:%s", wire.AGENT_VERSION,
-             args.amphora_id, *server.server_address[:2])
+    LOG.info(
+        "agent %s for amphora %s listening on %s:%s",
+        wire.AGENT_VERSION,
+        args.amphora_id,
+        *server.server_address[:2],
+    )
     # A timeout keeps the main thread returning to the interpreter, where
     # signal handlers run.
     while not stop_requested.wait(1.0):

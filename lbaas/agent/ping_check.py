@@ -7,6 +7,7 @@ amphora runs `ping -c 1 -w 1`; hosts here need not have a ping binary, and
 a raw socket needs nothing HAProxy lacks (it runs as root). Standard library
 only: it starts once per check.
 """
+
 import ipaddress
 import os
 import select
@@ -18,19 +19,21 @@ import time
 TIMEOUT = 1.0
 ECHO = {4: (8, 0), 6: (128, 129)}  # IP version -> (request type, reply type)
 PAYLOAD = b'lbaas-ping-check'
-WRAPPER = '#!/bin/sh\n# HAProxy external check of PING health monitors (lbaas agent).\n' \
-          'exec %s -m lbaas.agent.ping_check "$@"\n'
+WRAPPER = (
+    '#!/bin/sh\n# HAProxy external check of PING health monitors (lbaas agent).\n'
+    'exec %s -m lbaas.agent.ping_check "$@"\n'
+)
 
 
-def _checksum(data):
-    total = sum(struct.unpack('!%dH' % (len(data) // 2), data[:len(data) // 2 * 2]))
+def _checksum(data: bytes) -> int:
+    total: int = sum(struct.unpack(f'!{len(data) // 2}H', data[: len(data) // 2 * 2]))
     if len(data) % 2:
         total += data[-1] << 8
-    total = (total >> 16) + (total & 0xffff)
-    return ~(total + (total >> 16)) & 0xffff
+    total = (total >> 16) + (total & 0xFFFF)
+    return ~(total + (total >> 16)) & 0xFFFF
 
 
-def _echo_request(version, ident):
+def _echo_request(version: int, ident: int) -> bytes:
     request_type, _ = ECHO[version]
     header = struct.pack('!BBHHH', request_type, 0, 0, ident, 1)
     if version == 6:
@@ -39,21 +42,26 @@ def _echo_request(version, ident):
     return struct.pack('!BBHHH', request_type, 0, checksum, ident, 1) + PAYLOAD
 
 
-def _is_our_reply(version, data, ident):
+def _is_our_reply(version: int, data: bytes, ident: int) -> bool:
     if version == 4:
-        data = data[(data[0] & 0x0f) * 4:]  # raw IPv4 sockets see the IP header
+        data = data[(data[0] & 0x0F) * 4 :]  # raw IPv4 sockets see the IP header
     if len(data) < 8:
         return False
+    reply_type: int
+    reply_ident: int
     reply_type, _, _, reply_ident, _ = struct.unpack('!BBHHH', data[:8])
     return reply_type == ECHO[version][1] and reply_ident == ident
 
 
-def ping(address, timeout=TIMEOUT):
+def ping(address: str, timeout: float = TIMEOUT) -> bool:
     """True if `address` answers one echo request within `timeout` seconds."""
     target = ipaddress.ip_address(address)
-    family, proto = ((socket.AF_INET6, socket.IPPROTO_ICMPV6) if target.version == 6
-                     else (socket.AF_INET, socket.IPPROTO_ICMP))
-    ident = os.getpid() & 0xffff
+    family, proto = (
+        (socket.AF_INET6, socket.IPPROTO_ICMPV6)
+        if target.version == 6
+        else (socket.AF_INET, socket.IPPROTO_ICMP)
+    )
+    ident = os.getpid() & 0xFFFF
     with socket.socket(family, socket.SOCK_RAW, proto) as sock:
         sock.sendto(_echo_request(target.version, ident), (str(target), 0))
         deadline = time.monotonic() + timeout
@@ -61,13 +69,14 @@ def ping(address, timeout=TIMEOUT):
             if not select.select([sock], [], [], left)[0]:
                 break
             data, peer = sock.recvfrom(4096)
-            if (ipaddress.ip_address(peer[0].split('%')[0]) == target
-                    and _is_our_reply(target.version, data, ident)):
+            if ipaddress.ip_address(peer[0].split('%')[0]) == target and _is_our_reply(
+                target.version, data, ident
+            ):
                 return True
     return False
 
 
-def install_wrapper(path, python=sys.executable):
+def install_wrapper(path: str, python: str = sys.executable) -> None:
     """Write the script HAProxy runs, calling this module with `python`."""
     text = WRAPPER % python
     try:
@@ -83,7 +92,7 @@ def install_wrapper(path, python=sys.executable):
     os.replace(temporary, path)
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     # HAProxy passes <proxy addr> <proxy port> <server addr> <server port>.
     address = os.environ.get('HAPROXY_SERVER_ADDR') or (argv[3] if len(argv) > 3 else '')
     try:

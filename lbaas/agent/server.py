@@ -3,24 +3,31 @@
 One request per connection (HTTP/1.0): the controller talks to an agent a few
 times per change, so connection reuse would buy little and cost state.
 """
+
+from __future__ import annotations
+
 import http
 import http.server
 import logging
 import socket
 import socketserver
 import ssl
+from collections.abc import Callable, Mapping
 
 from lbaas import wire
 from lbaas.agent.bundle import InvalidBundle
-from lbaas.agent.service import ApplyFailed, Unavailable
+from lbaas.agent.service import AgentService, ApplyFailed, Unavailable
 
 LOG = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 60.0
 MAX_BODY = 64 * 1024 * 1024  # certificates for many listeners fit easily
 
+# What the API answers, before it is encoded as JSON.
+Route = Callable[[], object]
 
-def make_server_context(ca_file, cert_file, key_file):
+
+def make_server_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
     """TLS >= 1.2, our certificate, and only clients signed by the controller CA.
 
     Amphora certificates are signed by the same CA but carry only the
@@ -37,21 +44,28 @@ def make_server_context(ca_file, cert_file, key_file):
 
 class AgentHTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    RequestHandlerClass: type[AgentRequestHandler]
 
-    def __init__(self, address, service, ssl_context):
+    def __init__(
+        self, address: tuple[str, int], service: AgentService, ssl_context: ssl.SSLContext
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.service = service
         self.ssl_context = ssl_context
         super().__init__(address, AgentRequestHandler)
 
-    def server_bind(self):
+    def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the address to a name (getfqdn): in
         # a namespace without DNS that can hang start-up for seconds.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        # After TCPServer.server_bind it holds getsockname(): the host is a str
+        # (typeshed also allows the bytes a caller may pass before binding).
+        self.server_name, self.server_port = self.server_address[:2]  # type: ignore[assignment]
 
-    def finish_request(self, request, client_address):
+    def finish_request(  # type: ignore[override]  # TCP: always a socket, never a datagram
+        self, request: socket.socket, client_address: tuple[str, int] | tuple[str, int, int, int]
+    ) -> None:
         # The TLS handshake happens here, in the request's own thread, not in
         # accept(): a slow or hostile client cannot stall the whole server.
         request.settimeout(HANDSHAKE_TIMEOUT)
@@ -69,30 +83,33 @@ class AgentHTTPServer(http.server.ThreadingHTTPServer):
 class AgentRequestHandler(http.server.BaseHTTPRequestHandler):
     server_version = f"lbaas-agent/{wire.AGENT_VERSION}"
     timeout = REQUEST_TIMEOUT
+    server: AgentHTTPServer
 
-    def do_GET(self):
-        routes = {wire.PATH_ROOT: lambda: {"api_version": wire.API_VERSION},
-                  wire.PATH_INFO: self.server.service.info,
-                  wire.PATH_STATUS: self.server.service.status,
-                  wire.PATH_STATS: self.server.service.stats}
+    def do_GET(self) -> None:
+        routes: dict[str, Route] = {
+            wire.PATH_ROOT: lambda: {"api_version": wire.API_VERSION},
+            wire.PATH_INFO: self.server.service.info,
+            wire.PATH_STATUS: self.server.service.status,
+            wire.PATH_STATS: self.server.service.stats,
+        }
         self._dispatch(routes)
 
-    def do_PUT(self):
+    def do_PUT(self) -> None:
         self._dispatch({wire.PATH_CONFIG: self._put_config})
 
-    def do_DELETE(self):
+    def do_DELETE(self) -> None:
         self._dispatch({wire.PATH_CONFIG: self.server.service.remove})
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         self._dispatch({})  # 405 on our paths, 404 elsewhere
 
     do_PATCH = do_POST
 
-    def _put_config(self):
+    def _put_config(self) -> wire.AgentStatus:
         bundle = wire.from_json(wire.ConfigBundle, self._read_body())
         return self.server.service.apply(bundle)
 
-    def _read_body(self):
+    def _read_body(self) -> bytes:
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
             raise _HTTPError(411, "Content-Length is required")
@@ -100,14 +117,15 @@ class AgentRequestHandler(http.server.BaseHTTPRequestHandler):
             raise _HTTPError(413, f"body larger than {MAX_BODY} bytes")
         return self.rfile.read(int(length))
 
-    def _dispatch(self, routes):
+    def _dispatch(self, routes: Mapping[str, Route]) -> None:
         path = self.path.split("?", 1)[0]
         handler = routes.get(path)
         if handler is None:
             known = _all_paths()
             code = 405 if path in known else 404
-            return self._send_error(code, "method not allowed" if code == 405
-                                    else f"no such resource: {path}")
+            return self._send_error(
+                code, "method not allowed" if code == 405 else f"no such resource: {path}"
+            )
         try:
             self._send_json(200, handler())
         except _HTTPError as exc:
@@ -123,16 +141,16 @@ class AgentRequestHandler(http.server.BaseHTTPRequestHandler):
             LOG.exception("%s %s failed", self.command, path)
             self._send_error(500, f"internal error: {exc}")
 
-    def send_error(self, code, message=None, explain=None):
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Errors the base class detects (unknown method, malformed request
         # line) are answered in JSON too, like every other error.
         self.close_connection = True
         self._send_error(code, message or http.HTTPStatus(code).phrase, explain or "")
 
-    def _send_error(self, code, message, details=""):
+    def _send_error(self, code: int, message: str, details: str = "") -> None:
         self._send_json(code, {"message": message, "details": details})
 
-    def _send_json(self, code, payload):
+    def _send_json(self, code: int, payload: object) -> None:
         body = wire.to_json(payload)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -140,17 +158,16 @@ class AgentRequestHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format, *args):  # noqa: A002 - base class signature
+    def log_message(self, format: str, *args: object) -> None:  # base class signature
         LOG.info("%s %s", self.client_address[0], format % args)
 
 
 class _HTTPError(Exception):
-    def __init__(self, code, message):
+    def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
 
 
-def _all_paths():
-    return {wire.PATH_ROOT, wire.PATH_INFO, wire.PATH_STATUS, wire.PATH_STATS,
-            wire.PATH_CONFIG}
+def _all_paths() -> set[str]:
+    return {wire.PATH_ROOT, wire.PATH_INFO, wire.PATH_STATUS, wire.PATH_STATS, wire.PATH_CONFIG}

@@ -1,21 +1,25 @@
 """What the agent does, independent of HTTP: apply bundles, report, supervise."""
+
+from __future__ import annotations
+
 import logging
 import socket
 import threading
 
 from lbaas import wire
 from lbaas.agent.bundle import BundleStore
-from lbaas.agent.haproxy import HAProxyError, HAProxyProcess
+from lbaas.agent.haproxy import HAProxyError, HAProxyProcess, StatRow
 from lbaas.agent.keepalived import KeepalivedProcess
 
 LOG = logging.getLogger(__name__)
 SUPERVISE_INTERVAL = 1.0
 MAX_RESTART_BACKOFF = 30.0
 
+
 class ApplyFailed(Exception):
     """A valid bundle could not be put in service; the previous one was restored."""
 
-    def __init__(self, message, details=""):
+    def __init__(self, message: str, details: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.details = details
@@ -26,8 +30,13 @@ class Unavailable(Exception):
 
 
 class AgentService:
-    def __init__(self, amphora_id, state_dir, haproxy_bin="haproxy",
-                 keepalived_bin="keepalived"):
+    def __init__(
+        self,
+        amphora_id: str,
+        state_dir: str,
+        haproxy_bin: str = "haproxy",
+        keepalived_bin: str = "keepalived",
+    ) -> None:
         self.amphora_id = amphora_id
         self.store = BundleStore(state_dir, haproxy_bin, keepalived_bin)
         self.haproxy = HAProxyProcess(state_dir, haproxy_bin)
@@ -40,12 +49,14 @@ class AgentService:
 
     # -- queries -----------------------------------------------------------
 
-    def info(self):
-        return wire.AgentInfo(amphora_id=self.amphora_id,
-                              haproxy_version=self.haproxy.version(),
-                              hostname=socket.gethostname())
+    def info(self) -> wire.AgentInfo:
+        return wire.AgentInfo(
+            amphora_id=self.amphora_id,
+            haproxy_version=self.haproxy.version(),
+            hostname=socket.gethostname(),
+        )
 
-    def status(self):
+    def status(self) -> wire.AgentStatus:
         pid = self.haproxy.master_pid()
         return wire.AgentStatus(
             amphora_id=self.amphora_id,
@@ -56,18 +67,17 @@ class AgentService:
             keepalived_running=self.keepalived.is_running(),
         )
 
-    def stats(self):
+    def stats(self) -> list[StatRow]:
         if not self.haproxy.is_running():
             raise Unavailable("HAProxy is not running")
         try:
             return self.haproxy.stats()
         except OSError as exc:
-            raise Unavailable(f"HAProxy stats socket {self.haproxy.stats_socket}: "
-                              f"{exc}") from None
+            raise Unavailable(f"HAProxy stats socket {self.haproxy.stats_socket}: {exc}") from None
 
     # -- changes -----------------------------------------------------------
 
-    def apply(self, bundle):
+    def apply(self, bundle: wire.ConfigBundle) -> wire.AgentStatus:
         """Put `bundle` in service; idempotent on its digest.
 
         Raises InvalidBundle (nothing changed) or ApplyFailed (rolled back).
@@ -93,7 +103,7 @@ class AgentService:
             LOG.info("configuration %s in service", bundle.digest())
             return self.status()
 
-    def _put_current_in_service(self, replaced):
+    def _put_current_in_service(self, replaced: str | None) -> None:
         """Reload (or start) for the current bundle, which took over from the
         bundle directory `replaced` (None: nothing ran before)."""
         if self.haproxy.is_running():
@@ -109,7 +119,7 @@ class AgentService:
             # Only on a real change: a reload re-runs VRRP's configuration.
             self.keepalived.reload()
 
-    def _restore(self, previous, failed):
+    def _restore(self, previous: str | None, failed: str) -> None:
         """Bring processes back to the rolled-back configuration (best effort)."""
         try:
             if previous is None:
@@ -120,7 +130,7 @@ class AgentService:
         except (HAProxyError, OSError, RuntimeError) as exc:
             LOG.error("restoring the previous configuration failed: %s", exc)
 
-    def _ensure_running(self):
+    def _ensure_running(self) -> None:
         """Start whatever the current bundle needs and is not running."""
         if self.store.current_dir() is None:
             return
@@ -131,7 +141,7 @@ class AgentService:
             LOG.warning("keepalived is not running; starting it")
             self.keepalived.start()
 
-    def remove(self):
+    def remove(self) -> wire.AgentStatus:
         """Stop everything and forget the configuration (DELETE /1.0/config)."""
         with self._change_lock:
             self.keepalived.stop()
@@ -142,14 +152,14 @@ class AgentService:
 
     # -- lifetime ----------------------------------------------------------
 
-    def supervise(self):
+    def supervise(self) -> None:
         """Loop (in a thread): restart a dead HAProxy/keepalived, with backoff."""
         self.haproxy.version()  # warm the cache: `info` is the readiness probe
         while not self._stopping.is_set():
             self.supervise_once()
             self._stopping.wait(self._restart_backoff)
 
-    def supervise_once(self):
+    def supervise_once(self) -> None:
         if not self._change_lock.acquire(blocking=False):
             return  # a change is in progress; it starts what it needs
         try:
@@ -159,12 +169,16 @@ class AgentService:
             self._restart_backoff = SUPERVISE_INTERVAL
         except (HAProxyError, OSError, RuntimeError) as exc:
             self._restart_backoff = min(self._restart_backoff * 2, MAX_RESTART_BACKOFF)
-            LOG.error("restart failed (next try in %.0f s): %s %s", self._restart_backoff,
-                      exc, getattr(exc, "details", ""))
+            LOG.error(
+                "restart failed (next try in %.0f s): %s %s",
+                self._restart_backoff,
+                exc,
+                getattr(exc, "details", ""),
+            )
         finally:
             self._change_lock.release()
 
-    def shutdown(self, grace=5.0):
+    def shutdown(self, grace: float = 5.0) -> None:
         """Stop HAProxy and keepalived; keep the configuration on disk so a
         restarted agent serves it again."""
         self._stopping.set()

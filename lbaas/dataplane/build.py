@@ -4,7 +4,18 @@ What an amphora should serve: enabled listeners and pools only (Octavia
 leaves disabled ones out), members admin-down when disabled, nothing that is
 being deleted. Listener timeouts were filled with their defaults by the API.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, TypeGuard, TypeVar
+
 from lbaas.dataplane import viewmodel as vm
+
+if TYPE_CHECKING:
+    from lbaas.db import models
+
+_Row = TypeVar('_Row', bound='models.StatusMixin')
 
 GONE = ('PENDING_DELETE', 'DELETED')
 # Listeners the amphora data plane serves today; TERMINATED_HTTPS needs the
@@ -12,78 +23,129 @@ GONE = ('PENDING_DELETE', 'DELETED')
 SERVED_PROTOCOLS = ('HTTP', 'HTTPS', 'TCP')
 
 
-def _live(obj):
+def _live(obj: _Row | None) -> TypeGuard[_Row]:
     return obj is not None and obj.provisioning_status not in GONE
 
 
-def _member(member):
+def _member(member: models.Member) -> vm.MemberView:
     return vm.MemberView(
-        id=member.id, address=member.ip_address, port=member.protocol_port,
-        weight=member.weight, backup=member.backup, enabled=member.enabled,
-        monitor_address=member.monitor_address, monitor_port=member.monitor_port)
+        id=member.id,
+        address=member.ip_address,
+        port=member.protocol_port,
+        weight=member.weight,
+        backup=member.backup,
+        enabled=member.enabled,
+        monitor_address=member.monitor_address,
+        monitor_port=member.monitor_port,
+    )
 
 
-def _monitor(hm):
+def _monitor(hm: models.HealthMonitor | None) -> vm.HealthMonitorView | None:
     if not _live(hm) or not hm.enabled:
         return None
     return vm.HealthMonitorView(
-        type=hm.type, delay=hm.delay, timeout=hm.timeout, max_retries=hm.rise_threshold,
-        max_retries_down=hm.fall_threshold, http_method=hm.http_method or 'GET',
-        url_path=hm.url_path or '/', expected_codes=hm.expected_codes or '200',
-        http_version=hm.http_version, domain_name=hm.domain_name)
+        type=vm.MonitorType(hm.type),
+        delay=hm.delay,
+        timeout=hm.timeout,
+        max_retries=hm.rise_threshold,
+        max_retries_down=hm.fall_threshold,
+        http_method=hm.http_method or 'GET',
+        url_path=hm.url_path or '/',
+        expected_codes=hm.expected_codes or '200',
+        http_version=None if hm.http_version is None else str(hm.http_version),
+        domain_name=hm.domain_name,
+    )
 
 
-def pool_view(pool):
+def pool_view(pool: models.Pool) -> vm.PoolView | None:
     if not _live(pool) or not pool.enabled or pool.protocol not in vm.Protocol.__members__:
         return None  # UDP and SCTP pools are not HAProxy's
     sp = pool.session_persistence
     return vm.PoolView(
-        id=pool.id, protocol=pool.protocol, lb_algorithm=pool.lb_algorithm,
+        id=pool.id,
+        protocol=vm.Protocol(pool.protocol),
+        lb_algorithm=vm.Algorithm(pool.lb_algorithm),
         members=tuple(_member(m) for m in pool.members if _live(m)),
         health_monitor=_monitor(pool.health_monitor),
         session_persistence=vm.SessionPersistenceView(
-            type=sp['type'], cookie_name=sp.get('cookie_name')) if sp else None)
+            type=sp['type'], cookie_name=sp.get('cookie_name')
+        )
+        if sp
+        else None,
+    )
 
 
-def _rule(rule):
-    return vm.L7RuleView(id=rule.id, type=rule.type, compare_type=rule.compare_type,
-                         value=rule.value, key=rule.key, invert=rule.invert)
+def _rule(rule: models.L7Rule) -> vm.L7RuleView:
+    return vm.L7RuleView(
+        id=rule.id,
+        type=vm.L7RuleType(rule.type),
+        compare_type=vm.CompareType(rule.compare_type),
+        value=rule.value,
+        key=rule.key,
+        invert=rule.invert,
+    )
 
 
-def _policy(policy, pools):
+def _pool(pools: Mapping[str, vm.PoolView], pool_id: str | None) -> vm.PoolView | None:
+    return None if pool_id is None else pools.get(pool_id)
+
+
+def _policy(policy: models.L7Policy, pools: Mapping[str, vm.PoolView]) -> vm.L7PolicyView:
     rules = tuple(_rule(r) for r in policy.rules if _live(r) and r.enabled)
     return vm.L7PolicyView(
-        id=policy.id, action=policy.action, position=policy.position, rules=rules,
-        redirect_pool=pools.get(policy.redirect_pool_id),
-        redirect_url=policy.redirect_url, redirect_prefix=policy.redirect_prefix,
-        redirect_http_code=policy.redirect_http_code)
+        id=policy.id,
+        action=vm.L7Action(policy.action),
+        position=policy.position,
+        rules=rules,
+        redirect_pool=_pool(pools, policy.redirect_pool_id),
+        redirect_url=policy.redirect_url,
+        redirect_prefix=policy.redirect_prefix,
+        redirect_http_code=policy.redirect_http_code,
+    )
 
 
-def _listener(listener, pools):
+def _filled(timeout: int | None, column: str) -> int:
+    # The API fills every listener timeout left null from configuration.
+    if timeout is None:
+        raise ValueError(f"listener {column} is null")
+    return timeout
+
+
+def _listener(listener: models.Listener, pools: Mapping[str, vm.PoolView]) -> vm.ListenerView:
     return vm.ListenerView(
-        id=listener.id, protocol=listener.protocol, port=listener.protocol_port,
+        id=listener.id,
+        protocol=vm.Protocol(listener.protocol),
+        port=listener.protocol_port,
         connection_limit=listener.connection_limit,
-        timeout_client=listener.timeout_client_data,
-        timeout_connect=listener.timeout_member_connect,
-        timeout_server=listener.timeout_member_data,
+        timeout_client=_filled(listener.timeout_client_data, 'timeout_client_data'),
+        timeout_connect=_filled(listener.timeout_member_connect, 'timeout_member_connect'),
+        timeout_server=_filled(listener.timeout_member_data, 'timeout_member_data'),
         timeout_tcp_inspect=listener.timeout_tcp_inspect or 0,
         insert_headers=vm.enabled_headers(listener.insert_headers or {}),
         allowed_cidrs=tuple(listener.allowed_cidrs or ()),
-        default_pool=pools.get(listener.default_pool_id),
-        l7policies=tuple(_policy(p, pools) for p in listener.l7policies
-                         if _live(p) and p.enabled))
+        default_pool=_pool(pools, listener.default_pool_id),
+        l7policies=tuple(_policy(p, pools) for p in listener.l7policies if _live(p) and p.enabled),
+    )
 
 
-def served_listeners(lb):
-    return [li for li in lb.listeners
-            if _live(li) and li.enabled and li.protocol in SERVED_PROTOCOLS]
+def served_listeners(lb: models.LoadBalancer) -> list[models.Listener]:
+    return [
+        li for li in lb.listeners if _live(li) and li.enabled and li.protocol in SERVED_PROTOCOLS
+    ]
 
 
-def lb_view(lb, peers=(), local_peer=None):
+def lb_view(
+    lb: models.LoadBalancer, peers: Iterable[vm.PeerView] = (), local_peer: str | None = None
+) -> vm.LoadBalancerView:
     pools = {p.id: view for p in lb.pools if (view := pool_view(p)) is not None}
     vips = [lb.vip.ip_address] + [v.ip_address for v in lb.additional_vips]
     listeners = served_listeners(lb) if lb.enabled else []
     return vm.LoadBalancerView(
-        id=lb.id, project_id=lb.project_id or '', vips=tuple(a for a in vips if a),
-        topology=lb.topology, listeners=tuple(_listener(li, pools) for li in listeners),
-        peers=tuple(peers), local_peer=local_peer)
+        id=lb.id,
+        project_id=lb.project_id or '',
+        vips=tuple(a for a in vips if a),
+        topology=vm.Topology(lb.topology),
+        listeners=tuple(_listener(li, pools) for li in listeners),
+        peers=tuple(peers),
+        local_peer=local_peer,
+    )

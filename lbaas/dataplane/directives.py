@@ -12,24 +12,49 @@ import re
 from typing import TYPE_CHECKING
 
 from lbaas.dataplane.viewmodel import (
-    ClientAuth, CompareType, L7PolicyView, L7RuleType, L7RuleView, ListenerView,
-    MemberView, MonitorType, PersistenceType, PoolView, Protocol,
+    ClientAuth,
+    CompareType,
+    L7PolicyView,
+    L7RuleType,
+    L7RuleView,
+    ListenerView,
+    MemberView,
+    MonitorType,
+    PersistenceType,
+    PoolView,
+    Protocol,
 )
 
 if TYPE_CHECKING:
     from lbaas.dataplane.render import RuntimePaths
 
-_CLIENT_VERIFY = {ClientAuth.NONE: "none", ClientAuth.OPTIONAL: "optional",
-                  ClientAuth.MANDATORY: "required"}
-_NO_VERSION_FLAG = {"SSLv3": "no-sslv3", "TLSv1": "no-tlsv10",
-                    "TLSv1.1": "no-tlsv11", "TLSv1.2": "no-tlsv12",
-                    "TLSv1.3": "no-tlsv13"}
-_MATCH_FLAG = {CompareType.REGEX: "-m reg", CompareType.STARTS_WITH: "-m beg",
-               CompareType.ENDS_WITH: "-m end", CompareType.CONTAINS: "-m sub",
-               CompareType.EQUAL_TO: "-m str"}
-_FETCH = {L7RuleType.HOST_NAME: "req.hdr(host)", L7RuleType.PATH: "path",
-          L7RuleType.FILE_TYPE: "path_end", L7RuleType.HEADER: "req.hdr({})",
-          L7RuleType.COOKIE: "req.cook({})", L7RuleType.SSL_DN_FIELD: "ssl_c_s_dn({})"}
+_CLIENT_VERIFY = {
+    ClientAuth.NONE: "none",
+    ClientAuth.OPTIONAL: "optional",
+    ClientAuth.MANDATORY: "required",
+}
+_NO_VERSION_FLAG = {
+    "SSLv3": "no-sslv3",
+    "TLSv1": "no-tlsv10",
+    "TLSv1.1": "no-tlsv11",
+    "TLSv1.2": "no-tlsv12",
+    "TLSv1.3": "no-tlsv13",
+}
+_MATCH_FLAG = {
+    CompareType.REGEX: "-m reg",
+    CompareType.STARTS_WITH: "-m beg",
+    CompareType.ENDS_WITH: "-m end",
+    CompareType.CONTAINS: "-m sub",
+    CompareType.EQUAL_TO: "-m str",
+}
+_FETCH = {
+    L7RuleType.HOST_NAME: "req.hdr(host)",
+    L7RuleType.PATH: "path",
+    L7RuleType.FILE_TYPE: "path_end",
+    L7RuleType.HEADER: "req.hdr({})",
+    L7RuleType.COOKIE: "req.cook({})",
+    L7RuleType.SSL_DN_FIELD: "ssl_c_s_dn({})",
+}
 
 # Words HAProxy reads literally without quotes. Anything else is single-quoted,
 # since single quotes disable every escape, comment and variable expansion.
@@ -70,7 +95,7 @@ def _range_alternatives(low: int, high: int) -> list[str]:
     1[5-9][0-9], 2[0-9][0-9], 3[0-4][0-9] instead of 200 literal codes."""
     if low > high:
         raise ValueError(f"empty status range {low}-{high}")
-    runs: list[list] = []   # [prefix, first digit, last digit, wildcard digits]
+    runs: list[tuple[str, int, int, int]] = []  # (prefix, first digit, last digit, wildcard digits)
     code = low
     while code <= high:
         size = next(s for s in (100, 10, 1) if code % s == 0 and code + s - 1 <= high)
@@ -78,19 +103,21 @@ def _range_alternatives(low: int, high: int) -> list[str]:
         digit, wild = code // size % 10, len(str(size)) - 1
         last = runs[-1] if runs else None
         if last and last[0] == prefix and last[3] == wild and last[2] == digit - 1:
-            last[2] = digit
+            runs[-1] = (prefix, last[1], digit, wild)
         else:
-            runs.append([prefix, digit, digit, wild])
+            runs.append((prefix, digit, digit, wild))
         code += size
-    return [prefix + (str(a) if a == b else f"[{a}-{b}]") + "[0-9]" * wild
-            for prefix, a, b, wild in runs]
+    return [
+        prefix + (str(a) if a == b else f"[{a}-{b}]") + "[0-9]" * wild
+        for prefix, a, b, wild in runs
+    ]
 
 
-def tls_words(versions: tuple[str, ...], ciphers: str | None,
-              alpn: tuple[str, ...]) -> list[str]:
+def tls_words(versions: tuple[str, ...], ciphers: str | None, alpn: tuple[str, ...]) -> list[str]:
     """Protocol, cipher and ALPN options shared by `bind` and `server` lines."""
-    words = [flag for version, flag in _NO_VERSION_FLAG.items()
-             if versions and version not in versions]
+    words = [
+        flag for version, flag in _NO_VERSION_FLAG.items() if versions and version not in versions
+    ]
     if ciphers:
         # OpenSSL configures TLS 1.3 suites separately from older ciphers.
         names = [c for c in ciphers.split(":") if c]
@@ -113,8 +140,7 @@ def bind_options(listener: ListenerView, paths: RuntimePaths) -> str:
     for name in tls.sni_certs:
         words += ["crt", paths.cert(name)]
     if tls.client_ca:
-        words += ["ca-file", paths.cert(tls.client_ca),
-                  "verify", _CLIENT_VERIFY[tls.client_auth]]
+        words += ["ca-file", paths.cert(tls.client_ca), "verify", _CLIENT_VERIFY[tls.client_auth]]
         if tls.client_crl:
             words += ["crl-file", paths.cert(tls.client_crl)]
     return " ".join(["", *words, *tls_words(tls.versions, tls.ciphers, tls.alpn)])
@@ -144,7 +170,7 @@ def acl_criterion(rule: L7RuleView) -> str:
     if not (rule.type == L7RuleType.FILE_TYPE and rule.compare_type == CompareType.EQUAL_TO):
         words.append(_MATCH_FLAG[rule.compare_type])
     if rule.value.startswith("-"):
-        words.append("--")   # a pattern starting with "-" would read as a flag
+        words.append("--")  # a pattern starting with "-" would read as a flag
     words.append(quote(rule.value))
     return " ".join(words)
 
@@ -166,8 +192,14 @@ def _check_words(pool: PoolView, member: MemberView) -> list[str]:
         if monitor.type == MonitorType.HTTPS and monitor.domain_name:
             words += ["check-sni", quote(monitor.domain_name)]
     # HAProxy rejects "inter 0"; Octavia allows delay 0, meaning "as often as possible".
-    words += ["inter", f"{max(monitor.delay, 1)}s",
-              "fall", str(monitor.max_retries_down), "rise", str(monitor.max_retries)]
+    words += [
+        "inter",
+        f"{max(monitor.delay, 1)}s",
+        "fall",
+        str(monitor.max_retries_down),
+        "rise",
+        str(monitor.max_retries),
+    ]
     if member.monitor_address:
         words += ["addr", member.monitor_address]
     if member.monitor_port:
@@ -193,8 +225,7 @@ def _server_tls_words(pool: PoolView, paths: RuntimePaths) -> list[str]:
     return words + tls_words(tls.versions, tls.ciphers, tls.alpn)
 
 
-def server_options(pool: PoolView, member: MemberView, mode: str,
-                   paths: RuntimePaths) -> str:
+def server_options(pool: PoolView, member: MemberView, mode: str, paths: RuntimePaths) -> str:
     words = _check_words(pool, member)
     persistence = pool.session_persistence
     if persistence and persistence.type == PersistenceType.HTTP_COOKIE and mode == "http":

@@ -21,8 +21,15 @@ import jinja2
 from lbaas import wire
 from lbaas.dataplane import directives
 from lbaas.dataplane.viewmodel import (
-    UNLIMITED, Algorithm, L7Action, L7PolicyView, ListenerView, LoadBalancerView,
-    MonitorType, PoolView, Protocol,
+    UNLIMITED,
+    Algorithm,
+    L7Action,
+    L7PolicyView,
+    ListenerView,
+    LoadBalancerView,
+    MonitorType,
+    PoolView,
+    Protocol,
 )
 
 # The amphora's open-file limit is 20000 and cannot be raised (no
@@ -39,14 +46,20 @@ STICK_TABLE_SIZE = "10k"
 
 _TEMPLATES = Path(__file__).parent / "templates"
 _HTTP_PROTOCOLS = {Protocol.HTTP, Protocol.TERMINATED_HTTPS}
-_BALANCE = {Algorithm.ROUND_ROBIN: "roundrobin",
-            Algorithm.LEAST_CONNECTIONS: "leastconn",
-            Algorithm.SOURCE_IP: "source"}
+_BALANCE = {
+    Algorithm.ROUND_ROBIN: "roundrobin",
+    Algorithm.LEAST_CONNECTIONS: "leastconn",
+    Algorithm.SOURCE_IP: "source",
+}
 # Octavia's documented precedence: all REJECTs, then URL/prefix redirects,
 # then pool redirects, each group by position. HAProxy itself evaluates
 # http-request, then redirect, then use_backend rules, so this order is native.
-_ACTION_RANK = {L7Action.REJECT: 0, L7Action.REDIRECT_TO_URL: 1,
-                L7Action.REDIRECT_PREFIX: 1, L7Action.REDIRECT_TO_POOL: 2}
+_ACTION_RANK = {
+    L7Action.REJECT: 0,
+    L7Action.REDIRECT_TO_URL: 1,
+    L7Action.REDIRECT_PREFIX: 1,
+    L7Action.REDIRECT_TO_POOL: 2,
+}
 
 _UNSAFE_PATH = re.compile(r"[\s'\"#\\$]")
 
@@ -75,17 +88,22 @@ class RuntimePaths:
                 raise ValueError(f"unsafe character in {f.name}")
 
     @classmethod
-    def in_state_dir(cls, state_dir: str, *, cert_dir: str | None = None,
-                     pid_file: bool = True) -> RuntimePaths:
+    def in_state_dir(
+        cls, state_dir: str, *, cert_dir: str | None = None, pid_file: bool = True
+    ) -> RuntimePaths:
         """The agent's layout under one amphora's state directory (the same
         relative names as `lbaas.wire`), with certificates in `certs/`."""
+
         def join(name: str) -> str:
             return posixpath.join(state_dir, name)
-        return cls(stats_socket=join("haproxy/stats.sock"),
-                   server_state_file=join("haproxy/server-state"),
-                   cert_dir=join("certs") if cert_dir is None else cert_dir,
-                   external_check_script=join(wire.PING_CHECK_FILE),
-                   pid_file=join("haproxy/haproxy.pid") if pid_file else None)
+
+        return cls(
+            stats_socket=join("haproxy/stats.sock"),
+            server_state_file=join("haproxy/server-state"),
+            cert_dir=join("certs") if cert_dir is None else cert_dir,
+            external_check_script=join(wire.PING_CHECK_FILE),
+            pid_file=join("haproxy/haproxy.pid") if pid_file else None,
+        )
 
     def cert(self, name: str) -> str:
         if "/" in name or _UNSAFE_PATH.search(name):
@@ -124,22 +142,30 @@ def balance(pool: PoolView) -> str:
     try:
         return _BALANCE[pool.lb_algorithm]
     except KeyError:
-        raise ValueError(f"pool {pool.id}: algorithm {pool.lb_algorithm} is not "
-                         "supported by the HAProxy data plane") from None
+        raise ValueError(
+            f"pool {pool.id}: algorithm {pool.lb_algorithm} is not "
+            "supported by the HAProxy data plane"
+        ) from None
 
 
 def active_policies(listener: ListenerView) -> list[L7PolicyView]:
     """Policies that render, in the order HAProxy will evaluate them."""
-    usable = [p for p in listener.l7policies if p.rules and
-              (p.action != L7Action.REDIRECT_TO_POOL or p.redirect_pool is not None)]
+    usable = [
+        p
+        for p in listener.l7policies
+        if p.rules and (p.action != L7Action.REDIRECT_TO_POOL or p.redirect_pool is not None)
+    ]
     return sorted(usable, key=lambda p: (_ACTION_RANK[p.action], p.position))
 
 
 def backends_of(listener: ListenerView) -> list[PoolView]:
     """Pools this listener sends traffic to, each rendered once per listener."""
     pools = [listener.default_pool] if listener.default_pool else []
-    pools += [p.redirect_pool for p in active_policies(listener)
-              if p.action == L7Action.REDIRECT_TO_POOL]
+    pools += [
+        p.redirect_pool
+        for p in active_policies(listener)
+        if p.action == L7Action.REDIRECT_TO_POOL and p.redirect_pool is not None
+    ]
     unique: dict[str, PoolView] = {}
     for pool in pools:
         unique.setdefault(pool.id, pool)
@@ -153,33 +179,51 @@ def stick_key_type(lb: LoadBalancerView) -> str:
 
 
 def uses_external_check(lb: LoadBalancerView) -> bool:
-    return any(pool.health_monitor and pool.health_monitor.enabled
-               and pool.health_monitor.type == MonitorType.PING
-               for listener in lb.listeners for pool in backends_of(listener))
+    return any(
+        pool.health_monitor
+        and pool.health_monitor.enabled
+        and pool.health_monitor.type == MonitorType.PING
+        for listener in lb.listeners
+        for pool in backends_of(listener)
+    )
 
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES), undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        autoescape=False)
-    env.filters.update(quote=directives.quote, status_regex=directives.status_regex,
-                       fetch_arg=directives.fetch_arg)
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(
+        quote=directives.quote, status_regex=directives.status_regex, fetch_arg=directives.fetch_arg
+    )
     env.globals.update(
-        listener_maxconn=listener_maxconn, frontend_mode=frontend_mode,
-        backend_mode=backend_mode, balance=balance, active_policies=active_policies,
-        backends_of=backends_of, stick_size=STICK_TABLE_SIZE,
-        hostport=directives.hostport, bind_options=directives.bind_options,
-        hsts_value=directives.hsts_value, acl_criterion=directives.acl_criterion,
-        condition=directives.condition, server_options=directives.server_options)
+        listener_maxconn=listener_maxconn,
+        frontend_mode=frontend_mode,
+        backend_mode=backend_mode,
+        balance=balance,
+        active_policies=active_policies,
+        backends_of=backends_of,
+        stick_size=STICK_TABLE_SIZE,
+        hostport=directives.hostport,
+        bind_options=directives.bind_options,
+        hsts_value=directives.hsts_value,
+        acl_criterion=directives.acl_criterion,
+        condition=directives.condition,
+        server_options=directives.server_options,
+    )
     return env
 
 
 _ENV = _environment()
 
 
-def render_haproxy(lb: LoadBalancerView, paths: RuntimePaths, *,
-                   max_connections: int = DEFAULT_MAX_CONNECTIONS) -> str:
+def render_haproxy(
+    lb: LoadBalancerView, paths: RuntimePaths, *, max_connections: int = DEFAULT_MAX_CONNECTIONS
+) -> str:
     """The complete HAProxy configuration for one load balancer.
 
     `max_connections` caps the global and per-listener `maxconn` so that HAProxy
@@ -187,14 +231,18 @@ def render_haproxy(lb: LoadBalancerView, paths: RuntimePaths, *,
     """
     for listener in lb.listeners:
         for pool in backends_of(listener):
-            balance(pool)   # fail before rendering anything half-way
+            balance(pool)  # fail before rendering anything half-way
     maxconn = global_maxconn(lb, max_connections)
     text = _ENV.get_template("haproxy.cfg.j2").render(
-        lb=lb, paths=paths, cap=max_connections,
-        maxconn=maxconn, maxpipes=max(int(maxconn * PIPES_PER_CONNECTION), 1),
+        lb=lb,
+        paths=paths,
+        cap=max_connections,
+        maxconn=maxconn,
+        maxpipes=max(int(maxconn * PIPES_PER_CONNECTION), 1),
         external_check=uses_external_check(lb),
         peers_section=lb.id.replace("-", "") + "_peers" if lb.peers else None,
-        stick_key=stick_key_type(lb))
+        stick_key=stick_key_type(lb),
+    )
     return _tidy(text)
 
 

@@ -16,6 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 class Protocol(StrEnum):
@@ -93,9 +97,9 @@ class Topology(StrEnum):
 UNLIMITED = -1
 
 
-def _normalise(view: object, enums: Mapping[str, type[StrEnum]]) -> None:
+def _normalise(view: DataclassInstance, enums: Mapping[str, type[StrEnum]]) -> None:
     """Coerce enum-typed fields and turn list fields into tuples, in place."""
-    for f in fields(view):  # type: ignore[arg-type]
+    for f in fields(view):
         value = getattr(view, f.name)
         if f.name in enums and value is not None:
             object.__setattr__(view, f.name, enums[f.name](value))
@@ -105,8 +109,7 @@ def _normalise(view: object, enums: Mapping[str, type[StrEnum]]) -> None:
 
 def enabled_headers(insert_headers: Mapping[str, str]) -> tuple[str, ...]:
     """Header names an Octavia `insert_headers` dict switches on ("true")."""
-    return tuple(sorted(k for k, v in insert_headers.items()
-                        if str(v).strip().lower() == "true"))
+    return tuple(sorted(k for k, v in insert_headers.items() if str(v).strip().lower() == "true"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +117,9 @@ class MemberView:
     id: str
     address: str
     port: int
-    weight: int = 1          # 0 is valid: the member takes no new connections
+    weight: int = 1  # 0 is valid: the member takes no new connections
     backup: bool = False
-    enabled: bool = True     # disabled members stay listed, in admin-down state
+    enabled: bool = True  # disabled members stay listed, in admin-down state
     monitor_address: str | None = None
     monitor_port: int | None = None
 
@@ -124,13 +127,13 @@ class MemberView:
 @dataclass(frozen=True, slots=True)
 class HealthMonitorView:
     type: MonitorType
-    delay: int               # seconds between checks
-    timeout: int             # seconds
-    max_retries: int         # successes to go UP (HAProxy "rise")
+    delay: int  # seconds between checks
+    timeout: int  # seconds
+    max_retries: int  # successes to go UP (HAProxy "rise")
     max_retries_down: int = 3  # failures to go DOWN (HAProxy "fall")
     http_method: str = "GET"
     url_path: str = "/"
-    expected_codes: str = "200"   # "200", "200,202" or "200-204"
+    expected_codes: str = "200"  # "200", "200,202" or "200-204"
     http_version: str | None = None  # "1.0" or "1.1"
     domain_name: str | None = None
     enabled: bool = True
@@ -144,7 +147,7 @@ class HealthMonitorView:
 @dataclass(frozen=True, slots=True)
 class SessionPersistenceView:
     type: PersistenceType
-    cookie_name: str | None = None   # APP_COOKIE only
+    cookie_name: str | None = None  # APP_COOKIE only
 
     def __post_init__(self) -> None:
         _normalise(self, {"type": PersistenceType})
@@ -154,8 +157,8 @@ class SessionPersistenceView:
 class PoolTLSView:
     """Re-encryption towards members; file names are relative to the cert dir."""
 
-    client_cert: str | None = None   # PEM with key, presented to members
-    ca_cert: str | None = None       # verify members against this CA
+    client_cert: str | None = None  # PEM with key, presented to members
+    ca_cert: str | None = None  # verify members against this CA
     crl: str | None = None
     versions: tuple[str, ...] = ()
     ciphers: str | None = None
@@ -173,7 +176,7 @@ class PoolView:
     members: tuple[MemberView, ...] = ()
     health_monitor: HealthMonitorView | None = None
     session_persistence: SessionPersistenceView | None = None
-    tls: PoolTLSView | None = None   # None: plain connections to members
+    tls: PoolTLSView | None = None  # None: plain connections to members
 
     def __post_init__(self) -> None:
         _normalise(self, {"protocol": Protocol, "lb_algorithm": Algorithm})
@@ -189,7 +192,7 @@ class L7RuleView:
     type: L7RuleType
     compare_type: CompareType
     value: str
-    key: str | None = None   # header, cookie or DN field name
+    key: str | None = None  # header, cookie or DN field name
     invert: bool = False
 
     def __post_init__(self) -> None:
@@ -241,15 +244,15 @@ class ListenerView:
     protocol: Protocol
     port: int
     connection_limit: int = UNLIMITED
-    timeout_client: int = 50000       # ms
-    timeout_connect: int = 5000       # ms
-    timeout_server: int = 50000       # ms
-    timeout_tcp_inspect: int = 0      # ms; 0 means no inspect delay
-    insert_headers: tuple[str, ...] = ()   # enabled header names only
-    allowed_cidrs: tuple[str, ...] = ()    # empty: allow everyone
+    timeout_client: int = 50000  # ms
+    timeout_connect: int = 5000  # ms
+    timeout_server: int = 50000  # ms
+    timeout_tcp_inspect: int = 0  # ms; 0 means no inspect delay
+    insert_headers: tuple[str, ...] = ()  # enabled header names only
+    allowed_cidrs: tuple[str, ...] = ()  # empty: allow everyone
     default_pool: PoolView | None = None
     l7policies: tuple[L7PolicyView, ...] = ()
-    tls: ListenerTLSView | None = None     # TERMINATED_HTTPS only
+    tls: ListenerTLSView | None = None  # TERMINATED_HTTPS only
 
     def __post_init__(self) -> None:
         _normalise(self, {"protocol": Protocol})
@@ -268,11 +271,11 @@ class PeerView:
 class LoadBalancerView:
     id: str
     project_id: str
-    vips: tuple[str, ...]            # primary first; IPv4 or IPv6
+    vips: tuple[str, ...]  # primary first; IPv4 or IPv6
     topology: Topology = Topology.SINGLE
     listeners: tuple[ListenerView, ...] = ()
     peers: tuple[PeerView, ...] = ()
-    local_peer: str | None = None    # which of `peers` this config runs on
+    local_peer: str | None = None  # which of `peers` this config runs on
 
     def __post_init__(self) -> None:
         _normalise(self, {"topology": Topology})

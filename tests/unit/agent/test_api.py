@@ -1,16 +1,22 @@
 """The agent's HTTP API and the controller's client, in-process, over real TLS
 on loopback, with a fake service: routes, codes and error mapping."""
+
 import threading
 
 import pytest
 
 from lbaas import wire
-from lbaas.agent.server import AgentHTTPServer, make_server_context
 from lbaas.agent.bundle import InvalidBundle
+from lbaas.agent.server import AgentHTTPServer, make_server_context
 from lbaas.agent.service import ApplyFailed, Unavailable
 from lbaas.drivers.amphora.pki import ControllerPKI
-from lbaas.drivers.amphora.rest import (AgentClient, AgentFailed, AgentRejected,
-                                        AgentTLSError, AgentUnreachable)
+from lbaas.drivers.amphora.rest import (
+    AgentClient,
+    AgentFailed,
+    AgentRejected,
+    AgentTLSError,
+    AgentUnreachable,
+)
 
 AMPHORA_ID = "amp-api-test"
 
@@ -25,8 +31,9 @@ class FakeService:
 
     def status(self):
         digest = self.applied[-1].digest() if self.applied else None
-        return wire.AgentStatus(amphora_id=AMPHORA_ID, config_digest=digest,
-                                haproxy_running=bool(self.applied))
+        return wire.AgentStatus(
+            amphora_id=AMPHORA_ID, config_digest=digest, haproxy_running=bool(self.applied)
+        )
 
     def apply(self, bundle):
         if self.failure:
@@ -97,7 +104,7 @@ def test_wrong_amphora_name_is_a_tls_error(agent):
 
 
 def test_nobody_listening_is_unreachable(agent):
-    _, client, port = agent
+    _, client, _port = agent
     with pytest.raises(AgentUnreachable):
         client.wait_ready(AMPHORA_ID, "127.0.0.1", 1, timeout=0.2)
 
@@ -111,6 +118,12 @@ def test_unknown_path_and_bad_body(agent):
         client._request("POST", AMPHORA_ID, "127.0.0.1", port, wire.PATH_CONFIG)
     assert caught.value.status == 405
     with pytest.raises(AgentRejected) as caught:
-        client._request("PUT", AMPHORA_ID, "127.0.0.1", port, wire.PATH_CONFIG,
-                        body=b'{"files": {"../x": "y"}, "haproxy_cfg": ""}')
+        client._request(
+            "PUT",
+            AMPHORA_ID,
+            "127.0.0.1",
+            port,
+            wire.PATH_CONFIG,
+            body=b'{"files": {"../x": "y"}, "haproxy_cfg": ""}',
+        )
     assert caught.value.status == 400

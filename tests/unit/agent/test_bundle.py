@@ -1,4 +1,5 @@
 """Bundle staging, validation with `haproxy -c`, atomic swap and rollback."""
+
 import os
 import shutil
 import stat
@@ -9,8 +10,9 @@ from lbaas import wire
 from lbaas.agent.bundle import BundleStore, InvalidBundle
 from lbaas.drivers.amphora.pki import ControllerPKI
 
-needs_haproxy = pytest.mark.skipif(shutil.which("haproxy") is None,
-                                   reason="haproxy is not installed")
+needs_haproxy = pytest.mark.skipif(
+    shutil.which("haproxy") is None, reason="haproxy is not installed"
+)
 
 CONFIG = """global
     maxconn 100
@@ -63,7 +65,8 @@ def test_bundle_files_resolve_relative_to_the_bundle(store, tmp_path):
     issued = ControllerPKI(tmp_path / "pki").issue_amphora_cert("listener")
     pem = (issued.cert_pem + issued.key_pem).decode()
     cfg = CONFIG.format(port=18000).replace(
-        "bind 127.0.0.1:18000", "bind 127.0.0.1:18000 ssl crt listeners/site.pem")
+        "bind 127.0.0.1:18000", "bind 127.0.0.1:18000 ssl crt listeners/site.pem"
+    )
     store.stage(wire.ConfigBundle(haproxy_cfg=cfg, files={"listeners/site.pem": pem}))
     with pytest.raises(InvalidBundle):  # the same config without the file
         store.stage(wire.ConfigBundle(haproxy_cfg=cfg))

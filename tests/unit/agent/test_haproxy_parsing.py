@@ -1,4 +1,5 @@
 """Parsing what HAProxy's sockets answer (texts captured from HAProxy 2.6)."""
+
 from lbaas.agent.haproxy import parse_show_proc, parse_show_stat
 
 SHOW_PROC = """#<PID>          <type>          <reloads>       <uptime>        <version>
@@ -29,10 +30,30 @@ def test_show_proc_while_reexecuting():
 def test_show_stat():
     rows = parse_show_stat(SHOW_STAT)
     assert rows == [
-        {"pxname": "vip", "svname": "FRONTEND", "qcur": None, "qmax": None, "scur": 1,
-         "smax": 2, "slim": 1000, "stot": 42, "status": "OPEN", "check_status": None},
-        {"pxname": "pool", "svname": "be1", "qcur": 0, "qmax": 0, "scur": 0, "smax": 1,
-         "slim": None, "stot": 42, "status": "UP", "check_status": "L4OK"},
+        {
+            "pxname": "vip",
+            "svname": "FRONTEND",
+            "qcur": None,
+            "qmax": None,
+            "scur": 1,
+            "smax": 2,
+            "slim": 1000,
+            "stot": 42,
+            "status": "OPEN",
+            "check_status": None,
+        },
+        {
+            "pxname": "pool",
+            "svname": "be1",
+            "qcur": 0,
+            "qmax": 0,
+            "scur": 0,
+            "smax": 1,
+            "slim": None,
+            "stot": 42,
+            "status": "UP",
+            "check_status": "L4OK",
+        },
     ]
 
 
@@ -43,10 +64,13 @@ def test_show_stat_error_text():
 def test_server_state_leaves_out_servers_the_configuration_disabled():
     # A re-enabled member would otherwise come back STOPPED, for good.
     from lbaas.agent.haproxy import without_config_maintenance
-    state = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n"
-             "3 b 1 disabled 198.18.0.101 0 5 1 1 0 1 0 0 8 0 0 0 - 8080 - 0 0 - - 0\n"
-             "3 b 2 forced 198.18.0.102 0 1 1 1 0 1 0 0 8 0 0 0 - 8080 - 0 0 - - 0\n"
-             "3 b 3 up 198.18.0.103 2 0 1 1 0 1 0 2 0 0 0 0 - 8080 - 0 0 - - 0\n")
+
+    state = (
+        "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n"
+        "3 b 1 disabled 198.18.0.101 0 5 1 1 0 1 0 0 8 0 0 0 - 8080 - 0 0 - - 0\n"
+        "3 b 2 forced 198.18.0.102 0 1 1 1 0 1 0 0 8 0 0 0 - 8080 - 0 0 - - 0\n"
+        "3 b 3 up 198.18.0.103 2 0 1 1 0 1 0 2 0 0 0 0 - 8080 - 0 0 - - 0\n"
+    )
     kept = without_config_maintenance(state)
     assert "disabled" not in kept
     assert kept.startswith("1\n# be_id") and " forced " in kept and " up " in kept

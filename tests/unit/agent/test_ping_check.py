@@ -1,4 +1,5 @@
 """The PING health monitor's external check."""
+
 import os
 
 import pytest

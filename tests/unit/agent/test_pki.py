@@ -1,5 +1,6 @@
 """The controller PKI: names, chain, usages, file modes, reuse, and the TLS
 checks that rest on them (exercised with in-memory handshakes)."""
+
 import datetime
 import os
 import socket
@@ -56,7 +57,7 @@ def test_amphora_cert_names_chain_and_usage(pki):
 
 def test_validity_is_configurable(tmp_path):
     pki = ControllerPKI(tmp_path / "pki", validity_days=30)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     default = pki.issue_amphora_cert(AMPHORA_ID).not_after - now
     short = pki.issue_amphora_cert(AMPHORA_ID, validity_days=2).not_after - now
     assert datetime.timedelta(days=29) < default <= datetime.timedelta(days=30)
@@ -82,6 +83,7 @@ def test_issue_is_fast(pki):
 
 
 # -- handshakes over a socketpair --------------------------------------------
+
 
 @pytest.fixture
 def agent_files(pki, tmp_path):
@@ -117,8 +119,7 @@ def _handshake(server_context, client_context, server_hostname):
 
 def test_controller_and_agent_agree(pki, agent_files):
     client = make_client_context(pki.ca_file, *pki.client_cert_files)
-    client_error, server_error = _handshake(make_server_context(*agent_files), client,
-                                            AMPHORA_ID)
+    client_error, server_error = _handshake(make_server_context(*agent_files), client, AMPHORA_ID)
     assert server_error is None
     assert client_error is None or isinstance(client_error, ssl.SSLZeroReturnError)
 
@@ -133,8 +134,7 @@ def test_agent_refuses_an_amphora_certificate_as_client(agent_files):
     # Same CA, but serverAuth only: one amphora cannot drive another.
     ca_file, cert_file, key_file = agent_files
     client = make_client_context(ca_file, cert_file, key_file)
-    client_error, server_error = _handshake(make_server_context(*agent_files), client,
-                                            AMPHORA_ID)
+    _client_error, server_error = _handshake(make_server_context(*agent_files), client, AMPHORA_ID)
     assert isinstance(server_error, ssl.SSLError)
     assert "certificate purpose" in str(server_error)
 

@@ -44,6 +44,7 @@ CASES = {
     "tcp_listener_http_pool": cases.tcp_listener_http_pool,
 }
 
+
 def _golden(name: str) -> Path:
     return GOLDEN_DIR / f"{name}.cfg"
 
@@ -65,7 +66,8 @@ def test_every_golden_file_has_a_case() -> None:
 @pytest.fixture(scope="module")
 def haproxy() -> str:
     binary = shutil.which("haproxy") or (
-        "/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
+        "/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None
+    )
     if binary is None:
         pytest.skip("haproxy not installed: cannot run 'haproxy -c' on the golden files")
     return binary
@@ -75,8 +77,9 @@ def haproxy() -> str:
 def test_haproxy_accepts_golden(name: str, haproxy: str, state_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / f"{name}.cfg"
     config.write_text(_golden(name).read_text().replace(GOLDEN_STATE_DIR, str(state_dir)))
-    result = subprocess.run([haproxy, "-c", "-f", str(config)],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [haproxy, "-c", "-f", str(config)], capture_output=True, text=True, timeout=30
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     # Warnings are failures too: each one is a directive HAProxy ignores or

@@ -7,19 +7,29 @@ import hashlib
 import pytest
 
 from lbaas.dataplane.render import (
-    DEFAULT_MAX_CONNECTIONS, RuntimePaths, active_policies, backends_of, config_hash,
-    global_maxconn, listener_maxconn, render_haproxy,
+    DEFAULT_MAX_CONNECTIONS,
+    RuntimePaths,
+    active_policies,
+    backends_of,
+    config_hash,
+    global_maxconn,
+    listener_maxconn,
+    render_haproxy,
 )
 from lbaas.dataplane.viewmodel import (
-    L7PolicyView, L7RuleView, ListenerView, LoadBalancerView, MemberView, PoolView,
+    L7PolicyView,
+    L7RuleView,
+    ListenerView,
+    LoadBalancerView,
+    MemberView,
+    PoolView,
 )
 
 PATHS = RuntimePaths.in_state_dir("/run/lbaas/amp-1")
 
 
 def _listener(port: int, limit: int = -1, **extra) -> ListenerView:
-    return ListenerView(id=f"l{port}", protocol="HTTP", port=port, connection_limit=limit,
-                        **extra)
+    return ListenerView(id=f"l{port}", protocol="HTTP", port=port, connection_limit=limit, **extra)
 
 
 def _lb(*listeners: ListenerView) -> LoadBalancerView:
@@ -27,8 +37,12 @@ def _lb(*listeners: ListenerView) -> LoadBalancerView:
 
 
 def _pool(pool_id: str, algorithm: str = "ROUND_ROBIN") -> PoolView:
-    return PoolView(id=pool_id, protocol="HTTP", lb_algorithm=algorithm,
-                    members=[MemberView("m", "198.18.1.1", 80)])
+    return PoolView(
+        id=pool_id,
+        protocol="HTTP",
+        lb_algorithm=algorithm,
+        members=[MemberView("m", "198.18.1.1", 80)],
+    )
 
 
 def _rule(rule_id: str) -> L7RuleView:
@@ -49,7 +63,7 @@ def test_maxconn_is_capped_by_the_descriptor_budget() -> None:
 def test_maxconn_cap_is_a_parameter() -> None:
     text = render_haproxy(_lb(_listener(80)), PATHS, max_connections=2000)
     assert "    maxconn 2000\n    maxpipes 250\n" in text
-    assert global_maxconn(_lb(), 2000) == 2000   # no listeners: the whole budget
+    assert global_maxconn(_lb(), 2000) == 2000  # no listeners: the whole budget
 
 
 def test_source_ip_port_is_refused() -> None:
@@ -64,8 +78,9 @@ def test_policies_follow_octavia_precedence_then_position() -> None:
         L7PolicyView("pool-1", "REDIRECT_TO_POOL", 1, rules=[_rule("a")], redirect_pool=pool),
         L7PolicyView("url-2", "REDIRECT_TO_URL", 2, rules=[_rule("b")], redirect_url="http://x/"),
         L7PolicyView("reject-4", "REJECT", 4, rules=[_rule("c")]),
-        L7PolicyView("prefix-3", "REDIRECT_PREFIX", 3, rules=[_rule("d")],
-                     redirect_prefix="http://y"),
+        L7PolicyView(
+            "prefix-3", "REDIRECT_PREFIX", 3, rules=[_rule("d")], redirect_prefix="http://y"
+        ),
         L7PolicyView("reject-5", "REJECT", 5, rules=[_rule("e")]),
         L7PolicyView("no-rules", "REJECT", 0),
         L7PolicyView("disabled-pool", "REDIRECT_TO_POOL", 6, rules=[_rule("f")]),
@@ -76,9 +91,10 @@ def test_policies_follow_octavia_precedence_then_position() -> None:
 
 def test_backends_are_unique_per_listener() -> None:
     shared, extra = _pool("shared"), _pool("extra")
-    policies = [L7PolicyView(f"p{i}", "REDIRECT_TO_POOL", i, rules=[_rule(f"r{i}")],
-                             redirect_pool=pool)
-                for i, pool in enumerate([shared, extra, shared])]
+    policies = [
+        L7PolicyView(f"p{i}", "REDIRECT_TO_POOL", i, rules=[_rule(f"r{i}")], redirect_pool=pool)
+        for i, pool in enumerate([shared, extra, shared])
+    ]
     listener = _listener(80, default_pool=shared, l7policies=policies)
     assert [p.id for p in backends_of(listener)] == ["shared", "extra"]
     assert render_haproxy(_lb(listener), PATHS).count("\nbackend shared:l80\n") == 1
