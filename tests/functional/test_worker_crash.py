@@ -17,6 +17,7 @@ reason, when it does not).
 """
 import json
 import os
+import signal
 import tempfile
 import time
 import uuid
@@ -201,7 +202,15 @@ def _kill_mid_reconcile(dep, worker, pending_kind, done_status, min_done):
             return None
         done = dep.scalar("SELECT count(*) FROM load_balancer WHERE name LIKE 'crash-%' "
                           "AND provisioning_status = :s", s=done_status)
-        return started if done >= min_done else None
+        if done < min_done:
+            return None
+        # Freeze the worker, then look again: a pass can end between our look
+        # and the kill, and only a frozen worker is certainly mid-way.
+        os.kill(worker.pid, signal.SIGSTOP)
+        started = dep.rows(STARTED[pending_kind], owner=owner)
+        if not started:
+            os.kill(worker.pid, signal.SIGCONT)
+        return started or None
     held = _wait_for(caught, SETTLE_TIMEOUT, 'the worker to be mid-way (%s)' % pending_kind)
     worker.kill()
     still_pending = dep.pending_count()
