@@ -24,6 +24,29 @@ api_opts = [
     cfg.StrOpt('bind_host', default='127.0.0.1', help='API listen address.'),
     cfg.PortOpt('bind_port', default=9876, help='API listen port.'),
     cfg.IntOpt('workers', default=2, min=1, help='gunicorn worker processes.'),
+    cfg.StrOpt('frontend', default='uvicorn',
+               choices=[('uvicorn', 'each worker reads whole requests on an event '
+                                    'loop (an idle or slow client costs no thread), '
+                                    'then runs the API in a thread'),
+                        ('gthread', 'the former gunicorn threads, where such a client '
+                                    'holds a thread; for comparison (the timeouts '
+                                    'and the per-client limit below do not apply)')],
+               help='The HTTP front end of the API worker processes.'),
+    cfg.IntOpt('threads', default=4, min=1,
+               help='Threads per worker process that run the API (number).'),
+    cfg.FloatOpt('header_timeout', default=5.0, min=0.1,
+                 help='Seconds a client has, from the first byte of a request, to '
+                      'send all of its headers; then 408 and the connection closes.'),
+    cfg.FloatOpt('body_timeout', default=30.0, min=0.1,
+                 help='Seconds a client has, once its headers are in, to send the '
+                      'whole request body; then 408 and the connection closes.'),
+    cfg.FloatOpt('keepalive_timeout', default=5.0, min=0.1,
+                 help='Seconds an idle connection (no request under way) stays '
+                      'open, before its first request and between requests.'),
+    cfg.IntOpt('max_connections_per_client', default=100, min=0,
+               help='Open connections one client address may have at once, over '
+                    'all worker processes (number; 0 = unlimited); more are '
+                    'answered 429 and closed.'),
     cfg.StrOpt('auth_strategy', default='noauth', choices=['noauth', 'keystone'],
                help='noauth trusts X-Project-Id (and X-Roles); keystone '
                     'validates tokens with keystonemiddleware.'),
@@ -178,7 +201,7 @@ def load(argv=(), config_files=None):
 
 def state_path(*parts):
     path = os.path.join(CONF.state_dir, *parts)
-    os.makedirs(os.path.dirname(path) if parts else path, exist_ok=True)
+    os.makedirs(os.path.dirname(path) if parts else path, mode=0o700, exist_ok=True)
     return path
 
 
