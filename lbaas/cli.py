@@ -3,6 +3,7 @@ import argparse
 import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -25,6 +26,9 @@ def _common(parser):
 
 
 def _setup(args):
+    # Everything a service writes (database, logs, keys, sockets) is its
+    # owner's alone: the database holds every project's objects.
+    os.umask(0o077)
     config.load([], args.config_file)
     conf = config.CONF
     if args.state_dir:
@@ -42,7 +46,30 @@ def _setup(args):
         filename=args.log_file or conf.log_file,
         level=logging.DEBUG if conf.debug else logging.INFO,
         format='%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s')
-    os.makedirs(conf.state_dir, exist_ok=True)
+    os.makedirs(conf.state_dir, mode=0o700, exist_ok=True)
+
+
+def loose_state_paths(root):
+    """Paths under the state directory that users other than its owner may read."""
+    loose = []
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != 'amphorae']  # each amphora guards its own
+        for path in [directory] + [os.path.join(directory, f) for f in files]:
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISLNK(mode) and mode & 0o077:
+                loose.append(path)
+    return loose
+
+
+def _warn_loose_permissions():
+    loose = loose_state_paths(config.CONF.state_dir)
+    if loose:
+        LOG.warning('%d paths in the state directory %s are readable by other users '
+                    '(chmod go= them): %s', len(loose), config.CONF.state_dir,
+                    ', '.join(loose[:10]) + (' ...' if len(loose) > 10 else ''))
 
 
 def cmd_db(args):
@@ -100,6 +127,7 @@ def _child_command(args, service):
 def cmd_serve(args):
     """All in one: database, then api, worker and housekeeping as children."""
     from lbaas.db import migrate
+    _warn_loose_permissions()
     migrate.upgrade()
     children = {s: subprocess.Popen(_child_command(args, s)) for s in SERVICES}
     endpoint = 'http://%s:%d' % (config.CONF.api_settings.bind_host,
