@@ -5,12 +5,18 @@ over frozen values: the controller hands drivers what they need to know, never
 database rows, and drivers answer with values. `tests/contract/` runs one
 suite per seam against the in-memory fake (`noop`) and the real driver.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from lbaas import wire
+from lbaas.statuses import AmphoraRole, AmphoraStatus
+
+# One row of HAProxy's `show stat` as the agent sends it: CSV column -> value,
+# numbers as ints, empty fields None (lbaas.agent.haproxy.StatRow).
+StatRow: TypeAlias = dict[str, str | int | None]
 
 
 class TransientError(Exception):
@@ -35,8 +41,8 @@ class Amphora:
 
     id: str
     lb_id: str | None
-    role: str = 'STANDALONE'
-    status: str = 'PENDING_CREATE'
+    role: str = AmphoraRole.STANDALONE
+    status: str = AmphoraStatus.PENDING_CREATE
     compute_id: str | None = None
     lb_network_ip: str | None = None
     vrrp_ip: str | None = None
@@ -119,7 +125,7 @@ class AmphoraDriver(Protocol):
     def push(self, amphora: Amphora, bundle: wire.ConfigBundle) -> str:
         """Apply a whole configuration bundle; return its digest."""
 
-    def stats(self, amphora: Amphora) -> list[dict[str, str]] | None:
+    def stats(self, amphora: Amphora) -> list[StatRow] | None:
         """HAProxy's `show stat` rows; None when the amphora cannot say."""
 
 

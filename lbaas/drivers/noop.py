@@ -6,13 +6,14 @@ and listeners stay OFFLINE and members NO_MONITOR. They keep in memory what
 a real driver would have made (amphorae, plugs, pushed bundles), so the
 contract suites and unit tests can look, and can be told to fail.
 """
+
 from __future__ import annotations
 
 import threading
 import uuid
 
 from lbaas import wire
-from lbaas.drivers.base import Addressing, Amphora, LoadBalancerNetwork
+from lbaas.drivers.base import Addressing, Amphora, LoadBalancerNetwork, StatRow
 
 NOOP_RUNTIME_ROOT = '/nonexistent/noop-amphorae'
 
@@ -67,11 +68,16 @@ class NoopNetwork:
         self.faults.check('plug_amphora')
         vip = lb.vips[0] if lb.vips else None
         self.plugged.setdefault(amphora.id, set()).update(
-            v.subnet_id for v in lb.vips if v.subnet_id)
-        return Addressing(lb_network_ip=None, vrrp_ip=None,
-                          vrrp_port_id=amphora.vrrp_port_id or str(uuid.uuid4()),
-                          ha_ip=vip.address if vip else None,
-                          ha_port_id=vip.port_id if vip else None, vrrp_interface=None)
+            v.subnet_id for v in lb.vips if v.subnet_id
+        )
+        return Addressing(
+            lb_network_ip=None,
+            vrrp_ip=None,
+            vrrp_port_id=amphora.vrrp_port_id or str(uuid.uuid4()),
+            ha_ip=vip.address if vip else None,
+            ha_port_id=vip.port_id if vip else None,
+            vrrp_interface=None,
+        )
 
     def unplug_amphora(self, amphora: Amphora) -> None:
         self.plugged.pop(amphora.id, None)
@@ -106,5 +112,5 @@ class NoopAmphora:
         self.pushed[amphora.id] = bundle
         return bundle.digest()
 
-    def stats(self, amphora: Amphora) -> list[dict[str, str]] | None:
+    def stats(self, amphora: Amphora) -> list[StatRow] | None:
         return []

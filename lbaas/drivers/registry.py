@@ -4,21 +4,31 @@
 working `ip netns`, HAProxy installed) and the noop drivers elsewhere; the
 choice and its reason are logged, and `lbaas serve` prints them.
 """
+
+from __future__ import annotations
+
 import functools
 import logging
 import os
 import shutil
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from lbaas import config
 from lbaas.drivers import noop
-from lbaas.drivers.base import Drivers
+from lbaas.drivers.base import AmphoraDriver, ComputeDriver, Drivers, NetworkDriver
+
+if TYPE_CHECKING:  # imported when used: pyroute2 is Linux only
+    from lbaas.drivers.amphora.driver import RestAmphora
+    from lbaas.drivers.netns import Fabric, NetnsCompute, NetnsNetwork
 
 LOG = logging.getLogger(__name__)
 REAL = {'compute_driver': 'netns', 'network_driver': 'netns', 'amphora_driver': 'rest'}
+D = TypeVar('D')
 
 
 @functools.cache
-def netns_unavailable_reason():
+def netns_unavailable_reason() -> str | None:
     """Why the netns data plane cannot run here, or None if it can."""
     if os.geteuid() != 0:
         return 'not running as root'
@@ -29,18 +39,20 @@ def netns_unavailable_reason():
     return None
 
 
-def driver_name(option):
+def driver_name(option: str) -> str:
     """The configured driver for `option`, with `auto` resolved."""
-    name = getattr(config.CONF.controller_worker, option)
+    name: str = getattr(config.CONF.controller_worker, option)
     if name != 'auto':
         return name
     return 'noop' if netns_unavailable_reason() else REAL[option]
 
 
-def describe():
+def describe() -> str:
     names = {option: driver_name(option) for option in REAL}
-    text = 'data plane: compute=%(compute_driver)s network=%(network_driver)s ' \
-           'amphora=%(amphora_driver)s' % names
+    text = (
+        'data plane: compute=%(compute_driver)s network=%(network_driver)s '
+        'amphora=%(amphora_driver)s' % names
+    )
     reason = netns_unavailable_reason()
     if reason and 'auto' in {getattr(config.CONF.controller_worker, o) for o in REAL}:
         text += ' (netns unavailable: %s; using the noop drivers)' % reason
@@ -48,44 +60,64 @@ def describe():
 
 
 @functools.cache
-def netns_fabric():
+def netns_fabric() -> Fabric:
     """The one fabric of this service, shared by its compute and network drivers."""
     from lbaas.drivers.netns import Fabric  # pyroute2: Linux only
+
     settings = config.CONF.networking
-    return Fabric(name=settings.fabric_namespace, host_link=settings.host_link,
-                  management_cidr=settings.management_cidr,
-                  controller_ip=settings.controller_ip)
+    return Fabric(
+        name=settings.fabric_namespace,
+        host_link=settings.host_link,
+        management_cidr=settings.management_cidr,
+        controller_ip=settings.controller_ip,
+    )
 
 
-def _netns_compute():
+def _netns_compute() -> NetnsCompute:
     from lbaas.drivers.netns import NetnsCompute
+
     return NetnsCompute(fabric=netns_fabric())
 
 
-def _netns_network():
+def _netns_network() -> NetnsNetwork:
     from lbaas.drivers.netns import NetnsNetwork
+
     return NetnsNetwork(fabric=netns_fabric())
 
 
-def _rest_amphora():
+def _rest_amphora() -> RestAmphora:
     from lbaas.drivers.amphora.driver import RestAmphora
+
     return RestAmphora()
 
 
-FACTORIES = {
-    'compute_driver': {'noop': noop.NoopCompute, 'netns': _netns_compute},
-    'network_driver': {'noop': noop.NoopNetwork, 'netns': _netns_network},
-    'amphora_driver': {'noop': noop.NoopAmphora, 'rest': _rest_amphora},
+# Each table is typed by its seam, so every driver listed is checked to satisfy it.
+COMPUTE_FACTORIES: dict[str, Callable[[], ComputeDriver]] = {
+    'noop': noop.NoopCompute,
+    'netns': _netns_compute,
+}
+NETWORK_FACTORIES: dict[str, Callable[[], NetworkDriver]] = {
+    'noop': noop.NoopNetwork,
+    'netns': _netns_network,
+}
+AMPHORA_FACTORIES: dict[str, Callable[[], AmphoraDriver]] = {
+    'noop': noop.NoopAmphora,
+    'rest': _rest_amphora,
 }
 
 
-def load():
+def _make(option: str, factories: Mapping[str, Callable[[], D]]) -> D:
+    name = driver_name(option)
+    if name not in factories:
+        raise SystemExit('%s %s is not available in this build' % (option, name))
+    return factories[name]()
+
+
+def load() -> Drivers:
     LOG.info(describe())
-    made = {}
-    for option, factories in FACTORIES.items():
-        name = driver_name(option)
-        if name not in factories:
-            raise SystemExit('%s %s is not available in this build' % (option, name))
-        made[option] = factories[name]()
-    return Drivers(compute=made['compute_driver'], network=made['network_driver'],
-                   amphora=made['amphora_driver'])
+    # Made in this order: compute, network, amphora.
+    return Drivers(
+        compute=_make('compute_driver', COMPUTE_FACTORIES),
+        network=_make('network_driver', NETWORK_FACTORIES),
+        amphora=_make('amphora_driver', AMPHORA_FACTORIES),
+    )

@@ -4,23 +4,27 @@ A transport only: the controller renders each amphora's bundle; this driver
 carries it to the agent and maps the agent client's errors onto the worker's
 retry rules: unreachable is transient, a refused configuration is permanent.
 """
+
 from lbaas import config, wire
 from lbaas.drivers.amphora import rest
-from lbaas.drivers.base import Amphora, PermanentError, TransientError
+from lbaas.drivers.base import Amphora, PermanentError, StatRow, TransientError
 
 PORT = wire.DEFAULT_PORT
 READY_PROBE = 0.25  # seconds: a booting agent refuses at once, a lost one times out
 
 
 def pki_dir() -> str:
-    return config.state_path('pki')
+    path: str = config.state_path('pki')  # type: ignore[no-untyped-call]  # lbaas.config: untyped
+    return path
 
 
 class RestAmphora:
-    def __init__(self):
+    def __init__(self) -> None:
         self.client = rest.AgentClient(pki_dir())
 
-    def _where(self, amphora):
+    def _where(self, amphora: Amphora) -> tuple[str, str, int]:
+        if amphora.lb_network_ip is None:  # never plugged: nothing to reach it at
+            raise rest.AgentUnreachable(amphora.id, 'no management address recorded')
         return amphora.id, amphora.lb_network_ip, PORT
 
     def ready(self, amphora: Amphora) -> bool:
@@ -30,24 +34,31 @@ class RestAmphora:
             return False
         return True
 
-    def running_digest(self, amphora):
+    def running_digest(self, amphora: Amphora) -> str | None:
         try:
             return self.client.status(*self._where(amphora)).config_digest
         except rest.AgentUnreachable:
             return None
 
-    def push(self, amphora, bundle):
+    def push(self, amphora: Amphora, bundle: wire.ConfigBundle) -> str:
         try:
-            return self.client.put_config(*self._where(amphora), bundle).config_digest
+            status = self.client.put_config(*self._where(amphora), bundle)
         except rest.AgentUnreachable as exc:
             raise TransientError(str(exc))
         except rest.AgentRejected as exc:
-            raise PermanentError('amphora %s refused the configuration: %s %s'
-                                 % (amphora.id, exc.message, exc.details))
+            raise PermanentError(
+                'amphora %s refused the configuration: %s %s'
+                % (amphora.id, exc.message, exc.details)
+            )
         except rest.AgentError as exc:
             raise TransientError(str(exc))
+        if status.config_digest is None:  # it took the bundle yet says it runs nothing
+            raise TransientError(
+                'amphora %s answered the configuration without a digest' % amphora.id
+            )
+        return status.config_digest
 
-    def stats(self, amphora):
+    def stats(self, amphora: Amphora) -> list[StatRow] | None:
         """HAProxy's `show stat` rows; None when the agent cannot say."""
         try:
             return self.client.stats(*self._where(amphora))

@@ -9,24 +9,29 @@ amphora's configuration.
 One request per connection; every call is idempotent, so a caller may retry
 on AgentUnreachable, including a `put_config` whose answer was lost.
 """
+
 import http.client
 import json
 import socket
 import ssl
 import time
+from typing import Any, TypeVar
 
 from lbaas import wire
 from lbaas.drivers.amphora.pki import ControllerPKI
+from lbaas.drivers.base import StatRow
 
 CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 60.0   # covers `haproxy -c` and a reload with many certificates
+READ_TIMEOUT = 60.0  # covers `haproxy -c` and a reload with many certificates
 READY_PROBE_TIMEOUT = 1.0
 FIRST_POLL_INTERVAL = 0.02
 MAX_POLL_INTERVAL = 0.2
 
+W = TypeVar("W", wire.AgentInfo, wire.AgentStatus)
+
 
 class AgentError(Exception):
-    def __init__(self, amphora_id, message):
+    def __init__(self, amphora_id: str, message: str) -> None:
         super().__init__(f"amphora {amphora_id}: {message}")
         self.amphora_id = amphora_id
 
@@ -42,7 +47,7 @@ class AgentTLSError(AgentError):
 class AgentResponseError(AgentError):
     """The agent answered with an error status; carries its message/details."""
 
-    def __init__(self, amphora_id, status, message, details=""):
+    def __init__(self, amphora_id: str, status: int, message: str, details: str = "") -> None:
         super().__init__(amphora_id, f"HTTP {status}: {message}")
         self.status = status
         self.message = message
@@ -58,7 +63,7 @@ class AgentFailed(AgentResponseError):
     """5xx: the agent could not do it (e.g. reload failed and was rolled back)."""
 
 
-def make_client_context(ca_file, cert_file, key_file):
+def make_client_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies chain and name
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_verify_locations(cafile=ca_file)
@@ -67,37 +72,51 @@ def make_client_context(ca_file, cert_file, key_file):
 
 
 class AgentClient:
-    def __init__(self, pki_dir, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT):
+    def __init__(
+        self,
+        pki_dir: str,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
         pki = ControllerPKI(pki_dir)
         self._context = make_client_context(pki.ca_file, *pki.client_cert_files)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
 
-    def info(self, amphora_id, address, port, connect_timeout=None):
-        data = self._request("GET", amphora_id, address, port, wire.PATH_INFO,
-                             connect_timeout=connect_timeout)
+    def info(
+        self, amphora_id: str, address: str, port: int, connect_timeout: float | None = None
+    ) -> wire.AgentInfo:
+        data = self._request(
+            "GET", amphora_id, address, port, wire.PATH_INFO, connect_timeout=connect_timeout
+        )
         return self._decode(amphora_id, wire.AgentInfo, data)
 
-    def status(self, amphora_id, address, port):
+    def status(self, amphora_id: str, address: str, port: int) -> wire.AgentStatus:
         data = self._request("GET", amphora_id, address, port, wire.PATH_STATUS)
         return self._decode(amphora_id, wire.AgentStatus, data)
 
-    def put_config(self, amphora_id, address, port, bundle):
+    def put_config(
+        self, amphora_id: str, address: str, port: int, bundle: wire.ConfigBundle
+    ) -> wire.AgentStatus:
         """Apply `bundle`; same digest as running is a no-op on the agent."""
-        data = self._request("PUT", amphora_id, address, port, wire.PATH_CONFIG,
-                             body=wire.to_json(bundle))
+        data = self._request(
+            "PUT", amphora_id, address, port, wire.PATH_CONFIG, body=wire.to_json(bundle)
+        )
         return self._decode(amphora_id, wire.AgentStatus, data)
 
-    def stats(self, amphora_id, address, port):
+    def stats(self, amphora_id: str, address: str, port: int) -> list[StatRow]:
         """HAProxy `show stat` rows (dicts keyed by CSV column; counters reset
         on every reload)."""
-        return self._request("GET", amphora_id, address, port, wire.PATH_STATS)
+        rows: list[StatRow] = self._request("GET", amphora_id, address, port, wire.PATH_STATS)
+        return rows
 
-    def delete_config(self, amphora_id, address, port):
+    def delete_config(self, amphora_id: str, address: str, port: int) -> wire.AgentStatus:
         data = self._request("DELETE", amphora_id, address, port, wire.PATH_CONFIG)
         return self._decode(amphora_id, wire.AgentStatus, data)
 
-    def wait_ready(self, amphora_id, address, port, timeout):
+    def wait_ready(
+        self, amphora_id: str, address: str, port: int, timeout: float
+    ) -> wire.AgentInfo:
         """Poll `info` until the agent answers; AgentUnreachable after `timeout`.
 
         Starts at 20 ms between tries and grows to 200 ms: an agent is
@@ -108,22 +127,34 @@ class AgentClient:
         while True:
             remaining = deadline - time.monotonic()
             try:
-                return self.info(amphora_id, address, port,
-                                 connect_timeout=max(0.05, min(READY_PROBE_TIMEOUT,
-                                                               remaining)))
+                return self.info(
+                    amphora_id,
+                    address,
+                    port,
+                    connect_timeout=max(0.05, min(READY_PROBE_TIMEOUT, remaining)),
+                )
             except AgentUnreachable as exc:
                 if time.monotonic() + interval > deadline:
-                    raise AgentUnreachable(amphora_id, f"not ready after {timeout} s: "
-                                           f"{exc}") from None
+                    raise AgentUnreachable(
+                        amphora_id, f"not ready after {timeout} s: {exc}"
+                    ) from None
             time.sleep(interval)
             interval = min(interval * 1.5, MAX_POLL_INTERVAL)
 
     # -- transport -----------------------------------------------------------
 
-    def _request(self, method, amphora_id, address, port, path, body=None,
-                 connect_timeout=None):
-        tls = self._connect(amphora_id, address, port,
-                            connect_timeout or self.connect_timeout)
+    def _request(
+        self,
+        method: str,
+        amphora_id: str,
+        address: str,
+        port: int,
+        path: str,
+        body: bytes | None = None,
+        connect_timeout: float | None = None,
+    ) -> Any:
+        """The agent's answer: parsed JSON, as it came (callers give it a type)."""
+        tls = self._connect(amphora_id, address, port, connect_timeout or self.connect_timeout)
         try:
             status, payload = self._exchange(tls, method, address, port, path, body)
         except ssl.SSLError as exc:
@@ -136,7 +167,7 @@ class AgentClient:
             tls.close()
         return self._check(amphora_id, status, payload)
 
-    def _connect(self, amphora_id, address, port, timeout):
+    def _connect(self, amphora_id: str, address: str, port: int, timeout: float) -> ssl.SSLSocket:
         try:
             sock = socket.create_connection((address, port), timeout=timeout)
         except OSError as exc:
@@ -146,8 +177,9 @@ class AgentClient:
             return self._context.wrap_socket(sock, server_hostname=amphora_id)
         except ssl.SSLCertVerificationError as exc:
             sock.close()
-            raise AgentTLSError(amphora_id, "server certificate refused: "
-                                f"{exc.verify_message}") from None
+            raise AgentTLSError(
+                amphora_id, f"server certificate refused: {exc.verify_message}"
+            ) from None
         except ssl.SSLError as exc:
             sock.close()
             raise AgentTLSError(amphora_id, f"TLS handshake failed: {exc}") from None
@@ -155,7 +187,15 @@ class AgentClient:
             sock.close()
             raise AgentUnreachable(amphora_id, f"TLS handshake: {exc!r}") from None
 
-    def _exchange(self, tls, method, address, port, path, body):
+    def _exchange(
+        self,
+        tls: ssl.SSLSocket,
+        method: str,
+        address: str,
+        port: int,
+        path: str,
+        body: bytes | None,
+    ) -> tuple[int, bytes]:
         tls.settimeout(self.read_timeout)
         host = f"[{address}]" if ":" in address else address
         connection = http.client.HTTPConnection(host, port, timeout=self.read_timeout)
@@ -168,22 +208,23 @@ class AgentClient:
         return response.status, response.read()
 
     @staticmethod
-    def _check(amphora_id, status, payload):
+    def _check(amphora_id: str, status: int, payload: bytes) -> Any:
         try:
             data = json.loads(payload) if payload else None
         except ValueError:
-            data = {"message": "answer is not JSON",
-                    "details": payload[:200].decode("utf-8", "replace")}
+            data = {
+                "message": "answer is not JSON",
+                "details": payload[:200].decode("utf-8", "replace"),
+            }
             status = status if status >= 400 else 502
         if 200 <= status < 300:
             return data
         data = data if isinstance(data, dict) else {}
         error = AgentRejected if 400 <= status < 500 else AgentFailed
-        raise error(amphora_id, status, str(data.get("message", "")),
-                    str(data.get("details", "")))
+        raise error(amphora_id, status, str(data.get("message", "")), str(data.get("details", "")))
 
     @staticmethod
-    def _decode(amphora_id, cls, data):
+    def _decode(amphora_id: str, cls: type[W], data: object) -> W:
         try:
             return cls.from_dict(data)
         except wire.WireError as exc:

@@ -4,6 +4,7 @@
 in it; `NetnsNetwork` plugs amphorae into the local networks, which are Linux
 bridges in the `lbaas-fabric` namespace (`Fabric`). Both need root.
 """
+
 from lbaas.drivers.netns.compute import HostAmphora, NetnsCompute
 from lbaas.drivers.netns.fabric import Fabric
 from lbaas.drivers.netns.network import NetnsNetwork

@@ -7,6 +7,7 @@ one, would be unreachable meanwhile. A gratuitous ARP (IPv4) or unsolicited
 neighbour advertisement with the override flag (IPv6) updates the caches at
 once. Sent from a thread inside the namespace, with raw sockets, twice.
 """
+
 import errno
 import fcntl
 import ipaddress
@@ -14,6 +15,7 @@ import logging
 import socket
 import struct
 import time
+from collections.abc import Sequence
 
 from lbaas.drivers.netns import netlink
 
@@ -30,7 +32,7 @@ NA_FLAG_OVERRIDE = 0x20000000
 OPTION_TARGET_LINK_ADDRESS = 2
 
 
-def addresses(namespace, ifname, added):
+def addresses(namespace: str, ifname: str, added: Sequence[str]) -> None:
     """Announce each address in `added` (strings) on `ifname` in `namespace`.
 
     Best effort: a lost announcement costs a neighbour's cache timeout, not
@@ -44,11 +46,11 @@ def addresses(namespace, ifname, added):
         LOG.warning('announcing %s on %s in %s failed: %s', added, ifname, namespace, exc)
 
 
-def _announce_all(ifname, added):
+def _announce_all(ifname: str, added: list[str]) -> None:
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as raw:
         raw.bind((ifname, ETH_P_ARP))
         _wait_running(raw, ifname)
-        mac = raw.getsockname()[4]  # (ifname, proto, pkttype, hatype, address)
+        mac: bytes = raw.getsockname()[4]  # (ifname, proto, pkttype, hatype, address)
         index = socket.if_nametoindex(ifname)
         for repeat in range(REPEATS):
             if repeat:
@@ -61,7 +63,7 @@ def _announce_all(ifname, added):
                     _neighbor_advert(index, mac, ip)
 
 
-def _wait_running(sock, ifname, timeout=1.0):
+def _wait_running(sock: socket.socket, ifname: str, timeout: float = 1.0) -> None:
     """Until the link is operationally up: a veth set up a moment ago drops
     what is sent before its carrier is, silently."""
     request = struct.pack('16sH', ifname.encode(), 0)
@@ -73,23 +75,24 @@ def _wait_running(sock, ifname, timeout=1.0):
         time.sleep(0.005)
 
 
-def _gratuitous_arp(mac, ip):
+def _gratuitous_arp(mac: bytes, ip: ipaddress.IPv4Address) -> bytes:
     # An ARP request for our own address: every Linux host updates an
     # existing entry on it (arp_accept only matters for new entries).
-    arp = struct.pack('!HHBBH6s4s6s4s', 1, 0x0800, 6, 4, 1, mac, ip.packed,
-                      b'\x00' * 6, ip.packed)
+    arp = struct.pack('!HHBBH6s4s6s4s', 1, 0x0800, 6, 4, 1, mac, ip.packed, b'\x00' * 6, ip.packed)
     return BROADCAST + mac + struct.pack('!H', ETH_P_ARP) + arp
 
 
-def _neighbor_advert(index, mac, ip):
+def _neighbor_advert(index: int, mac: bytes, ip: ipaddress.IPv6Address) -> None:
     # The kernel fills in the ICMPv6 checksum on raw ICMPv6 sockets.
     with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as sock:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
         sock.bind((str(ip), 0, 0, index))
         option = struct.pack('!BB6s', OPTION_TARGET_LINK_ADDRESS, 1, mac)
-        message = struct.pack('!BBHI16s', ICMPV6_NEIGHBOR_ADVERT, 0, 0, NA_FLAG_OVERRIDE,
-                              ip.packed) + option
+        message = (
+            struct.pack('!BBHI16s', ICMPV6_NEIGHBOR_ADVERT, 0, 0, NA_FLAG_OVERRIDE, ip.packed)
+            + option
+        )
         deadline = time.monotonic() + 1.0
         while True:
             try:

@@ -10,6 +10,7 @@ The agent is started with `ip netns exec` in its own session, so it outlives
 the worker that started it; its pid goes to `netns-agent.pid` in the state
 dir. status() and delete() find it again from there after a restart.
 """
+
 import dataclasses
 import logging
 import os
@@ -23,6 +24,7 @@ from lbaas.drivers.amphora.pki import ControllerPKI
 from lbaas.drivers.base import PermanentError, TransientError
 from lbaas.drivers.netns import layout, netlink, processes
 from lbaas.drivers.netns.fabric import Fabric
+from lbaas.drivers.netns.layout import AmphoraRecord
 
 LOG = logging.getLogger(__name__)
 SPAWNED_PID_FILE = 'netns-agent.pid'
@@ -44,6 +46,7 @@ AMPHORA_SYSCTLS = {
 @dataclasses.dataclass
 class HostAmphora:
     """An amphora found on this host, for adoption and orphan sweeps."""
+
     amphora_id: str
     lb_id: str
     compute_id: str
@@ -52,9 +55,16 @@ class HostAmphora:
 
 
 class NetnsCompute:
-    def __init__(self, state_dir=None, pki_dir=None, fabric=None,
-                 agent_port=wire.DEFAULT_PORT, stop_grace=2.0, stop_timeout=10.0,
-                 python=sys.executable):
+    def __init__(
+        self,
+        state_dir: str | None = None,
+        pki_dir: str | None = None,
+        fabric: Fabric | None = None,
+        agent_port: int = wire.DEFAULT_PORT,
+        stop_grace: float = 2.0,
+        stop_timeout: float = 10.0,
+        python: str = sys.executable,
+    ) -> None:
         state_dir = state_dir or config.CONF.state_dir
         self.store = layout.StateStore(state_dir)
         self.pki_dir = pki_dir or os.path.join(state_dir, 'pki')
@@ -63,12 +73,13 @@ class NetnsCompute:
         self.stop_grace = stop_grace
         self.stop_timeout = stop_timeout
         self.python = python
-        self._pki = None
-        self._children = {}  # pid -> Popen of agents this process started
+        self._pki: ControllerPKI | None = None
+        # pid -> Popen of agents this process started
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     # -- ComputeDriver ---------------------------------------------------------
 
-    def build(self, amphora_id, lb_id):
+    def build(self, amphora_id: str, lb_id: str) -> str:
         self.store.check_path_length(amphora_id)
         self.fabric.ensure()
         namespace = layout.namespace_for(amphora_id)
@@ -88,16 +99,16 @@ class NetnsCompute:
         return namespace
 
     @staticmethod
-    def compute_id_for(amphora_id):
+    def compute_id_for(amphora_id: str) -> str:
         """The compute id build() returns: known before build, for cleaning up
         after a build that crashed before its id was recorded."""
         return layout.namespace_for(amphora_id)
 
-    def runtime_dir(self, amphora_id):
+    def runtime_dir(self, amphora_id: str) -> str:
         """The agent's state directory: rendered paths point into it."""
         return self.store.amphora_dir(amphora_id)
 
-    def status(self, compute_id):
+    def status(self, compute_id: str) -> str:
         if not netlink.namespace_exists(compute_id):
             return 'DELETED'
         record = self.store.find_by_namespace(compute_id)
@@ -106,72 +117,83 @@ class NetnsCompute:
         pid = self._agent_pid(record)
         if pid is not None and self._at_home(pid, compute_id):
             return 'ACTIVE'
-        if (not os.path.exists(self._pid_file(record))
-                and time.time() - record.build_started_at < BUILD_GRACE):
+        if (
+            not os.path.exists(self._pid_file(record))
+            and time.time() - record.build_started_at < BUILD_GRACE
+        ):
             return 'BUILDING'
         return 'ERROR'
 
-    def delete(self, compute_id):
+    def delete(self, compute_id: str) -> None:
         record = self.store.find_by_namespace(compute_id)
         if record is not None:
             self._stop_agent(record)
-        survivors = processes.terminate(processes.pids_in_namespace(compute_id),
-                                        self.stop_timeout, self._running)
+        survivors = processes.terminate(
+            processes.pids_in_namespace(compute_id), self.stop_timeout, self._running
+        )
         if survivors:
-            raise TransientError('processes %s in %s survived SIGKILL'
-                                 % (survivors, compute_id))
+            raise TransientError('processes %s in %s survived SIGKILL' % (survivors, compute_id))
         self._reap()
         # The kernel tears a namespace down asynchronously, its veths with
         # it; removing our fabric ends first means they are gone on return.
-        self.fabric.detach_amphora(compute_id[len(layout.AMPHORA_PREFIX):])
+        self.fabric.detach_amphora(compute_id[len(layout.AMPHORA_PREFIX) :])
         netlink.remove_namespace(compute_id)
         if record is not None:
             self.store.remove(record.amphora_id)
 
     # -- host inventory ------------------------------------------------------------
 
-    def list_amphorae(self):
+    def list_amphorae(self) -> list[HostAmphora]:
         """Amphorae on this host: every state record, with its status.
 
         A record whose namespace is gone shows as DELETED; housekeeping
         compares this with the database and deletes what nothing owns.
         """
-        return [HostAmphora(amphora_id=r.amphora_id, lb_id=r.lb_id, compute_id=r.namespace,
-                            management_ip=r.management_ip, status=self.status(r.namespace))
-                for r in self.store.records()]
+        return [
+            HostAmphora(
+                amphora_id=r.amphora_id,
+                lb_id=r.lb_id,
+                compute_id=r.namespace,
+                management_ip=r.management_ip,
+                status=self.status(r.namespace),
+            )
+            for r in self.store.records()
+        ]
 
-    def adopt(self):
+    def adopt(self) -> list[HostAmphora]:
         """After a controller restart: the fabric back in place, and what runs."""
         self.fabric.ensure()
         return self.list_amphorae()
 
-    def orphan_namespaces(self):
+    def orphan_namespaces(self) -> list[str]:
         """`amp-*` namespaces without a state record: delete() removes them."""
         known = {r.namespace for r in self.store.records()}
         return [n for n in netlink.namespace_names(layout.AMPHORA_PREFIX) if n not in known]
 
     # -- steps -------------------------------------------------------------------
 
-    def _record_for_build(self, amphora_id, lb_id):
+    def _record_for_build(self, amphora_id: str, lb_id: str) -> AmphoraRecord:
         with self.store.allocation_lock():
             record = self.store.load(amphora_id)
             if record is None:
                 self._check_namespace_free(amphora_id)
-                return self.store.new_record(amphora_id, lb_id, self.fabric.management,
-                                             self.fabric.controller_ip)
+                return self.store.new_record(
+                    amphora_id, lb_id, self.fabric.management, self.fabric.controller_ip
+                )
             if self._agent_pid(record) is None:
                 record.build_started_at = time.time()  # a new attempt: BUILDING again
                 self.store.save(record)
             return record
 
-    def _check_namespace_free(self, amphora_id):
+    def _check_namespace_free(self, amphora_id: str) -> None:
         namespace = layout.namespace_for(amphora_id)
         other = self.store.find_by_namespace(namespace)
         if other is not None and other.amphora_id != amphora_id:
-            raise PermanentError('namespace %s is taken by amphora %s'
-                                 % (namespace, other.amphora_id))
+            raise PermanentError(
+                'namespace %s is taken by amphora %s' % (namespace, other.amphora_id)
+            )
 
-    def _ensure_certificate(self, amphora_id):
+    def _ensure_certificate(self, amphora_id: str) -> None:
         directory = self.store.amphora_dir(amphora_id)
         names = (wire.CA_FILE, wire.CERT_FILE, wire.KEY_FILE)
         if all(os.path.exists(os.path.join(directory, n)) for n in names):
@@ -180,37 +202,60 @@ class NetnsCompute:
             self._pki = ControllerPKI(self.pki_dir)
         self._pki.write_agent_files(amphora_id, directory)
 
-    def _agent_command(self, record):
+    def _agent_command(self, record: AmphoraRecord) -> list[str]:
         bind = '%s:%d' % (record.management_ip, self.agent_port)
-        return [shutil.which('ip') or '/usr/sbin/ip', 'netns', 'exec', record.namespace,
-                self.python, '-m', 'lbaas.agent', '--amphora-id', record.amphora_id,
-                '--state-dir', self.store.amphora_dir(record.amphora_id),
-                '--bind', bind, '--stop-grace', str(self.stop_grace)]
+        return [
+            shutil.which('ip') or '/usr/sbin/ip',
+            'netns',
+            'exec',
+            record.namespace,
+            self.python,
+            '-m',
+            'lbaas.agent',
+            '--amphora-id',
+            record.amphora_id,
+            '--state-dir',
+            self.store.amphora_dir(record.amphora_id),
+            '--bind',
+            bind,
+            '--stop-grace',
+            str(self.stop_grace),
+        ]
 
-    def _start_agent(self, record):
+    def _start_agent(self, record: AmphoraRecord) -> None:
         directory = self.store.amphora_dir(record.amphora_id)
         with open(os.path.join(directory, AGENT_CONSOLE_FILE), 'ab') as console:
             # Its own session: a signal to the worker's process group (Ctrl-C,
             # a service manager stopping the worker) must not reach agents.
-            child = subprocess.Popen(self._agent_command(record), cwd=directory,
-                                     stdin=subprocess.DEVNULL, stdout=console,
-                                     stderr=console, start_new_session=True)
+            child = subprocess.Popen(
+                self._agent_command(record),
+                cwd=directory,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=console,
+                start_new_session=True,
+            )
         self._children[child.pid] = child
         _write_atomic(self._pid_file(record), '%d\n' % child.pid)
-        LOG.info('amphora %s: agent pid %d in %s on %s', record.amphora_id, child.pid,
-                 record.namespace, record.management_ip)
+        LOG.info(
+            'amphora %s: agent pid %d in %s on %s',
+            record.amphora_id,
+            child.pid,
+            record.namespace,
+            record.management_ip,
+        )
 
-    def _stop_agent(self, record):
+    def _stop_agent(self, record: AmphoraRecord) -> None:
         pid = self._agent_pid(record)
         if pid is not None:
             processes.terminate([pid], self.stop_timeout, self._running)
 
     # -- processes ---------------------------------------------------------------
 
-    def _pid_file(self, record):
+    def _pid_file(self, record: AmphoraRecord) -> str:
         return os.path.join(self.store.amphora_dir(record.amphora_id), SPAWNED_PID_FILE)
 
-    def _agent_pid(self, record):
+    def _agent_pid(self, record: AmphoraRecord) -> int | None:
         """The agent's pid if it runs; it is checked by its command line, so a
         recycled pid is never taken for the agent."""
         try:
@@ -221,25 +266,27 @@ class NetnsCompute:
         return pid if self._running(pid, record.amphora_id) else None
 
     @staticmethod
-    def _at_home(pid, namespace):
+    def _at_home(pid: int, namespace: str) -> bool:
         """The agent runs in `namespace`, or is still `ip netns exec` in ours
         on its way there."""
         where = processes.process_namespace(pid)
-        return where is not None and where in (processes.namespace_identity(namespace),
-                                               processes.process_namespace(os.getpid()))
+        return where is not None and where in (
+            processes.namespace_identity(namespace),
+            processes.process_namespace(os.getpid()),
+        )
 
-    def _running(self, pid, marker=None):
+    def _running(self, pid: int, marker: str | None = None) -> bool:
         self._reap()
         return processes.process_running(pid, marker)
 
-    def _reap(self):
+    def _reap(self) -> None:
         """Collect agents of ours that exited, so none lingers as a zombie."""
         for pid, child in list(self._children.items()):
             if child.poll() is not None:
                 self._children.pop(pid, None)
 
 
-def _write_atomic(path, text):
+def _write_atomic(path: str, text: str) -> None:
     temporary = '%s.tmp-%d' % (path, os.getpid())
     with open(temporary, 'w') as f:
         f.write(text)

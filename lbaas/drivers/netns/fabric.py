@@ -7,13 +7,16 @@ nothing. The only thing in the host namespace is one veth whose host end
 holds the controller's management address (198.19.0.1/16), so the
 controller reaches every agent and nothing else is reachable through it.
 """
+
 import collections
 import ipaddress
 import threading
+from collections.abc import Iterable
 
 from lbaas import config
 from lbaas.drivers.base import PermanentError
 from lbaas.drivers.netns import announce, layout, netlink
+from lbaas.drivers.netns.layout import AmphoraRecord, Subnet
 
 DEFAULT_NAME = 'lbaas-fabric'
 DEFAULT_HOST_LINK = 'lbaas-mgmt'
@@ -30,62 +33,74 @@ FABRIC_SYSCTLS = {
     'net/ipv6/conf/default/disable_ipv6': 1,
     'net/ipv6/conf/all/disable_ipv6': 1,
 }
-OPTIONAL_SYSCTLS = ('net/bridge/bridge-nf-call-iptables',
-                    'net/bridge/bridge-nf-call-ip6tables',
-                    'net/bridge/bridge-nf-call-arptables')
+OPTIONAL_SYSCTLS = (
+    'net/bridge/bridge-nf-call-iptables',
+    'net/bridge/bridge-nf-call-ip6tables',
+    'net/bridge/bridge-nf-call-arptables',
+)
 
 
 class Fabric:
     """Bridges for `subnets` (default: `[networking] local_network`)."""
 
-    def __init__(self, name=DEFAULT_NAME, host_link=DEFAULT_HOST_LINK,
-                 management_cidr=DEFAULT_MANAGEMENT, controller_ip=DEFAULT_CONTROLLER_IP,
-                 subnets=None):
+    def __init__(
+        self,
+        name: str = DEFAULT_NAME,
+        host_link: str = DEFAULT_HOST_LINK,
+        management_cidr: str = DEFAULT_MANAGEMENT,
+        controller_ip: str = DEFAULT_CONTROLLER_IP,
+        subnets: Iterable[Subnet] | None = None,
+    ) -> None:
         self.name = name
         self.host_link = host_link
-        self.management = layout.check_in_plan(management_cidr, [layout.MANAGEMENT_PLAN],
-                                               'management network')
+        self.management = layout.check_in_plan(
+            management_cidr, [layout.MANAGEMENT_PLAN], 'management network'
+        )
         self.controller_ip = ipaddress.ip_address(controller_ip)
         if self.controller_ip not in self.management:
-            raise PermanentError('controller address %s is outside %s'
-                                 % (controller_ip, self.management))
-        self.subnets = list(config.local_subnets() if subnets is None else subnets)
+            raise PermanentError(
+                'controller address %s is outside %s' % (controller_ip, self.management)
+            )
+        if subnets is None:
+            subnets = config.local_subnets()  # type: ignore[no-untyped-call]  # lbaas.config: untyped
+        self.subnets: list[Subnet] = list(subnets)
         for subnet in self.subnets:
             layout.check_in_plan(subnet.cidr, layout.TENANT_PLAN, 'local subnet')
-        self.networks = collections.defaultdict(list)
+        self.networks: collections.defaultdict[str, list[Subnet]] = collections.defaultdict(list)
         for subnet in self.subnets:
             self.networks[subnet.network_id].append(subnet)
         self._check_unique_bridge_names()
         self._ensure_lock = threading.Lock()
 
-    def _check_unique_bridge_names(self):
-        seen = {}
+    def _check_unique_bridge_names(self) -> None:
+        seen: dict[str, str] = {}
         for network_id in self.networks:
             tag = layout.network_tag(network_id)
             if tag in seen:
-                raise PermanentError('local networks %s and %s share the name prefix %s; '
-                                     'their ids must differ in the first 6 hex digits'
-                                     % (seen[tag], network_id, tag))
+                raise PermanentError(
+                    'local networks %s and %s share the name prefix %s; '
+                    'their ids must differ in the first 6 hex digits' % (seen[tag], network_id, tag)
+                )
             seen[tag] = network_id
 
     # -- lookups -----------------------------------------------------------
 
-    def subnet(self, subnet_id):
+    def subnet(self, subnet_id: str | None) -> Subnet | None:
         return next((s for s in self.subnets if s.id == subnet_id), None)
 
-    def subnets_containing(self, address):
+    def subnets_containing(self, address: netlink.AddressLike) -> list[Subnet]:
         ip = ipaddress.ip_address(address)
         return [s for s in self.subnets if ip in s.cidr]
 
-    def bridge_for(self, network_id):
+    def bridge_for(self, network_id: str) -> str:
         return layout.bridge_name(network_id)
 
     # -- life cycle ---------------------------------------------------------
 
-    def exists(self):
+    def exists(self) -> bool:
         return netlink.namespace_exists(self.name)
 
-    def ensure(self):
+    def ensure(self) -> None:
         """Create or repair the fabric; cheap and harmless when all is there."""
         with self._ensure_lock:  # worker threads building amphorae at once
             netlink.create_namespace(self.name)
@@ -96,19 +111,23 @@ class Fabric:
                     netlink.ensure_bridge(ipr, self.bridge_for(network_id))
             self._ensure_host_link()
 
-    def _ensure_host_link(self):
+    def _ensure_host_link(self) -> None:
         netlink.ensure_veth(None, self.host_link, self.name, HOST_PEER)
         with netlink.rtnl(self.name) as ipr:
             netlink.enslave_and_up(ipr, HOST_PEER, layout.MGMT_BRIDGE)
         # Our one link in the host namespace: IPv4 management only, so the
         # host's IPv6 autoconfiguration has nothing to act on here.
-        netlink.write_sysctls(None, {'net/ipv6/conf/%s/disable_ipv6' % self.host_link: 1},
-                              optional=('net/ipv6/conf/%s/disable_ipv6' % self.host_link,))
+        netlink.write_sysctls(
+            None,
+            {'net/ipv6/conf/%s/disable_ipv6' % self.host_link: 1},
+            optional=('net/ipv6/conf/%s/disable_ipv6' % self.host_link,),
+        )
         with netlink.rtnl() as ipr:
-            netlink.ensure_addresses(ipr, self.host_link,
-                                     [(self.controller_ip, self.management.prefixlen)])
+            netlink.ensure_addresses(
+                ipr, self.host_link, [(self.controller_ip, self.management.prefixlen)]
+            )
 
-    def destroy(self):
+    def destroy(self) -> None:
         """Remove the host link and the fabric (its bridges and ports go too)."""
         with netlink.rtnl() as ipr:
             netlink.delete_link(ipr, self.host_link)
@@ -116,7 +135,15 @@ class Fabric:
 
     # -- ports -----------------------------------------------------------------
 
-    def attach(self, namespace, inner_name, port_name, bridge, addresses=(), mac=None):
+    def attach(
+        self,
+        namespace: str,
+        inner_name: str,
+        port_name: str,
+        bridge: str,
+        addresses: Iterable[tuple[netlink.AddressLike, int]] = (),
+        mac: str | None = None,
+    ) -> None:
         """A veth from `namespace` (`inner_name`, with `addresses`) to `bridge`.
 
         `addresses` are (address, prefixlen) pairs, added in that order; the
@@ -129,25 +156,29 @@ class Fabric:
             added = netlink.ensure_addresses(ipr, inner_name, addresses)
         announce.addresses(namespace, inner_name, added)
 
-    def attach_management(self, record):
+    def attach_management(self, record: AmphoraRecord) -> None:
         """An amphora's management link, with its recorded address."""
-        self.attach(record.namespace, layout.MGMT_IFNAME,
-                    layout.fabric_port(record.amphora_id), layout.MGMT_BRIDGE,
-                    [(record.management_ip, self.management.prefixlen)],
-                    mac=layout.interface_mac(record.amphora_id))
+        self.attach(
+            record.namespace,
+            layout.MGMT_IFNAME,
+            layout.fabric_port(record.amphora_id),
+            layout.MGMT_BRIDGE,
+            [(record.management_ip, self.management.prefixlen)],
+            mac=layout.interface_mac(record.amphora_id),
+        )
 
-    def detach(self, port_name):
+    def detach(self, port_name: str) -> bool:
         """Remove a port; the veth's other end, in some namespace, goes with it."""
         if not self.exists():
             return False
         with netlink.rtnl(self.name) as ipr:
             return netlink.delete_link(ipr, port_name)
 
-    def detach_amphora(self, short_id):
+    def detach_amphora(self, short_id: str) -> None:
         """Remove every port of the amphora whose id starts with `short_id`."""
         for port in self.port_names():
             if port.startswith(short_id + '-'):
                 self.detach(port)
 
-    def port_names(self):
+    def port_names(self) -> list[str]:
         return netlink.link_names(self.name) if self.exists() else []

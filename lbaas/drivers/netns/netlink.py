@@ -4,16 +4,21 @@ Everything here is idempotent: "ensure" means create what is missing and
 leave what is already right alone, so a step interrupted by a crash can
 simply run again. Nothing shells out to `ip`.
 """
+
 import contextlib
 import ctypes
 import ipaddress
 import os
 import socket
 import threading
+from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping
+from typing import Any, Protocol, TypeAlias, TypeVar, TypeVarTuple
 
-from pyroute2 import IPRoute, netns
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
+# pyroute2 ships no type information: what it gives back is typed once, by
+# the `Rtnl` and `Message` protocols below (see `rtnl`).
+from pyroute2 import IPRoute, netns  # type: ignore[import-untyped]
+from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD  # type: ignore[import-untyped]
 
 NETNS_DIR = '/run/netns'
 CLONE_NEWNET = 0x40000000
@@ -21,22 +26,49 @@ ENODEV, EEXIST = 19, 17
 NETLINK_ROUTE = 0
 _libc = ctypes.CDLL(None, use_errno=True)
 
+R = TypeVar('R')
+Ts = TypeVarTuple('Ts')
+AddressLike: TypeAlias = str | ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Message(Protocol):
+    """A pyroute2 netlink message: header fields by key, attributes by name."""
+
+    def __getitem__(self, key: str) -> Any: ...
+
+    def get(self, key: str) -> Any: ...
+
+
+class Rtnl(Protocol):
+    """What is used here of pyroute2's `IPRoute` (an rtnetlink socket)."""
+
+    def link(self, command: str, **kwargs: Any) -> Iterable[Message]: ...
+
+    def link_lookup(self, **kwargs: Any) -> list[int]: ...
+
+    def addr(self, command: str, **kwargs: Any) -> Iterable[Message]: ...
+
+    def route(self, command: str, **kwargs: Any) -> Iterable[Message]: ...
+
+    def close(self) -> None: ...
+
 
 # -- namespaces -------------------------------------------------------------
 
-def namespace_path(name):
+
+def namespace_path(name: str) -> str:
     return os.path.join(NETNS_DIR, name)
 
 
-def namespace_exists(name):
+def namespace_exists(name: str) -> bool:
     return os.path.exists(namespace_path(name))
 
 
-def namespace_names(prefix=''):
+def namespace_names(prefix: str = '') -> list[str]:
     return sorted(n for n in netns.listnetns() if n.startswith(prefix))
 
 
-def _unshare_and_bind(name):
+def _unshare_and_bind(name: str) -> None:
     if _libc.unshare(CLONE_NEWNET) != 0:
         raise OSError(ctypes.get_errno(), 'unshare of a network namespace failed')
     # What `ip netns add` does: bind-mount the namespace under /run/netns,
@@ -44,7 +76,7 @@ def _unshare_and_bind(name):
     netns.attach(name, 'thread-self')
 
 
-def create_namespace(name):
+def create_namespace(name: str) -> None:
     """Create `name` unless it exists; bring its loopback up either way.
 
     On a thread of its own, like `run_in_namespace`: pyroute2's create()
@@ -59,7 +91,7 @@ def create_namespace(name):
         ipr.link('set', index=ipr.link_lookup(ifname='lo')[0], state='up')
 
 
-def remove_namespace(name):
+def remove_namespace(name: str) -> None:
     """Unmount and unlink the namespace; it dies with its last process."""
     if namespace_exists(name):
         try:
@@ -68,18 +100,19 @@ def remove_namespace(name):
             pass
 
 
-def _rtnetlink_socket_fd():
+def _rtnetlink_socket_fd() -> int:
     return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE).detach()
 
 
 @contextlib.contextmanager
-def rtnl(namespace=None):
+def rtnl(namespace: str | None = None) -> Iterator[Rtnl]:
     """An rtnetlink socket in `namespace` (None: our own), never creating one.
 
     The socket is opened by a thread inside the namespace (a socket stays in
     the namespace it was created in): a few hundred microseconds, where
     pyroute2's own `netns=` forks a helper process, 10-40 ms each time.
     """
+    ipr: Rtnl  # an IPRoute
     if namespace is None:
         ipr = IPRoute(groups=0)
     else:
@@ -95,30 +128,31 @@ def rtnl(namespace=None):
         ipr.close()
 
 
-def _on_own_thread(function, *args):
+def _on_own_thread(function: Callable[[*Ts], R], *args: *Ts) -> R:
     """Run `function` on a new thread and return its result or raise its error.
 
     For calls that move the thread into another network namespace: that
     changes only the calling thread, and this one ends right after, so no
     other thread ever runs in the wrong namespace.
     """
-    outcome = {}
+    values: list[R] = []
+    errors: list[BaseException] = []
 
-    def call():
+    def call() -> None:
         try:
-            outcome['value'] = function(*args)
+            values.append(function(*args))
         except BaseException as exc:  # handed to the caller's thread below
-            outcome['error'] = exc
+            errors.append(exc)
 
     thread = threading.Thread(target=call, name='netns-helper')
     thread.start()
     thread.join()
-    if 'error' in outcome:
-        raise outcome['error']
-    return outcome.get('value')
+    if errors:
+        raise errors[0]
+    return values[0]
 
 
-def _enter_and_call(name, function, args):
+def _enter_and_call(name: str, function: Callable[[*Ts], R], args: tuple[*Ts]) -> R:
     fd = os.open(namespace_path(name), os.O_RDONLY)
     try:
         if _libc.setns(fd, CLONE_NEWNET) != 0:
@@ -128,7 +162,7 @@ def _enter_and_call(name, function, args):
     return function(*args)
 
 
-def run_in_namespace(name, function, *args):
+def run_in_namespace(name: str, function: Callable[[*Ts], R], *args: *Ts) -> R:
     """Call `function` on a short-lived thread inside namespace `name`.
 
     /proc/sys/net and new sockets follow the thread's namespace.
@@ -136,7 +170,7 @@ def run_in_namespace(name, function, *args):
     return _on_own_thread(_enter_and_call, name, function, args)
 
 
-def _write_sysctls(settings, optional):
+def _write_sysctls(settings: Mapping[str, int], optional: Container[str]) -> None:
     for key, value in settings.items():
         path = os.path.join('/proc/sys', key)
         try:
@@ -147,7 +181,9 @@ def _write_sysctls(settings, optional):
                 raise
 
 
-def write_sysctls(namespace, settings, optional=()):
+def write_sysctls(
+    namespace: str | None, settings: Mapping[str, int], optional: Collection[str] = ()
+) -> None:
     """Write {'net/ipv4/ip_nonlocal_bind': 1, ...} inside `namespace`
     (None: our own). Keys in `optional` may be absent from this kernel."""
     if namespace is None:
@@ -158,12 +194,13 @@ def write_sysctls(namespace, settings, optional=()):
 
 # -- links and addresses ------------------------------------------------------
 
-def link_index(ipr, ifname):
+
+def link_index(ipr: Rtnl, ifname: str) -> int | None:
     found = ipr.link_lookup(ifname=ifname)
     return found[0] if found else None
 
 
-def ensure_bridge(ipr, name):
+def ensure_bridge(ipr: Rtnl, name: str) -> int | None:
     if link_index(ipr, name) is None:
         try:
             ipr.link('add', ifname=name, kind='bridge')
@@ -175,7 +212,7 @@ def ensure_bridge(ipr, name):
     return index
 
 
-def delete_link(ipr, ifname):
+def delete_link(ipr: Rtnl, ifname: str) -> bool:
     """Delete a link (a veth takes its peer with it); missing is fine."""
     index = link_index(ipr, ifname)
     if index is None:
@@ -188,7 +225,13 @@ def delete_link(ipr, ifname):
     return True
 
 
-def ensure_veth(near_ns, near_name, far_ns, far_name, far_mac=None):
+def ensure_veth(
+    near_ns: str | None,
+    near_name: str,
+    far_ns: str | None,
+    far_name: str,
+    far_mac: str | None = None,
+) -> None:
     """A veth pair `near_name` in `near_ns` <-> `far_name` in `far_ns`.
 
     A pair is created whole (the peer is born in its namespace), so finding
@@ -203,7 +246,7 @@ def ensure_veth(near_ns, near_name, far_ns, far_name, far_mac=None):
             delete_link(near, near_name)
         if far_index is not None:
             delete_link(far, far_name)
-        peer = {'ifname': far_name}
+        peer: dict[str, str | int] = {'ifname': far_name}
         if far_mac is not None:
             peer['address'] = far_mac
         if far_ns is not None:
@@ -217,16 +260,18 @@ def ensure_veth(near_ns, near_name, far_ns, far_name, far_mac=None):
                 raise
 
 
-def enslave_and_up(ipr, ifname, bridge):
+def enslave_and_up(ipr: Rtnl, ifname: str, bridge: str) -> None:
     index, master = link_index(ipr, ifname), link_index(ipr, bridge)
     ipr.link('set', index=index, master=master, state='up')
 
 
-def _existing_addresses(ipr, index):
+def _existing_addresses(ipr: Rtnl, index: int | None) -> set[tuple[str, int]]:
     return {(msg.get('address'), msg['prefixlen']) for msg in ipr.addr('dump', index=index)}
 
 
-def ensure_addresses(ipr, ifname, addresses):
+def ensure_addresses(
+    ipr: Rtnl, ifname: str, addresses: Iterable[tuple[AddressLike, int]]
+) -> list[str]:
     """Add each (address, prefixlen) missing on `ifname`, in order, and set it up.
 
     Order matters: the first IPv4 address of a subnet becomes the primary one,
@@ -238,8 +283,8 @@ def ensure_addresses(ipr, ifname, addresses):
     index = link_index(ipr, ifname)
     present = _existing_addresses(ipr, index)
     added = []
-    for address, prefixlen in addresses:
-        address = str(ipaddress.ip_address(address))
+    for given, prefixlen in addresses:
+        address = str(ipaddress.ip_address(given))
         if (address, prefixlen) in present:
             continue
         flags = IFA_F_NODAD if ':' in address else 0
@@ -253,6 +298,6 @@ def ensure_addresses(ipr, ifname, addresses):
     return added
 
 
-def link_names(namespace=None):
+def link_names(namespace: str | None = None) -> list[str]:
     with rtnl(namespace) as ipr:
         return sorted(msg.get('ifname') for msg in ipr.link('dump'))

@@ -13,44 +13,62 @@ out VIPs from the bottom), avoiding every address and VIP recorded by the
 amphorae on this host. An address already on the amphora row (vrrp_ip) is
 kept, so re-plugging after a crash changes nothing.
 """
+
 import ipaddress
 import logging
 import uuid
+from collections.abc import Container, Iterable, Mapping
 
 from lbaas import config
-from lbaas.drivers.base import Addressing, PermanentError, TransientError
+from lbaas.drivers.base import (
+    Addressing,
+    Amphora,
+    LoadBalancerNetwork,
+    PermanentError,
+    TransientError,
+)
 from lbaas.drivers.netns import layout
 from lbaas.drivers.netns.fabric import Fabric
+from lbaas.drivers.netns.layout import AmphoraRecord, IPAddress, Subnet
 
 LOG = logging.getLogger(__name__)
 PORT_ID_NAMESPACE = uuid.UUID('0d9b7c8e-5a3f-4c61-9e2b-7f1a6d4c3b20')
 
 
 class NetnsNetwork:
-    def __init__(self, state_dir=None, fabric=None):
+    def __init__(self, state_dir: str | None = None, fabric: Fabric | None = None) -> None:
         self.store = layout.StateStore(state_dir or config.CONF.state_dir)
         self.fabric = fabric or Fabric()
 
     # -- NetworkDriver -------------------------------------------------------------
 
-    def plug_amphora(self, amphora, lb):
+    def plug_amphora(self, amphora: Amphora, lb: LoadBalancerNetwork) -> Addressing:
         vips = self._vips(lb)
         vip_subnet = vips[0][0]
-        preferred = {vip_subnet.id: amphora.vrrp_ip}
+        preferred: dict[str, str | None] = {vip_subnet.id: amphora.vrrp_ip}
         holds_vips = lb.topology != 'ACTIVE_STANDBY'
-        record = self._assign(amphora.id, [subnet for subnet, _ in vips], preferred,
-                              vips=[[s.id, str(ip)] for s, ip in vips], holds_vips=holds_vips)
+        record = self._assign(
+            amphora.id,
+            [subnet for subnet, _ in vips],
+            preferred,
+            vips=[[s.id, str(ip)] for s, ip in vips],
+            holds_vips=holds_vips,
+        )
         self.fabric.attach_management(record)
         self._ensure_interfaces(record)
-        vrrp_port_id = (amphora.vrrp_port_id
-                        or str(uuid.uuid5(PORT_ID_NAMESPACE, amphora.id + vip_subnet.id)))
-        return Addressing(lb_network_ip=record.management_ip,
-                          vrrp_ip=record.subnet_addresses[vip_subnet.id],
-                          vrrp_port_id=vrrp_port_id, ha_ip=str(vips[0][1]),
-                          ha_port_id=lb.vips[0].port_id,
-                          vrrp_interface=layout.tenant_ifname(vip_subnet.network_id))
+        vrrp_port_id = amphora.vrrp_port_id or str(
+            uuid.uuid5(PORT_ID_NAMESPACE, amphora.id + vip_subnet.id)
+        )
+        return Addressing(
+            lb_network_ip=record.management_ip,
+            vrrp_ip=record.subnet_addresses[vip_subnet.id],
+            vrrp_port_id=vrrp_port_id,
+            ha_ip=str(vips[0][1]),
+            ha_port_id=lb.vips[0].port_id,
+            vrrp_interface=layout.tenant_ifname(vip_subnet.network_id),
+        )
 
-    def unplug_amphora(self, amphora):
+    def unplug_amphora(self, amphora: Amphora) -> None:
         """Remove its tenant interfaces and free their addresses.
 
         The management link stays: it belongs to the compute driver (made by
@@ -66,31 +84,32 @@ class NetnsNetwork:
             record.subnet_addresses, record.vips, record.holds_vips = {}, [], False
             self.store.save(record)
 
-    def release_vip(self, lb):
+    def release_vip(self, lb: LoadBalancerNetwork) -> None:
         """Nothing to free: a VIP is only an address inside amphora namespaces,
         gone with them, and the database releases the allocation."""
 
     # -- member subnets -------------------------------------------------------------
 
-    def member_subnet_ids(self, addresses):
+    def member_subnet_ids(self, addresses: frozenset[str]) -> list[str]:
         """The local subnets that contain any of these member addresses."""
-        found = set()
+        found: set[str] = set()
         for address in addresses:
             found.update(s.id for s in self.fabric.subnets_containing(address))
         return sorted(found)
 
-    def plug_member_subnets(self, amphora, subnet_ids):
+    def plug_member_subnets(self, amphora: Amphora, subnet_ids: list[str]) -> dict[str, str]:
         """Give the amphora an address on each of these local subnets.
 
         Subnets we do not know are skipped (a member there is unreachable
         from this host, which its health shows). Returns {subnet id: address}.
         """
-        subnets = []
+        subnets: list[Subnet] = []
         for subnet_id in subnet_ids:
             subnet = self.fabric.subnet(subnet_id)
             if subnet is None:
-                LOG.warning('amphora %s: member subnet %s is not a local subnet',
-                            amphora.id, subnet_id)
+                LOG.warning(
+                    'amphora %s: member subnet %s is not a local subnet', amphora.id, subnet_id
+                )
             else:
                 subnets.append(subnet)
         record = self._assign(amphora.id, subnets, preferred={})
@@ -99,29 +118,44 @@ class NetnsNetwork:
 
     # -- steps ---------------------------------------------------------------------
 
-    def _vips(self, lb):
+    def _vips(self, lb: LoadBalancerNetwork) -> list[tuple[Subnet, IPAddress]]:
         """[(local subnet, address)] of the VIP and additional VIPs, checked."""
-        vips = []
+        vips: list[tuple[Subnet, IPAddress]] = []
         for subnet_id, address in [(v.subnet_id, v.address) for v in lb.vips]:
             subnet = self.fabric.subnet(subnet_id)
             if subnet is None:
-                raise PermanentError('VIP subnet %s is not a local subnet; the netns '
-                                     'network driver plugs only those' % subnet_id)
+                raise PermanentError(
+                    'VIP subnet %s is not a local subnet; the netns '
+                    'network driver plugs only those' % subnet_id
+                )
+            if address is None:  # a ValueError, as ipaddress.ip_address(None) raises
+                raise ValueError('VIP on subnet %s has no address' % subnet_id)
             ip = ipaddress.ip_address(address)
             if ip not in subnet.cidr:
-                raise PermanentError('VIP %s is not in subnet %s (%s)'
-                                     % (address, subnet_id, subnet.cidr))
+                raise PermanentError(
+                    'VIP %s is not in subnet %s (%s)' % (address, subnet_id, subnet.cidr)
+                )
             vips.append((subnet, ip))
         return vips
 
-    def _assign(self, amphora_id, subnets, preferred, **updates):
-        """The amphora's record, with an address on each of `subnets`."""
+    def _assign(
+        self,
+        amphora_id: str,
+        subnets: Iterable[Subnet],
+        preferred: Mapping[str, str | None],
+        vips: list[list[str]] | None = None,
+        holds_vips: bool | None = None,
+    ) -> AmphoraRecord:
+        """The amphora's record, with an address on each of `subnets`, and
+        `vips` and `holds_vips` recorded when given."""
         with self.store.allocation_lock():
             record = self.store.load(amphora_id)
             if record is None:
                 raise TransientError('amphora %s is not built on this host' % amphora_id)
-            for key, value in updates.items():
-                setattr(record, key, value)
+            if vips is not None:
+                record.vips = vips
+            if holds_vips is not None:
+                record.holds_vips = holds_vips
             taken = self.store.tenant_addresses_in_use()
             taken |= {ipaddress.ip_address(ip) for _, ip in record.vips}
             for subnet in subnets:
@@ -133,13 +167,12 @@ class NetnsNetwork:
             self.store.save(record)
             return record
 
-    def _networks_of(self, record):
-        networks = {}
+    def _networks_of(self, record: AmphoraRecord) -> dict[str, list[tuple[str, int]]]:
+        networks: dict[str, list[tuple[str, int]]] = {}
         for subnet_id, address in record.subnet_addresses.items():
             subnet = self.fabric.subnet(subnet_id)
             if subnet is not None:
-                networks.setdefault(subnet.network_id, []).append(
-                    (address, subnet.cidr.prefixlen))
+                networks.setdefault(subnet.network_id, []).append((address, subnet.cidr.prefixlen))
         if record.holds_vips:
             for subnet_id, address in record.vips:
                 subnet = self.fabric.subnet(subnet_id)
@@ -148,15 +181,19 @@ class NetnsNetwork:
                     networks.setdefault(subnet.network_id, []).append((address, full))
         return networks
 
-    def _ensure_interfaces(self, record):
+    def _ensure_interfaces(self, record: AmphoraRecord) -> None:
         for network_id, addresses in self._networks_of(record).items():
-            self.fabric.attach(record.namespace, layout.tenant_ifname(network_id),
-                               layout.fabric_port(record.amphora_id, network_id),
-                               self.fabric.bridge_for(network_id), addresses,
-                               mac=layout.interface_mac(record.amphora_id, network_id))
+            self.fabric.attach(
+                record.namespace,
+                layout.tenant_ifname(network_id),
+                layout.fabric_port(record.amphora_id, network_id),
+                self.fabric.bridge_for(network_id),
+                addresses,
+                mac=layout.interface_mac(record.amphora_id, network_id),
+            )
 
 
-def _usable(address, subnet, taken):
+def _usable(address: str | None, subnet: Subnet, taken: Container[IPAddress]) -> IPAddress | None:
     """`address` if it is a free address of `subnet`, else None."""
     if not address:
         return None

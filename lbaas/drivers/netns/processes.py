@@ -6,14 +6,16 @@ an agent; and by the network namespace it runs in, which is how everything
 an amphora started (HAProxy, keepalived, whatever they forked) is found,
 whichever process started it and whoever its parent is now.
 """
+
 import os
 import signal
 import time
+from collections.abc import Callable, Sequence
 
 from lbaas.drivers.netns.netlink import namespace_path
 
 
-def _identity(path):
+def _identity(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -21,26 +23,28 @@ def _identity(path):
     return st.st_dev, st.st_ino
 
 
-def namespace_identity(name):
+def namespace_identity(name: str) -> tuple[int, int] | None:
     return _identity(namespace_path(name))
 
 
-def process_namespace(pid):
+def process_namespace(pid: int) -> tuple[int, int] | None:
     """The identity of the network namespace `pid` runs in (None if gone)."""
     return _identity('/proc/%d/ns/net' % pid)
 
 
-def pids_in_namespace(name):
+def pids_in_namespace(name: str) -> list[int]:
     """Processes whose network namespace is `name` (ours excluded)."""
     wanted = namespace_identity(name)
     if wanted is None:
         return []
-    return [int(entry) for entry in os.listdir('/proc')
-            if entry.isdigit() and int(entry) != os.getpid()
-            and process_namespace(int(entry)) == wanted]
+    return [
+        int(entry)
+        for entry in os.listdir('/proc')
+        if entry.isdigit() and int(entry) != os.getpid() and process_namespace(int(entry)) == wanted
+    ]
 
 
-def process_running(pid, marker=None):
+def process_running(pid: int, marker: str | None = None) -> bool:
     """`pid` exists, is not a zombie, and its command line holds `marker`."""
     try:
         with open('/proc/%d/stat' % pid) as f:
@@ -54,14 +58,14 @@ def process_running(pid, marker=None):
     return marker is None or os.fsencode(marker) in cmdline
 
 
-def signal_quietly(pid, signum):
+def signal_quietly(pid: int, signum: int) -> None:
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
 
 
-def _wait_gone(pids, timeout, is_running):
+def _wait_gone(pids: Sequence[int], timeout: float, is_running: Callable[[int], bool]) -> bool:
     deadline = time.monotonic() + timeout
     interval = 0.01
     while any(is_running(pid) for pid in pids):
@@ -72,7 +76,12 @@ def _wait_gone(pids, timeout, is_running):
     return True
 
 
-def terminate(pids, timeout, is_running=process_running, kill_wait=5.0):
+def terminate(
+    pids: Sequence[int],
+    timeout: float,
+    is_running: Callable[[int], bool] = process_running,
+    kill_wait: float = 5.0,
+) -> list[int]:
     """SIGTERM `pids`, SIGKILL whatever still runs after `timeout` seconds.
 
     Returns the pids that survived even SIGKILL (stuck in the kernel).
