@@ -21,7 +21,7 @@ import pytest
 
 from lbaas import wire
 from lbaas.agent.haproxy import process_alive
-from lbaas.drivers.amphora.pki import ControllerPKI
+from lbaas.drivers.pki import ControllerPKI
 from lbaas.drivers.amphora.rest import (AgentClient, AgentFailed, AgentRejected,
                                         AgentTLSError)
 

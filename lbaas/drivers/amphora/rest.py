@@ -18,7 +18,7 @@ import time
 from typing import Any, TypeVar
 
 from lbaas import wire
-from lbaas.drivers.amphora.pki import ControllerPKI
+from lbaas.drivers.pki import ControllerPKI
 from lbaas.drivers.base import StatRow
 
 CONNECT_TIMEOUT = 5.0

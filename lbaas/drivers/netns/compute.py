@@ -20,7 +20,7 @@ import sys
 import time
 
 from lbaas import config, wire
-from lbaas.drivers.amphora.pki import ControllerPKI
+from lbaas.drivers.pki import ControllerPKI
 from lbaas.drivers.base import PermanentError, TransientError
 from lbaas.drivers.netns import layout, netlink, processes
 from lbaas.drivers.netns.fabric import Fabric

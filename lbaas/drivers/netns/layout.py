@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol, TypeAlias
 
 from lbaas import wire
-from lbaas.drivers.amphora.pki import FileLock
+from lbaas.drivers.pki import FileLock
 from lbaas.drivers.base import PermanentError
 
 AMPHORA_PREFIX = 'amp-'

@@ -8,7 +8,7 @@ import pytest
 
 from lbaas import wire
 from lbaas.agent.bundle import BundleStore, InvalidBundle
-from lbaas.drivers.amphora.pki import ControllerPKI
+from lbaas.drivers.pki import ControllerPKI
 
 needs_haproxy = pytest.mark.skipif(
     shutil.which("haproxy") is None, reason="haproxy is not installed"
