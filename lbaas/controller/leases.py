@@ -15,7 +15,7 @@ from lbaas import config
 from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.db.models import utcnow
-from lbaas.service import lifecycle
+from lbaas.statuses import PENDING
 
 LB = models.LoadBalancer
 
@@ -49,7 +49,7 @@ class Lease:
 def claimable_ids(limit=100):
     now = utcnow()
     stmt = select(LB.id).where(
-        LB.provisioning_status.in_(lifecycle.PENDING),
+        LB.provisioning_status.in_(PENDING),
         or_(LB.lease_owner.is_(None), LB.lease_expires_at < now),
         or_(LB.next_attempt_at.is_(None), LB.next_attempt_at <= now)).limit(limit)
     with db.reading() as session:
@@ -61,7 +61,7 @@ def claim(lb_id, owner):
     now = utcnow()
     with db.writing() as session:
         result = session.execute(
-            update(LB).where(LB.id == lb_id, LB.provisioning_status.in_(lifecycle.PENDING),
+            update(LB).where(LB.id == lb_id, LB.provisioning_status.in_(PENDING),
                              or_(LB.lease_owner.is_(None), LB.lease_expires_at < now),
                              or_(LB.next_attempt_at.is_(None), LB.next_attempt_at <= now))
             .values(lease_owner=owner, lease_expires_at=_expiry()))

@@ -9,13 +9,14 @@ from __future__ import annotations
 import dataclasses
 
 from lbaas.controller.snapshot import AmphoraState, Snapshot
+from lbaas.statuses import AmphoraRole, AmphoraStatus, Topology
 
 # Roles and VRRP priorities per topology, as Octavia assigns them.
-ROLES: dict[str, tuple[tuple[str, int | None], ...]] = {
-    'SINGLE': (('STANDALONE', None),),
-    'ACTIVE_STANDBY': (('MASTER', 100), ('BACKUP', 90)),
+ROLES: dict[str, tuple[tuple[AmphoraRole, int | None], ...]] = {
+    Topology.SINGLE: ((AmphoraRole.STANDALONE, None),),
+    Topology.ACTIVE_STANDBY: ((AmphoraRole.MASTER, 100), (AmphoraRole.BACKUP, 90)),
 }
-READY = 'ALLOCATED'
+READY = AmphoraStatus.ALLOCATED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Plan:
 
 def _broken(amphora: AmphoraState, replace_all: bool) -> bool:
     return (replace_all or amphora.failover_requested
-            or amphora.value.status in ('ERROR', 'PENDING_DELETE'))
+            or amphora.value.status in (AmphoraStatus.ERROR, AmphoraStatus.PENDING_DELETE))
 
 
 def plan(snapshot: Snapshot) -> Plan:

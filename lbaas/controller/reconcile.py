@@ -27,6 +27,7 @@ from lbaas.controller.snapshot import Snapshot, amphora_value, load
 from lbaas.dataplane import render
 from lbaas.db import models
 from lbaas.db import session as db
+from lbaas.statuses import AmphoraStatus
 from lbaas.drivers.base import Addressing, Amphora, Drivers, TransientError
 
 LOG = logging.getLogger(__name__)
@@ -78,9 +79,9 @@ def _record_plan(snap: Snapshot, todo: Plan) -> dict[str, Amphora]:
     with db.writing() as session:
         if todo.retire:
             session.execute(update(models.Amphora).where(models.Amphora.id.in_(todo.retire))
-                            .values(status='PENDING_DELETE'))
+                            .values(status=AmphoraStatus.PENDING_DELETE))
         rows = [models.Amphora(id=models.new_id(), load_balancer_id=snap.lb_id,
-                               status='PENDING_CREATE', role=new.role,
+                               status=AmphoraStatus.PENDING_CREATE, role=new.role,
                                vrrp_priority=new.vrrp_priority,
                                vrrp_id=1 if new.vrrp_priority else None)
                 for new in todo.create]
@@ -107,13 +108,13 @@ def delete_amphora(amphora: Amphora | models.Amphora, drivers: Drivers) -> None:
     drivers.compute.delete(amphora.compute_id or drivers.compute.compute_id_for(amphora.id))
     with db.writing() as session:
         session.execute(update(models.Amphora).where(models.Amphora.id == amphora.id)
-                        .values(status='DELETED', load_balancer_id=None))
+                        .values(status=AmphoraStatus.DELETED, load_balancer_id=None))
 
 
 def _needs_build(amphora: Amphora, drivers: Drivers) -> bool:
-    if amphora.status == 'PENDING_CREATE' or not amphora.compute_id:
+    if amphora.status == AmphoraStatus.PENDING_CREATE or not amphora.compute_id:
         return True
-    if drivers.compute.status(amphora.compute_id) in ('ERROR', 'DELETED'):
+    if drivers.compute.status(amphora.compute_id) in (AmphoraStatus.ERROR, AmphoraStatus.DELETED):
         drivers.compute.delete(amphora.compute_id)  # a half-built leftover
         return True
     return False
@@ -128,7 +129,8 @@ def _build(todo: Plan, amphorae: dict[str, Amphora], snap: Snapshot,
         if amphora.status == READY or not _needs_build(amphora, drivers):
             continue
         compute_id = drivers.compute.build(amphora.id, snap.lb_id)
-        amphora = dataclasses.replace(amphora, compute_id=compute_id, status='BOOTING')
+        amphora = dataclasses.replace(amphora, compute_id=compute_id,
+                                      status=AmphoraStatus.BOOTING)
         addressing = drivers.network.plug_amphora(amphora, snap.network)
         built.append((dataclasses.replace(
             amphora, lb_network_ip=addressing.lb_network_ip, vrrp_ip=addressing.vrrp_ip,
@@ -137,7 +139,7 @@ def _build(todo: Plan, amphorae: dict[str, Amphora], snap: Snapshot,
         with db.writing() as session:
             for amphora, addressing in built:
                 session.execute(update(models.Amphora).where(models.Amphora.id == amphora.id)
-                                .values(status='BOOTING', compute_id=amphora.compute_id,
+                                .values(status=AmphoraStatus.BOOTING, compute_id=amphora.compute_id,
                                         **dataclasses.asdict(addressing)))
     return {amphora.id: amphora for amphora, _ in built}
 
@@ -179,5 +181,5 @@ def _push(serving: list[Amphora], snap: Snapshot, drivers: Drivers,
 
 def live_amphorae(session: Session, lb_id: str) -> list[models.Amphora]:
     stmt = select(models.Amphora).where(models.Amphora.load_balancer_id == lb_id,
-                                        models.Amphora.status != 'DELETED')
+                                        models.Amphora.status != AmphoraStatus.DELETED)
     return list(session.scalars(stmt))

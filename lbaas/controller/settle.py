@@ -14,7 +14,7 @@ from lbaas.controller import leases
 from lbaas.controller.snapshot import KINDS, Snapshot, load_graph
 from lbaas.db import models
 from lbaas.db import session as db
-from lbaas.service import graph, lifecycle
+from lbaas.statuses import PENDING, AmphoraStatus, Operating, Provisioning
 
 LB = models.LoadBalancer
 def _locked_lb(session: Session, lb_id: str) -> models.LoadBalancer | None:
@@ -33,24 +33,24 @@ def _rows(session: Session, pairs: tuple[tuple[str, str], ...]) -> list[object]:
 def _settle(obj: object, session: Session) -> None:
     """A pending object after a successful reconcile: ACTIVE, or gone."""
     status = obj.provisioning_status  # type: ignore[attr-defined]
-    if status == lifecycle.PENDING_DELETE:
+    if status == Provisioning.PENDING_DELETE:
         if isinstance(obj, models.Pool):
             for listener in obj.default_listeners:
                 listener.default_pool = None
         session.delete(obj)
-    elif status in lifecycle.PENDING:
-        if status == lifecycle.PENDING_CREATE and isinstance(obj, models.HealthMonitor):
-            obj.operating_status = lifecycle.ONLINE  # as Octavia's noop flows do
-        obj.provisioning_status = lifecycle.ACTIVE  # type: ignore[attr-defined]
+    elif status in PENDING:
+        if status == Provisioning.PENDING_CREATE and isinstance(obj, models.HealthMonitor):
+            obj.operating_status = Operating.ONLINE  # as Octavia's noop flows do
+        obj.provisioning_status = Provisioning.ACTIVE  # type: ignore[attr-defined]
 
 
 def _compact_positions(rows: list[object]) -> None:
     """L7 policies that stay are renumbered 1..n, as Octavia's ordering list."""
     gone = [r for r in rows if isinstance(r, models.L7Policy)
-            and r.provisioning_status == lifecycle.PENDING_DELETE]
+            and r.provisioning_status == Provisioning.PENDING_DELETE]
     for listener in {p.listener for p in gone}:
         staying = [p for p in listener.l7policies
-                   if p.provisioning_status != lifecycle.PENDING_DELETE]
+                   if p.provisioning_status != Provisioning.PENDING_DELETE]
         for number, policy in enumerate(staying, start=1):
             policy.position = number
 
@@ -70,8 +70,8 @@ def finish(snap: Snapshot, lease: leases.Lease, digests: dict[str, str]) -> None
         A = models.Amphora
         for amphora_id, digest in digests.items():
             session.execute(update(A).where(A.id == amphora_id).values(
-                status='ALLOCATED', config_digest=digest, failover_requested=False))
-        lb.provisioning_status = lifecycle.ACTIVE
+                status=AmphoraStatus.ALLOCATED, config_digest=digest, failover_requested=False))
+        lb.provisioning_status = Provisioning.ACTIVE
         lb.failover_requested = False
         leases.release(lb, session)
 
@@ -81,10 +81,10 @@ def finish_delete(lb_id: str, lease: leases.Lease) -> None:
         lb = load_graph(session, lb_id, lock=True)
         if lb is None or not leases.still_mine(lb, lease):
             return
-        for obj in list(graph.descendants(lb)):
+        for obj in list(models.descendants(lb)):
             session.delete(obj)
         lb.vip = None  # frees the address for the next LB
         lb.additional_vips = []
-        lb.provisioning_status = lifecycle.DELETED
-        lb.operating_status = lifecycle.OFFLINE
+        lb.provisioning_status = Provisioning.DELETED
+        lb.operating_status = Operating.OFFLINE
         leases.release(lb, session)

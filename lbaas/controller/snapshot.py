@@ -17,8 +17,7 @@ from lbaas.dataplane import viewmodel as vm
 from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.drivers import base
-from lbaas.service import graph
-from lbaas.service.lifecycle import PENDING, PENDING_DELETE
+from lbaas.statuses import PENDING, AmphoraRole, AmphoraStatus, Provisioning
 
 LB = models.LoadBalancer
 GRAPH = (selectinload(LB.listeners).selectinload(models.Listener.l7policies)
@@ -36,7 +35,7 @@ KIND_OF = {model: kind for kind, model in KINDS.items()}
 
 def unsettled(lb: models.LoadBalancer) -> tuple[tuple[str, str], ...]:
     """(kind, id) of every PENDING object under the LB."""
-    return tuple((KIND_OF[type(obj)], obj.id) for obj in graph.descendants(lb)
+    return tuple((KIND_OF[type(obj)], obj.id) for obj in models.descendants(lb)
                  if obj.provisioning_status in PENDING)
 
 
@@ -68,12 +67,12 @@ class Snapshot:
 
     @property
     def deleting(self) -> bool:
-        return self.provisioning_status == PENDING_DELETE
+        return self.provisioning_status == Provisioning.PENDING_DELETE
 
 
 def amphora_value(row: models.Amphora) -> base.Amphora:
     return base.Amphora(
-        id=row.id, lb_id=row.load_balancer_id, role=row.role or 'STANDALONE',
+        id=row.id, lb_id=row.load_balancer_id, role=row.role or AmphoraRole.STANDALONE,
         status=row.status, compute_id=row.compute_id, lb_network_ip=row.lb_network_ip,
         vrrp_ip=row.vrrp_ip, vrrp_port_id=row.vrrp_port_id, vrrp_priority=row.vrrp_priority,
         config_digest=row.config_digest)
@@ -89,9 +88,9 @@ def network_of(lb: models.LoadBalancer) -> base.LoadBalancerNetwork:
 
 
 def _freeze(lb: models.LoadBalancer) -> Snapshot:
-    deleting = lb.provisioning_status == PENDING_DELETE
+    deleting = lb.provisioning_status == Provisioning.PENDING_DELETE
     amphorae = tuple(AmphoraState(amphora_value(a), bool(a.failover_requested), a.updated_at)
-                     for a in lb.amphorae if a.status != 'DELETED')
+                     for a in lb.amphorae if a.status != AmphoraStatus.DELETED)
     members = frozenset(m.ip_address for p in lb.pools for m in p.members)
     return Snapshot(
         lb_id=lb.id, generation=lb.generation or 0,

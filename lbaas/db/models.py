@@ -5,6 +5,7 @@ views only; here `enabled`, `load_balancer_id` and so on, as Octavia's tables.
 """
 import datetime
 import uuid
+from collections.abc import Iterator
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey,
                         Index, Integer, String, Text, UniqueConstraint)
@@ -370,3 +371,17 @@ class ListenerStatistics(Base):
     active_connections: Mapped[int] = mapped_column(Integer, default=0)
     total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
     request_errors: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+def descendants(lb: LoadBalancer) -> Iterator[Base]:
+    """Every object under an LB: listeners, policies, rules, pools, members, monitors."""
+    for listener in lb.listeners:
+        yield listener
+        for policy in listener.l7policies:
+            yield policy
+            yield from policy.rules
+    for pool in lb.pools:
+        yield pool
+        yield from pool.members
+        if pool.health_monitor is not None:
+            yield pool.health_monitor

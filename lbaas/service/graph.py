@@ -85,17 +85,3 @@ def build_children(session, lb, data):
                             {k: v for k, v in policy.items() if k != 'redirect_pool'},
                             redirect_pool=target)
     session.flush()
-
-
-def descendants(lb):
-    """Every object under an LB, for cascade delete."""
-    for listener in lb.listeners:
-        yield listener
-        for policy in listener.l7policies:
-            yield policy
-            yield from policy.rules
-    for pool in lb.pools:
-        yield pool
-        yield from pool.members
-        if pool.health_monitor is not None:
-            yield pool.health_monitor

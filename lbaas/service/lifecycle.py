@@ -8,19 +8,21 @@ nudged only after the commit (see `lbaas.controller.wakeup`).
 from sqlalchemy import select
 
 from lbaas.api import errors
+from lbaas import statuses
 from lbaas.db import models
+from lbaas.statuses import Operating, Provisioning
 
-ACTIVE = 'ACTIVE'
-PENDING_CREATE = 'PENDING_CREATE'
-PENDING_UPDATE = 'PENDING_UPDATE'
-PENDING_DELETE = 'PENDING_DELETE'
-DELETED = 'DELETED'
-ERROR = 'ERROR'
-PENDING = (PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE)
+ACTIVE = Provisioning.ACTIVE
+PENDING_CREATE = Provisioning.PENDING_CREATE
+PENDING_UPDATE = Provisioning.PENDING_UPDATE
+PENDING_DELETE = Provisioning.PENDING_DELETE
+DELETED = Provisioning.DELETED
+ERROR = Provisioning.ERROR
+PENDING = tuple(sorted(statuses.PENDING))
 
-ONLINE = 'ONLINE'
-OFFLINE = 'OFFLINE'
-NO_MONITOR = 'NO_MONITOR'
+ONLINE = Operating.ONLINE
+OFFLINE = Operating.OFFLINE
+NO_MONITOR = Operating.NO_MONITOR
 
 MUTABLE = (ACTIVE,)
 DELETABLE = (ACTIVE, ERROR)

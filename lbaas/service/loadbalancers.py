@@ -111,7 +111,7 @@ def delete(session, lb_id, cascade):
         raise errors.ValidationFailure('Cannot delete Load Balancer %s - it has children'
                                        % lb_id)
     lifecycle.touch_lb(session, lb, [lb], lifecycle.PENDING_DELETE)
-    lifecycle.mark(lifecycle.PENDING_DELETE, *graph.descendants(lb))
+    lifecycle.mark(lifecycle.PENDING_DELETE, *models.descendants(lb))
 
 
 def failover(session, lb_id):
