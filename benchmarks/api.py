@@ -22,9 +22,8 @@ import signal
 import sys
 import time
 
-import requests
-
 import harness
+import requests
 
 API = '/v2/lbaas'
 SIZES = {
@@ -232,7 +231,7 @@ def table(results, previous=None):
             row.insert(2, '' if old is None else '%.1f %s' % (old, unit))
         lines.append(row)
     widths = [max(len(r[i]) for r in [header] + lines) for i in range(len(header))]
-    render = ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+    render = ['  '.join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip()
               for row in [header] + lines]
     render.insert(1, '-' * len(render[0]))
     return '\n'.join(render)
@@ -260,7 +259,7 @@ def meta(args, size, database_url):
     database = 'sqlite (default)'
     if database_url:  # the fresh database, without any password
         database = database_url.split('://')[0] + '://' + database_url.rsplit('@', 1)[-1]
-    return {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+    return {'date': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
             'host': platform.node(), 'cpus': os.cpu_count(), 'python': platform.python_version(),
             'database': database, 'api_workers': workers, 'quick': args.quick,
             'sizes': size, 'poll_ms': POLL_SECONDS * 1000,

@@ -22,8 +22,12 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tests.scenario import traffic  # noqa: E402
-from tests.scenario.conftest import (CLIENT_ADDRESSES, MEMBER_ADDRESSES,  # noqa: E402
-                                     ScenarioService, why_not_runnable)
+from tests.scenario.conftest import (  # noqa: E402
+    CLIENT_ADDRESSES,
+    MEMBER_ADDRESSES,
+    ScenarioService,
+    why_not_runnable,
+)
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
 MEMBER_PORT = traffic.MEMBER_PORT
@@ -74,7 +78,7 @@ def lb_body(name, member_hosts, monitor=True):
 
 
 def meta():
-    return {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+    return {'date': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
             'host': platform.node(), 'cpus': os.cpu_count(),
             'python': platform.python_version(),
             'load_average': [round(x, 2) for x in os.getloadavg()]}
@@ -89,7 +93,7 @@ def write_json(path, results):
 def render(header, rows):
     rows = [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    lines = ['  '.join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+    lines = ['  '.join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
              for row in [header] + rows]
     lines.insert(1, '-' * len(lines[0]))
     return '\n'.join(lines)

@@ -1,7 +1,6 @@
 """The operator side of the API: quotas, providers, flavors, availability
 zones, their profiles, and amphorae. The handlers live in `admin_*`."""
-from lbaas.api import (admin_amphorae, admin_catalog, admin_profiles, admin_providers,
-                       admin_quotas)
+from lbaas.api import admin_amphorae, admin_catalog, admin_profiles, admin_providers, admin_quotas
 
 
 def lbaas_routes():

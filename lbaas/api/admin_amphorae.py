@@ -7,7 +7,7 @@ amphora in ERROR.
 from sqlalchemy import select
 
 from lbaas.api import base, errors, query
-from lbaas.db import models
+from lbaas.db import models, work
 from lbaas.db import session as db
 from lbaas.service import loadbalancers
 
@@ -81,7 +81,7 @@ class Item:
             # As Octavia: PENDING_DELETE now, the worker tears it down.
             amphora.status = PENDING_DELETE
             if amphora.load_balancer_id:
-                session.info.setdefault('nudge', []).append(amphora.load_balancer_id)
+                work.notify_after_commit(session, amphora.load_balancer_id)
         base.respond(resp, 204)
 
 

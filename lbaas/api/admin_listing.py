@@ -9,24 +9,12 @@ Query-string parsing, field selection and links are `query`'s own.
 """
 import collections
 
-from sqlalchemy import Boolean, Integer, and_, or_
+from sqlalchemy import and_, or_
 
 from lbaas.api import base, errors, query
-from lbaas.schemas.common import parse_bool
 
 # query.links() reads `.id` of the first and last rows of a page.
 _Marker = collections.namedtuple('_Marker', 'id')
-
-
-def _coerce(column, raw):
-    try:
-        if isinstance(column.type, Boolean):
-            return parse_bool(raw)
-        if isinstance(column.type, Integer):
-            return int(raw)
-    except ValueError:
-        raise errors.InvalidInput('One or more arguments are either duplicate or invalid')
-    return raw
 
 
 def _order(listing, columns, key_column):
@@ -56,8 +44,7 @@ def _after_marker(session, model, order, marker_key):
 def select_page(session, stmt, spec, key_column, listing):
     """Filter, order and page `stmt`; return the page's rows in order."""
     for name, raw in listing.filters.items():
-        column = spec.columns[name]
-        stmt = stmt.where(column == _coerce(column, raw))
+        stmt = stmt.where(query.filter_condition(spec.columns[name], name, raw))
     order = _order(listing, spec.columns, key_column)
     if listing.marker:
         stmt = stmt.where(_after_marker(session, spec.model, order, listing.marker))

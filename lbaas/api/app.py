@@ -6,9 +6,8 @@ import falcon
 from sqlalchemy import exc as sa_exc
 
 from lbaas import config
+from lbaas.api import admin, auth, errors, loadbalancers, networks, policy, resources, versions
 from lbaas.schemas.common import ValidationFailure
-from lbaas.api import (admin, auth, errors, policy, loadbalancers, networks, resources,
-                       versions)
 
 LOG = logging.getLogger(__name__)
 
@@ -64,6 +63,8 @@ def create_app():
     app.add_error_handler(falcon.HTTPError, errors.handle_http_error)
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
     app.add_error_handler(ValidationFailure, errors.handle_rule_error)
+    for failure in (sa_exc.DBAPIError, sa_exc.DisconnectionError, sa_exc.TimeoutError):
+        app.add_error_handler(failure, errors.handle_database_error)
     app.add_error_handler(sa_exc.IntegrityError, errors.handle_integrity_error)
     app.add_error_handler(sa_exc.DataError, errors.handle_data_error)
     policy.get_enforcer()  # built once here, before gunicorn forks its workers

@@ -1,5 +1,4 @@
 """What every resource module shares: bodies in, envelopes out, list pages."""
-import contextlib
 import json
 
 import pydantic
@@ -7,8 +6,7 @@ from sqlalchemy import select
 
 from lbaas import config
 from lbaas.api import errors, policy, query
-from lbaas.controller import wakeup
-from lbaas.db import session as db
+from lbaas.db import work
 from lbaas.schemas.common import format_validation_error
 
 
@@ -110,12 +108,7 @@ def not_deleted(model):
     return select(model).where(model.provisioning_status != 'DELETED')
 
 
-@contextlib.contextmanager
 def write():
-    """A write transaction; LBs the service queued in `session.info['nudge']`
-    (lifecycle.touch_lb) are handed to the worker once it has committed."""
-    with db.writing() as session:
-        yield session
-        queued = session.info.get('nudge', [])
-    for lb_id in dict.fromkeys(queued):
-        wakeup.nudge(lb_id)
+    """A write transaction: the unit of work wakes a worker for each LB it
+    gave work to, once it has committed."""
+    return work.writing()

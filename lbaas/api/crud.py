@@ -7,7 +7,8 @@ answer with Octavia's envelope. A `Kind` names the pieces; the handlers here
 are shared. `parent` is the id from the URL for members and rules.
 """
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lbaas.api import base, query
 from lbaas.db import session as db

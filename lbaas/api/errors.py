@@ -1,85 +1,35 @@
-"""Octavia's error vocabulary and how each becomes an HTTP answer.
+"""How each error becomes an HTTP answer with Octavia's fault body.
 
 Octavia answers errors as WSME faults: {"faultcode", "faultstring",
-"debuginfo"}. Clients match on the status code and sometimes on the text, so
-the texts below follow Octavia's wording.
+"debuginfo"}. The domain's errors live in `lbaas/errors.py`; they are
+re-exported here for the API modules.
 """
 import json
 import logging
+import threading
+import time
 
+from lbaas.db import outage
+
+# The domain's errors, re-exported: API modules raise them through this module.
+from lbaas.errors import (  # noqa: F401
+    ApiError,
+    BodyTooLarge,
+    Conflict,
+    Forbidden,
+    Immutable,
+    InvalidInput,
+    NotFound,
+    NotImplementedByProvider,
+    PendingState,
+    QuotaExceeded,
+    ValidationFailure,
+)
 
 LOG = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    status = 400
-
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
-
-    @property
-    def faultcode(self):
-        return 'Client' if self.status < 500 else 'Server'  # as WSME decides it
-
-
-class InvalidInput(ApiError):
-    """400: a field failed validation."""
-
-
-class ValidationFailure(ApiError):
-    def __init__(self, message):
-        super().__init__('Validation failure: %s' % message)
-
-
-class NotFound(ApiError):
-    status = 404
-
-    def __init__(self, resource, obj_id):
-        super().__init__('%s %s not found.' % (resource, obj_id))
-
-
-class Forbidden(ApiError):
-    status = 403
-
-    def __init__(self, message='Policy does not allow this request to be performed.'):
-        super().__init__(message)
-
-
-class QuotaExceeded(ApiError):
-    status = 403
-
-    def __init__(self, resource):
-        super().__init__('Quota has been met for resources: %s' % resource)
-
-
-class Conflict(ApiError):
-    status = 409
-
-
-class PendingState(Conflict):
-    def __init__(self, lb_id, state):
-        super().__init__('Invalid state %s of loadbalancer resource %s' % (state, lb_id))
-
-
-class Immutable(Conflict):
-    def __init__(self, resource, obj_id):
-        super().__init__('%s %s is immutable and cannot be updated.' % (resource, obj_id))
-
-
-class NotImplementedByProvider(ApiError):
-    status = 501
-
-    def __init__(self, provider, what):
-        super().__init__("Provider '%s' does not support a requested option: %s"
-                         % (provider, what))
-
-
-class BodyTooLarge(ApiError):
-    status = 413
-
-    def __init__(self):
-        super().__init__('Request is too large.')
+RETRY_AFTER = 5  # seconds a client is asked to wait while the database is away
+UNAVAILABLE = ('The service is unavailable: its database cannot be reached. '
+               'Please try again shortly.')
 
 
 def fault_body(message, faultcode='Client'):
@@ -133,6 +83,44 @@ def handle_integrity_error(req, resp, exc, params):
 def handle_data_error(req, resp, exc, params):
     """A value the database cannot hold or compare (a NUL byte, a bad date)."""
     _respond(resp, 400, fault_body('Invalid input: a value is not valid for its field.'))
+
+
+class _Throttle:
+    """At most one warning per `period` seconds, with the count of the rest."""
+
+    def __init__(self, period: float = 10.0) -> None:
+        self.period = period
+        self.lock = threading.Lock()
+        self.last = float('-inf')
+        self.quiet = 0
+
+    def warn(self, message: str, *args: object) -> None:
+        with self.lock:
+            now = time.monotonic()
+            if now - self.last < self.period:
+                self.quiet += 1
+                return
+            quiet, self.quiet, self.last = self.quiet, 0, now
+        LOG.warning(message + ' (%d more since the last warning)', *args, quiet)
+
+
+_unavailable = _Throttle()
+
+
+def handle_database_error(req, resp, exc: Exception, params) -> None:
+    """Any database failure but a conflict or a bad value: 503, never 500.
+
+    Unreachable, restarting, out of connections, a deadlock victim: the
+    client is told to try again after Retry-After seconds.
+    """
+    if outage.database_unavailable(exc):
+        reason = str(getattr(exc, 'orig', None) or exc).strip().partition('\n')[0]
+        _unavailable.warn('database unavailable serving %s %s: %s', req.method, req.path,
+                          reason)
+    else:
+        LOG.exception('Database error serving %s %s', req.method, req.path)
+    _respond(resp, 503, fault_body(UNAVAILABLE, 'Server'))
+    resp.set_header('Retry-After', str(RETRY_AFTER))
 
 
 def handle_unexpected(req, resp, exc, params):

@@ -7,9 +7,11 @@ legacy `sort_key`/`sort_dir`), any attribute filters by equality, `fields`
 trims the answer, and four tag filters combine.
 """
 import dataclasses
+import datetime
+import math
 import urllib.parse
 
-from sqlalchemy import Boolean, Float, Integer, and_, exists, not_, or_
+from sqlalchemy import Boolean, ColumnElement, Float, Integer, and_, exists, not_, or_
 from sqlalchemy.sql import sqltypes
 
 from lbaas import config
@@ -64,7 +66,7 @@ def _parse_sort(params, sortable):
     elif params.get('sort_key'):
         names = _as_list(params['sort_key'])
         dirs = _as_list(params.get('sort_dir') or []) or ['asc'] * len(names)
-        keys = list(zip(names, dirs + ['asc'] * (len(names) - len(dirs))))
+        keys = list(zip(names, dirs + ['asc'] * (len(names) - len(dirs)), strict=False))
     for key, direction in keys:
         if direction not in ('asc', 'desc'):
             raise InvalidInput('Invalid sort direction: %s' % direction)
@@ -107,23 +109,75 @@ def parse(req, columns):
                      ('tags', 'tags-any', 'not-tags', 'not-tags-any') if params.get(k)})
 
 
-def _coerce(column, raw):
-    kind = column.type
+_WHOLE_SECOND = datetime.timedelta(seconds=1)
+_BIGGEST = 2 ** 63 - 1  # beyond what any database compares
+
+
+def _bad_value(name: str, raw: str, reason: str) -> InvalidInput:
+    return InvalidInput("Invalid input for field/attribute %s. Value: '%s'. %s"
+                        % (name, raw, reason))
+
+
+def parse_datetime(raw: str) -> datetime.datetime:
+    """An ISO 8601 date and time as the columns hold it: naive UTC, whole seconds.
+
+    Accepts what Octavia's API shows (`2017-02-28T00:41:44`) and the usual
+    variants: a fraction, `Z` or an offset, a space instead of the `T`.
+    Raises ValueError (or OverflowError) for anything else.
+    """
+    value = datetime.datetime.fromisoformat(raw.strip())
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0)
+
+
+def _datetime_condition(column: ColumnElement, name: str, raw: str) -> ColumnElement:
+    """Equality at the second the API shows: [t, t + 1s)."""
     try:
-        if isinstance(kind, Boolean):
-            return parse_bool(raw)
+        start = parse_datetime(raw)
+    except (ValueError, OverflowError):
+        raise _bad_value(name, raw, 'Value should be a date and time in ISO 8601 '
+                                    'format, such as 2017-02-28T00:41:44.')
+    if start >= datetime.datetime.max - _WHOLE_SECOND:
+        return column >= start
+    return and_(column >= start, column < start + _WHOLE_SECOND)
+
+
+def _number(kind: sqltypes.TypeEngine, name: str, raw: str) -> int | float:
+    try:
         if isinstance(kind, Integer):
             number = int(raw)
-            if abs(number) > 2 ** 63 - 1:  # beyond what any database compares
+            if abs(number) > _BIGGEST:
                 raise ValueError(raw)
             return number
-        if isinstance(kind, Float):
-            return float(raw)
+        value = float(raw)
+        if not math.isfinite(value):  # MariaDB knows no NaN nor infinity
+            raise ValueError(raw)
+        return value
     except ValueError:
-        raise InvalidInput('One or more arguments are either duplicate or invalid')
-    if isinstance(kind, (sqltypes.JSON,)):
-        raise InvalidInput('One or more arguments are either duplicate or invalid')
-    return raw
+        what = 'an integer' if isinstance(kind, Integer) else 'a number'
+        raise _bad_value(name, raw, 'Value should be %s.' % what)
+
+
+def filter_condition(column: ColumnElement, name: str, raw: str) -> ColumnElement:
+    """`column == raw`, with `raw` converted to the column's type first.
+
+    A value the column cannot hold answers 400 here, before any database
+    sees it: PostgreSQL refuses to compare text with a timestamp.
+    """
+    kind = column.type
+    if isinstance(kind, Boolean):
+        return column == parse_bool(raw)
+    if isinstance(kind, sqltypes.DateTime):
+        return _datetime_condition(column, name, raw)
+    if isinstance(kind, (Integer, Float)):
+        return column == _number(kind, name, raw)
+    if isinstance(kind, sqltypes.String):
+        if '\x00' in raw:  # no text column holds one; PostgreSQL cannot even compare
+            raise _bad_value(name, raw.replace('\x00', '\\x00'),
+                             'Value should not contain a NUL character.')
+        return column == raw
+    raise InvalidInput('One or more arguments are either duplicate or invalid')
 
 
 def _tag_conditions(model, tag_filters):
@@ -170,8 +224,7 @@ def select_page(session, stmt, model, columns, listing):
     """Apply filters, order and paging to `stmt`; return the page's rows."""
     base_stmt = stmt
     for key, raw in listing.filters.items():
-        column = columns[key]
-        stmt = stmt.where(column == _coerce(column, raw))
+        stmt = stmt.where(filter_condition(columns[key], key, raw))
     for condition in _tag_conditions(model, listing.tag_filters):
         stmt = stmt.where(condition)
     order = _order(listing, columns, model)

@@ -11,10 +11,13 @@ from sqlalchemy import delete, select
 
 from lbaas import config
 from lbaas.controller import reconcile
-from lbaas.db import models
+from lbaas.db import models, work
+from lbaas.db import outage as db_outage
 from lbaas.db import session as db
 from lbaas.drivers import registry
-from lbaas.service import lifecycle
+from lbaas.statuses import PENDING, Provisioning
+
+FAILOVERABLE = (Provisioning.ACTIVE, Provisioning.ERROR)
 
 LOG = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def reap_amphorae(drivers):
     with db.reading() as session:
         doomed = list(session.scalars(select(Amp).outerjoin(LB).where(
             Amp.status == 'PENDING_DELETE',
-            (LB.id.is_(None)) | (LB.provisioning_status.not_in(lifecycle.PENDING)))))
+            (LB.id.is_(None)) | (LB.provisioning_status.not_in(PENDING)))))
     for amphora in doomed:
         reconcile.delete_amphora(amphora, drivers)
     return len(doomed)
@@ -79,24 +82,32 @@ def sweep_host(drivers):
 
 
 def _request_failover(amphora):
-    with db.writing() as session:
-        lb = session.get(models.LoadBalancer, amphora.load_balancer_id)
-        if lb is None or lb.provisioning_status not in lifecycle.FAILOVERABLE:
+    with work.writing() as session:
+        lb = session.get(models.LoadBalancer, amphora.load_balancer_id,
+                         with_for_update={'of': models.LoadBalancer})
+        if lb is None or lb.provisioning_status not in FAILOVERABLE:
             return  # busy: the next sweep looks again
         session.get(models.Amphora, amphora.id).failover_requested = True
-        lifecycle.touch_lb(session, lb, [lb])
+        work.give_work(session, lb, [lb])
         LOG.warning('amphora %s of load balancer %s is gone: failing over', amphora.id, lb.id)
 
 
-def run(stop=None):
+def sweep(drivers, outage: db_outage.Outage, interval: float) -> float:
+    """One round of every sweep; returns the pause before the next round."""
+    try:
+        purge_deleted()
+        reap_amphorae(drivers)
+        sweep_host(drivers)
+    except Exception as exc:  # a database outage or hiccup must not end the sweeps
+        return outage.failed(exc, interval)
+    outage.ended()
+    return interval
+
+
+def run(stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     interval = config.CONF.house_keeping.cleanup_interval
     drivers = registry.load()
+    outage = db_outage.Outage('housekeeping')
     while not stop.is_set():
-        try:
-            purge_deleted()
-            reap_amphorae(drivers)
-            sweep_host(drivers)
-        except Exception:  # a database hiccup must not end the sweeps
-            LOG.exception('housekeeping sweep failed')
-        stop.wait(interval)
+        stop.wait(sweep(drivers, outage, interval))

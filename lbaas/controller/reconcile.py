@@ -27,8 +27,8 @@ from lbaas.controller.snapshot import Snapshot, amphora_value, load
 from lbaas.dataplane import render
 from lbaas.db import models
 from lbaas.db import session as db
-from lbaas.statuses import AmphoraStatus
 from lbaas.drivers.base import Addressing, Amphora, Drivers, TransientError
+from lbaas.statuses import AmphoraStatus
 
 LOG = logging.getLogger(__name__)
 READY_TIMEOUT = 30.0   # seconds an agent may take to answer after its build

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from lbaas.db import models
+from lbaas.db import outage as db_outage
 from lbaas.db import session as db
 
 LOG = logging.getLogger(__name__)
@@ -106,12 +107,18 @@ class StatusPoller:
         self.interval = interval
         self.last_raw = {}  # (listener, amphora) -> raw counters at last poll
 
-    def run(self, stop):
-        while not stop.wait(self.interval):
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop`; a database outage is waited out, never fatal."""
+        outage = db_outage.Outage('status poller')
+        pause = self.interval
+        while not stop.wait(pause):
             try:
                 self.poll_once()
-            except Exception:  # a database or agent hiccup: try next round
-                LOG.exception('status poll failed')
+            except Exception as exc:  # a database or agent hiccup: try again
+                pause = outage.failed(exc, self.interval)
+                continue
+            outage.ended()
+            pause = self.interval
 
     def poll_once(self):
         with db.reading() as session:

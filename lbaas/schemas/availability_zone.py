@@ -1,5 +1,5 @@
 """Availability zone and AZ profile request bodies (reference 1.7)."""
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
@@ -17,7 +17,7 @@ AvailabilityZoneData = Annotated[str, Field(max_length=c.MAX_PROFILE_DATA_LENGTH
 class AvailabilityZoneCreate(RequestModel):
     """POST /v2/lbaas/availabilityzones. The name is the key."""
     name: c.Name
-    description: Optional[c.Description] = None
+    description: c.Description | None = None
     enabled: bool = True
     availability_zone_profile_id: c.Uuid
 
@@ -25,8 +25,8 @@ class AvailabilityZoneCreate(RequestModel):
 class AvailabilityZoneUpdate(RequestModel):
     """PUT /v2/lbaas/availabilityzones/{name}; name and profile cannot change."""
     NOT_NULL = ('enabled',)
-    description: Optional[c.Description] = None
-    enabled: Optional[bool] = None
+    description: c.Description | None = None
+    enabled: bool | None = None
 
 
 class AvailabilityZoneProfileCreate(RequestModel):
@@ -39,6 +39,6 @@ class AvailabilityZoneProfileCreate(RequestModel):
 class AvailabilityZoneProfileUpdate(RequestModel):
     """PUT /v2/lbaas/availabilityzoneprofiles/{id}."""
     NOT_NULL = ('name', 'provider_name', 'availability_zone_data')
-    name: Optional[c.Name] = None
-    provider_name: Optional[ProviderName] = None
-    availability_zone_data: Optional[AvailabilityZoneData] = None
+    name: c.Name | None = None
+    provider_name: ProviderName | None = None
+    availability_zone_data: AvailabilityZoneData | None = None

@@ -8,11 +8,18 @@ import copy
 import ipaddress
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, Optional
+from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    model_validator,
+)
 
 # --- enumerations (octavia-lib constants, reference section 2.1) -----------
 LISTENER_PROTOCOLS = ('TCP', 'HTTP', 'HTTPS', 'TERMINATED_HTTPS', 'UDP', 'SCTP', 'PROMETHEUS')
@@ -189,7 +196,7 @@ def _integer_text(value: Any) -> Any:
     return value
 
 
-def bounded_int(ge: Optional[int] = None, le: Optional[int] = None) -> Any:
+def bounded_int(ge: int | None = None, le: int | None = None) -> Any:
     """An integer (or its decimal string) within [ge, le], and always within
     what the database stores."""
     return Annotated[int, BeforeValidator(_integer_text), Strict(),
@@ -211,7 +218,7 @@ TlsVersionList = Annotated[list[Annotated[str, Field(max_length=32)]],
                            AfterValidator(check_tls_versions)]
 AlpnProtocolList = Annotated[list[str], AfterValidator(check_alpn_protocols)]
 AdminStateUp = Annotated[bool, BeforeValidator(_null_means_false)]
-OptionalAdminStateUp = Annotated[Optional[bool], BeforeValidator(_null_means_false)]
+OptionalAdminStateUp = Annotated[bool | None, BeforeValidator(_null_means_false)]
 TagList = Annotated[list[Tag], EMPTY_LIST_IF_NULL]
 ContainerRefList = Annotated[list[ContainerRef], EMPTY_LIST_IF_NULL]
 HeaderValue = Annotated[str, Field(max_length=255)]
@@ -240,7 +247,7 @@ class RequestModel(BaseModel):
 
 class ProjectScoped(RequestModel):
     """Mixin for top-level POST bodies: project_id, also spelt tenant_id."""
-    project_id: Optional[ProjectId] = None
+    project_id: ProjectId | None = None
 
     @model_validator(mode='before')
     @classmethod
@@ -307,7 +314,7 @@ def _reason(error: dict, parent: str) -> str:
     return template.format(**ctx) if template else error['msg']
 
 
-def format_validation_error(exc: pydantic.ValidationError, root: Optional[str] = None) -> str:
+def format_validation_error(exc: pydantic.ValidationError, root: str | None = None) -> str:
     """Octavia/WSME wording for the first error of a ValidationError.
 
     `root` names the body object ("listener", "pool", ...) for errors that

@@ -1,6 +1,6 @@
 """Flavor and flavor profile request bodies (reference 1.7 "Flavor")."""
 import json
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
@@ -32,7 +32,7 @@ FlavorData = Annotated[str, Field(max_length=c.MAX_PROFILE_DATA_LENGTH),
 class FlavorCreate(RequestModel):
     """POST /v2/lbaas/flavors."""
     name: c.Name
-    description: Optional[c.Description] = None
+    description: c.Description | None = None
     enabled: bool = True
     flavor_profile_id: c.Uuid
 
@@ -40,9 +40,9 @@ class FlavorCreate(RequestModel):
 class FlavorUpdate(RequestModel):
     """PUT /v2/lbaas/flavors/{id}; the profile cannot change."""
     NOT_NULL = ('name', 'enabled')
-    name: Optional[c.Name] = None
-    description: Optional[c.Description] = None
-    enabled: Optional[bool] = None
+    name: c.Name | None = None
+    description: c.Description | None = None
+    enabled: bool | None = None
 
 
 class FlavorProfileCreate(RequestModel):
@@ -55,6 +55,6 @@ class FlavorProfileCreate(RequestModel):
 class FlavorProfileUpdate(RequestModel):
     """PUT /v2/lbaas/flavorprofiles/{id}."""
     NOT_NULL = ('name', 'provider_name', 'flavor_data')
-    name: Optional[c.Name] = None
-    provider_name: Optional[ProviderName] = None
-    flavor_data: Optional[FlavorData] = None
+    name: c.Name | None = None
+    provider_name: ProviderName | None = None
+    flavor_data: FlavorData | None = None

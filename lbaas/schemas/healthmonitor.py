@@ -1,12 +1,12 @@
 """Health monitor request bodies (reference 1.7 "Health monitor", 2.4)."""
 import re
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from lbaas.schemas import common as c
 from lbaas.schemas import rules
-from lbaas.schemas.common import RequestModel, ProjectScoped
+from lbaas.schemas.common import ProjectScoped, RequestModel
 
 # What PUT null means, per field (fields not listed: null clears the value).
 UPDATE_NULL_DEFAULTS = {
@@ -65,12 +65,12 @@ DomainName = Annotated[str, Field(min_length=1, max_length=255),
 
 class HealthMonitorFields(RequestModel):
     """Optional fields shared by every health monitor body."""
-    name: Optional[c.Name] = None
-    http_method: Optional[Literal[c.HM_HTTP_METHODS]] = None
-    url_path: Optional[UrlPath] = None
-    expected_codes: Optional[ExpectedCodes] = None
-    http_version: Optional[HttpVersion] = None
-    domain_name: Optional[DomainName] = None
+    name: c.Name | None = None
+    http_method: Literal[c.HM_HTTP_METHODS] | None = None
+    url_path: UrlPath | None = None
+    expected_codes: ExpectedCodes | None = None
+    http_version: HttpVersion | None = None
+    domain_name: DomainName | None = None
 
 
 class GraphHealthMonitor(HealthMonitorFields):
@@ -106,12 +106,12 @@ class HealthMonitorUpdate(HealthMonitorFields):
     http_version (rules.check_hm_http_fields / check_hm_domain_name) are the
     service layer's."""
     NOT_NULL = ('delay', 'timeout', 'max_retries')
-    delay: Optional[Delay] = None
-    timeout: Optional[Timeout] = None
-    max_retries: Optional[Retries] = None
-    max_retries_down: Optional[Retries] = None
+    delay: Delay | None = None
+    timeout: Timeout | None = None
+    max_retries: Retries | None = None
+    max_retries_down: Retries | None = None
     admin_state_up: c.OptionalAdminStateUp = None
-    tags: Optional[list[c.Tag]] = None
+    tags: list[c.Tag] | None = None
 
     @model_validator(mode='after')
     def _check_domain_name_version(self):

@@ -1,12 +1,17 @@
 """L7 policy request bodies and Octavia's redirect sanitising (reference 1.7)."""
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, model_validator
 
 from lbaas.schemas import common as c
-from lbaas.schemas.common import (InvalidL7PolicyAction, InvalidL7PolicyArgs, ProjectScoped,
-                                  RequestModel, ValidationFailure)
+from lbaas.schemas.common import (
+    InvalidL7PolicyAction,
+    InvalidL7PolicyArgs,
+    ProjectScoped,
+    RequestModel,
+    ValidationFailure,
+)
 from lbaas.schemas.l7rule import GraphL7Rule
 from lbaas.schemas.pool import GraphPool
 
@@ -97,12 +102,12 @@ def sanitize_l7policy(policy: dict[str, Any], create: bool) -> dict[str, Any]:
 
 class L7PolicyFields(RequestModel):
     """Optional fields shared by every L7 policy body."""
-    name: Optional[c.Name] = None
-    description: Optional[c.Description] = None
-    redirect_pool_id: Optional[c.Uuid] = None
-    redirect_url: Optional[RedirectUrl] = None
-    redirect_prefix: Optional[RedirectUrl] = None
-    redirect_http_code: Optional[Literal[c.REDIRECT_HTTP_CODES]] = None
+    name: c.Name | None = None
+    description: c.Description | None = None
+    redirect_pool_id: c.Uuid | None = None
+    redirect_url: RedirectUrl | None = None
+    redirect_prefix: RedirectUrl | None = None
+    redirect_http_code: Literal[c.REDIRECT_HTTP_CODES] | None = None
 
     def _sanitize(self, create: bool):
         sent = type(self).model_fields if create else self.model_fields_set
@@ -133,7 +138,7 @@ class L7PolicyCreateFields(L7PolicyFields):
 class GraphL7Policy(L7PolicyCreateFields):
     """An L7 policy inline in a listener (graph create). redirect_pool is an
     inline pool or a reference by name to one in the same body."""
-    redirect_pool: Optional[GraphPool] = None
+    redirect_pool: GraphPool | None = None
 
     @model_validator(mode='after')
     def _check_redirect_pool_named(self):
@@ -153,10 +158,10 @@ class L7PolicyUpdate(L7PolicyFields):
     """PUT /v2/lbaas/l7policies/{id}. After validation the redirect fields are
     consistent: e.g. sending redirect_url also sets action and clears
     redirect_pool_id/redirect_prefix in model_dump(exclude_unset=True)."""
-    action: Optional[Action] = None
+    action: Action | None = None
     admin_state_up: c.OptionalAdminStateUp = None
-    position: Optional[Position] = None
-    tags: Optional[list[c.Tag]] = None
+    position: Position | None = None
+    tags: list[c.Tag] | None = None
 
     @model_validator(mode='after')
     def _sanitize_on_update(self):

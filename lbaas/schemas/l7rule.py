@@ -1,6 +1,6 @@
 """L7 rule request bodies and the per-type rule checks (reference 1.7, 2.5)."""
 import re
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -91,8 +91,8 @@ def _check_rule(rule_type: str, compare_type: str, key, value) -> None:
         raise _RuleProblem('Invalid L7 Rule: invalid rule type')
 
 
-def check_l7rule_data(rule_type: str, compare_type: str, key: Optional[str],
-                      value: Optional[str]) -> None:
+def check_l7rule_data(rule_type: str, compare_type: str, key: str | None,
+                      value: str | None) -> None:
     """Section 2.5. The service calls this with the merged values on PUT."""
     try:
         _check_rule(rule_type, compare_type, key, value)
@@ -104,7 +104,7 @@ class GraphL7Rule(RequestModel):
     """A rule inline in an L7 policy (graph create or policy POST)."""
     type: Literal[c.L7RULE_TYPES]
     compare_type: Literal[c.L7RULE_COMPARE_TYPES]
-    key: Optional[NoNewline] = None
+    key: NoNewline | None = None
     value: NoNewline
     invert: bool = False
     admin_state_up: c.AdminStateUp = True
@@ -125,10 +125,10 @@ class L7RuleUpdate(RequestModel):
     """PUT /v2/lbaas/l7policies/{l7policy_id}/rules/{id}. The service merges
     the stored rule with these values and calls check_l7rule_data."""
     NOT_NULL = ('type', 'compare_type', 'value')
-    type: Optional[Literal[c.L7RULE_TYPES]] = None
-    compare_type: Optional[Literal[c.L7RULE_COMPARE_TYPES]] = None
-    key: Optional[NoNewline] = None
-    value: Optional[NoNewline] = None
-    invert: Optional[bool] = None
+    type: Literal[c.L7RULE_TYPES] | None = None
+    compare_type: Literal[c.L7RULE_COMPARE_TYPES] | None = None
+    key: NoNewline | None = None
+    value: NoNewline | None = None
+    invert: bool | None = None
     admin_state_up: c.OptionalAdminStateUp = None
-    tags: Optional[list[c.Tag]] = None
+    tags: list[c.Tag] | None = None

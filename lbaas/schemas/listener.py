@@ -1,5 +1,5 @@
 """Listener request bodies (reference 1.7 "Listener", 2.6, 2.7, 2.8)."""
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, model_validator
 
@@ -36,21 +36,21 @@ CidrList = Annotated[list[c.Cidr], AfterValidator(lambda cidrs: list(dict.fromke
 class ListenerFields(RequestModel):
     """Optional fields shared by every listener body. Timeouts and TLS options
     left None are filled from the configuration by the service layer."""
-    name: Optional[c.Name] = None
-    description: Optional[c.Description] = None
-    default_pool_id: Optional[c.Uuid] = None
-    default_tls_container_ref: Optional[c.ContainerRef] = None
-    client_ca_tls_container_ref: Optional[c.ContainerRef] = None
-    client_crl_container_ref: Optional[c.ContainerRef] = None
-    timeout_client_data: Optional[TimeoutMs] = None
-    timeout_member_connect: Optional[TimeoutMs] = None
-    timeout_member_data: Optional[TimeoutMs] = None
-    timeout_tcp_inspect: Optional[TimeoutMs] = None
-    allowed_cidrs: Optional[CidrList] = None  # normalised, duplicates dropped
-    tls_ciphers: Optional[c.TlsCiphers] = None
-    tls_versions: Optional[c.TlsVersionList] = None
-    alpn_protocols: Optional[c.AlpnProtocolList] = None
-    hsts_max_age: Optional[c.bounded_int(ge=0)] = None
+    name: c.Name | None = None
+    description: c.Description | None = None
+    default_pool_id: c.Uuid | None = None
+    default_tls_container_ref: c.ContainerRef | None = None
+    client_ca_tls_container_ref: c.ContainerRef | None = None
+    client_crl_container_ref: c.ContainerRef | None = None
+    timeout_client_data: TimeoutMs | None = None
+    timeout_member_connect: TimeoutMs | None = None
+    timeout_member_data: TimeoutMs | None = None
+    timeout_tcp_inspect: TimeoutMs | None = None
+    allowed_cidrs: CidrList | None = None  # normalised, duplicates dropped
+    tls_ciphers: c.TlsCiphers | None = None
+    tls_versions: c.TlsVersionList | None = None
+    alpn_protocols: c.AlpnProtocolList | None = None
+    hsts_max_age: c.bounded_int(ge=0) | None = None
 
 
 class ListenerCreateFields(ListenerFields):
@@ -64,7 +64,7 @@ class ListenerCreateFields(ListenerFields):
     client_authentication: c.ClientAuthentication = 'NONE'
     hsts_include_subdomains: bool = False
     hsts_preload: bool = False
-    default_pool: Optional[GraphPool] = None
+    default_pool: GraphPool | None = None
     l7policies: Annotated[list[GraphL7Policy], c.EMPTY_LIST_IF_NULL] = []
     tags: c.TagList = []
 
@@ -114,10 +114,10 @@ class ListenerUpdate(ListenerFields):
     service on the stored listener merged with these values (rules.
     check_insert_headers, check_listener_tls, check_hsts, ...)."""
     admin_state_up: c.OptionalAdminStateUp = None
-    connection_limit: Optional[ConnectionLimit] = None
-    sni_container_refs: Optional[list[c.ContainerRef]] = None
-    insert_headers: Optional[dict[str, c.HeaderValue]] = None
-    client_authentication: Optional[c.ClientAuthentication] = None
-    hsts_include_subdomains: Optional[bool] = None
-    hsts_preload: Optional[bool] = None
-    tags: Optional[list[c.Tag]] = None
+    connection_limit: ConnectionLimit | None = None
+    sni_container_refs: list[c.ContainerRef] | None = None
+    insert_headers: dict[str, c.HeaderValue] | None = None
+    client_authentication: c.ClientAuthentication | None = None
+    hsts_include_subdomains: bool | None = None
+    hsts_preload: bool | None = None
+    tags: list[c.Tag] | None = None

@@ -1,6 +1,6 @@
 """Load balancer request bodies, including graph create (reference 1.7, 1.8)."""
 from collections import Counter
-from typing import Annotated, Optional
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
@@ -20,26 +20,26 @@ AvailabilityZoneName = Annotated[str, Field(max_length=255)]
 class AdditionalVip(RequestModel):
     """One more VIP on another subnet of the primary VIP's network."""
     subnet_id: c.Uuid
-    ip_address: Optional[c.IPAddress] = None
-    port_id: Optional[c.Uuid] = None
+    ip_address: c.IPAddress | None = None
+    port_id: c.Uuid | None = None
 
 
 class LoadBalancerCreate(ProjectScoped):
     """POST /v2/lbaas/loadbalancers, optionally with the whole graph of
     listeners and pools. provider None means the configured default driver."""
-    name: Optional[c.Name] = None
-    description: Optional[c.Description] = None
+    name: c.Name | None = None
+    description: c.Description | None = None
     admin_state_up: c.AdminStateUp = True
-    vip_address: Optional[c.IPAddress] = None
-    vip_port_id: Optional[c.Uuid] = None
-    vip_subnet_id: Optional[c.Uuid] = None
-    vip_network_id: Optional[c.Uuid] = None
-    vip_qos_policy_id: Optional[c.Uuid] = None
+    vip_address: c.IPAddress | None = None
+    vip_port_id: c.Uuid | None = None
+    vip_subnet_id: c.Uuid | None = None
+    vip_network_id: c.Uuid | None = None
+    vip_qos_policy_id: c.Uuid | None = None
     vip_sg_ids: Annotated[list[c.Uuid], c.EMPTY_LIST_IF_NULL] = []
     additional_vips: Annotated[list[AdditionalVip], c.EMPTY_LIST_IF_NULL] = []
-    provider: Optional[Provider] = None
-    flavor_id: Optional[c.Uuid] = None
-    availability_zone: Optional[AvailabilityZoneName] = None
+    provider: Provider | None = None
+    flavor_id: c.Uuid | None = None
+    availability_zone: AvailabilityZoneName | None = None
     listeners: Annotated[list[GraphListener], c.EMPTY_LIST_IF_NULL] = []
     pools: Annotated[list[GraphPool], c.EMPTY_LIST_IF_NULL] = []
     tags: c.TagList = []
@@ -58,12 +58,12 @@ class LoadBalancerCreate(ProjectScoped):
 
 class LoadBalancerUpdate(RequestModel):
     """PUT /v2/lbaas/loadbalancers/{id}."""
-    name: Optional[c.Name] = None
-    description: Optional[c.Description] = None
+    name: c.Name | None = None
+    description: c.Description | None = None
     admin_state_up: c.OptionalAdminStateUp = None
-    vip_qos_policy_id: Optional[c.Uuid] = None
-    vip_sg_ids: Optional[list[c.Uuid]] = None
-    tags: Optional[list[c.Tag]] = None
+    vip_qos_policy_id: c.Uuid | None = None
+    vip_sg_ids: list[c.Uuid] | None = None
+    tags: list[c.Tag] | None = None
 
 
 def graph_pool_definitions(lb: LoadBalancerCreate) -> list[GraphPool]:

@@ -1,6 +1,5 @@
 """Member request bodies, single and batch (reference 1.7 "Member", 1.8)."""
 import ipaddress
-from typing import Optional
 
 from pydantic import model_validator
 
@@ -16,15 +15,15 @@ Weight = c.bounded_int(c.MIN_WEIGHT, c.MAX_WEIGHT)
 
 class GraphMember(RequestModel):
     """A member inline in a pool (graph create, pool POST)."""
-    name: Optional[c.Name] = None
+    name: c.Name | None = None
     admin_state_up: c.AdminStateUp = True
     address: c.IPAddress
     protocol_port: c.Port
     weight: Weight = c.DEFAULT_WEIGHT
     backup: bool = False
-    subnet_id: Optional[c.Uuid] = None
-    monitor_address: Optional[c.IPAddress] = None
-    monitor_port: Optional[c.Port] = None
+    subnet_id: c.Uuid | None = None
+    monitor_address: c.IPAddress | None = None
+    monitor_port: c.Port | None = None
     request_sriov: bool = False
     tags: c.TagList = []
 
@@ -47,13 +46,13 @@ class MemberCreate(GraphMember, ProjectScoped):
 
 class MemberUpdate(RequestModel):
     """PUT /v2/lbaas/pools/{pool_id}/members/{id}."""
-    name: Optional[c.Name] = None
+    name: c.Name | None = None
     admin_state_up: c.OptionalAdminStateUp = None
-    weight: Optional[Weight] = None
-    backup: Optional[bool] = None
-    monitor_address: Optional[c.IPAddress] = None
-    monitor_port: Optional[c.Port] = None
-    tags: Optional[list[c.Tag]] = None
+    weight: Weight | None = None
+    backup: bool | None = None
+    monitor_address: c.IPAddress | None = None
+    monitor_port: c.Port | None = None
+    tags: list[c.Tag] | None = None
 
 
 class MemberBatch(RequestModel):

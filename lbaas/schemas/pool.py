@@ -1,5 +1,5 @@
 """Pool and session persistence request bodies (reference 1.7 "Pool", 1.8)."""
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -27,9 +27,9 @@ _REFERENCE_FIELDS = frozenset({'name', 'admin_state_up', 'tls_enabled'})
 
 
 class SessionPersistenceFields(RequestModel):
-    cookie_name: Optional[CookieName] = None
-    persistence_timeout: Optional[c.bounded_int()] = None
-    persistence_granularity: Optional[c.IPAddress] = None  # an IP mask
+    cookie_name: CookieName | None = None
+    persistence_timeout: c.bounded_int() | None = None
+    persistence_granularity: c.IPAddress | None = None  # an IP mask
 
 
 class SessionPersistence(SessionPersistenceFields):
@@ -45,7 +45,7 @@ class SessionPersistence(SessionPersistenceFields):
 class SessionPersistenceUpdate(SessionPersistenceFields):
     """session_persistence on PUT: without a type the stored type is kept, so
     the service calls rules.check_session_persistence on the merged values."""
-    type: Optional[SessionPersistenceType] = None
+    type: SessionPersistenceType | None = None
 
     @model_validator(mode='after')
     def _check_cookie_name_if_typed(self):
@@ -57,14 +57,14 @@ class SessionPersistenceUpdate(SessionPersistenceFields):
 class PoolFields(RequestModel):
     """Optional fields shared by every pool body. TLS options left None are
     filled from [api_settings] default_pool_* by the service when tls_enabled."""
-    name: Optional[c.Name] = None
-    description: Optional[c.Description] = None
-    tls_container_ref: Optional[c.ContainerRef] = None
-    ca_tls_container_ref: Optional[c.ContainerRef] = None
-    crl_container_ref: Optional[c.ContainerRef] = None
-    tls_ciphers: Optional[c.TlsCiphers] = None
-    tls_versions: Optional[c.TlsVersionList] = None
-    alpn_protocols: Optional[c.AlpnProtocolList] = None
+    name: c.Name | None = None
+    description: c.Description | None = None
+    tls_container_ref: c.ContainerRef | None = None
+    ca_tls_container_ref: c.ContainerRef | None = None
+    crl_container_ref: c.ContainerRef | None = None
+    tls_ciphers: c.TlsCiphers | None = None
+    tls_versions: c.TlsVersionList | None = None
+    alpn_protocols: c.AlpnProtocolList | None = None
 
 
 class GraphPool(PoolFields):
@@ -73,10 +73,10 @@ class GraphPool(PoolFields):
     a name is a reference to a full definition elsewhere in the body; resolving
     it is the service layer's job (see loadbalancer.graph_pool_definitions)."""
     admin_state_up: c.AdminStateUp = True
-    protocol: Optional[Protocol] = None
-    lb_algorithm: Optional[Algorithm] = None
-    session_persistence: Optional[SessionPersistence] = None
-    healthmonitor: Optional[GraphHealthMonitor] = None
+    protocol: Protocol | None = None
+    lb_algorithm: Algorithm | None = None
+    session_persistence: SessionPersistence | None = None
+    healthmonitor: GraphHealthMonitor | None = None
     members: Annotated[list[GraphMember], c.EMPTY_LIST_IF_NULL] = []
     tags: c.TagList = []
     tls_enabled: bool = False
@@ -114,8 +114,8 @@ class PoolCreate(GraphPool, ProjectScoped):
     service layer (rules.check_listener_pool_protocol)."""
     protocol: Protocol
     lb_algorithm: Algorithm
-    loadbalancer_id: Optional[c.Uuid] = None
-    listener_id: Optional[c.Uuid] = None
+    loadbalancer_id: c.Uuid | None = None
+    listener_id: c.Uuid | None = None
 
     @model_validator(mode='after')
     def _check_parent_given(self):
@@ -130,7 +130,7 @@ class PoolUpdate(PoolFields):
     for UDP/SCTP, CRL needs a CA) run in the service on the merged pool."""
     NOT_NULL = ('lb_algorithm',)
     admin_state_up: c.OptionalAdminStateUp = None
-    lb_algorithm: Optional[Algorithm] = None
-    session_persistence: Optional[SessionPersistenceUpdate] = None
-    tags: Optional[list[c.Tag]] = None
-    tls_enabled: Optional[bool] = None
+    lb_algorithm: Algorithm | None = None
+    session_persistence: SessionPersistenceUpdate | None = None
+    tags: list[c.Tag] | None = None
+    tls_enabled: bool | None = None

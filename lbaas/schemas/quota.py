@@ -1,5 +1,5 @@
 """Quota request body (reference 1.7 "Quota")."""
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import model_validator
 
@@ -18,13 +18,13 @@ QuotaLimit = c.bounded_int(c.MIN_QUOTA, c.MAX_QUOTA)  # -1 means unlimited
 
 class QuotaUpdate(RequestModel):
     """PUT /v2/lbaas/quotas/{project_id}."""
-    loadbalancer: Optional[QuotaLimit] = None
-    listener: Optional[QuotaLimit] = None
-    member: Optional[QuotaLimit] = None
-    pool: Optional[QuotaLimit] = None
-    healthmonitor: Optional[QuotaLimit] = None
-    l7policy: Optional[QuotaLimit] = None
-    l7rule: Optional[QuotaLimit] = None
+    loadbalancer: QuotaLimit | None = None
+    listener: QuotaLimit | None = None
+    member: QuotaLimit | None = None
+    pool: QuotaLimit | None = None
+    healthmonitor: QuotaLimit | None = None
+    l7policy: QuotaLimit | None = None
+    l7rule: QuotaLimit | None = None
 
     @model_validator(mode='before')
     @classmethod

@@ -7,7 +7,7 @@ to existing objects, configuration). Each raises ValidationFailure (HTTP 400).
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, Optional
+from typing import Any
 
 from lbaas.schemas import common as c
 from lbaas.schemas.common import InvalidOption, ListenerNoChildren, ValidationFailure
@@ -80,7 +80,7 @@ def check_hm_http_fields(hm_type: str, given_fields: Iterable[str]) -> None:
             raise InvalidOption(field, f'health monitors of type {hm_type}')
 
 
-def check_hm_domain_name(http_version: Optional[float], domain_name: Optional[str]) -> None:
+def check_hm_domain_name(http_version: float | None, domain_name: str | None) -> None:
     """domain_name is sent in the Host header, which needs HTTP/1.1."""
     if not domain_name:
         return
@@ -107,11 +107,11 @@ def check_insert_headers(listener_protocol: str, header_names: Iterable[str]) ->
         raise InvalidOption(ssl_headers, f'{listener_protocol} protocol listener.')
 
 
-def check_listener_tls(protocol: str, *, default_tls_container_ref: Optional[str] = None,
+def check_listener_tls(protocol: str, *, default_tls_container_ref: str | None = None,
                        sni_container_refs: Sequence[str] = (),
-                       client_ca_tls_container_ref: Optional[str] = None,
-                       client_authentication: Optional[str] = 'NONE',
-                       client_crl_container_ref: Optional[str] = None) -> None:
+                       client_ca_tls_container_ref: str | None = None,
+                       client_authentication: str | None = 'NONE',
+                       client_crl_container_ref: str | None = None) -> None:
     """Certificate references against the listener protocol and each other."""
     has_cert = bool(default_tls_container_ref or sni_container_refs)
     has_refs = has_cert or bool(client_ca_tls_container_ref)
@@ -134,7 +134,7 @@ def check_listener_tls(protocol: str, *, default_tls_container_ref: Optional[str
                                 'specify a client authentication revocation list.')
 
 
-def check_hsts(protocol: str, hsts_max_age: Optional[int], include_subdomains: Any,
+def check_hsts(protocol: str, hsts_max_age: int | None, include_subdomains: Any,
                preload: Any) -> None:
     """HSTS is a TERMINATED_HTTPS feature and its flags need a max age."""
     if (include_subdomains or preload) and hsts_max_age is None:
@@ -145,7 +145,7 @@ def check_hsts(protocol: str, hsts_max_age: Optional[int], include_subdomains: A
                                 'the TERMINATED_HTTPS protocol.')
 
 
-def check_allowed_cidrs(allowed_cidrs: Optional[Iterable[str]],
+def check_allowed_cidrs(allowed_cidrs: Iterable[str] | None,
                         vip_addresses: Sequence[str]) -> None:
     """Each CIDR must have the IP version of at least one of the LB's VIPs."""
     vip_versions = {ipaddress.ip_address(v).version for v in vip_addresses}
@@ -155,15 +155,15 @@ def check_allowed_cidrs(allowed_cidrs: Optional[Iterable[str]],
                                     f'{", ".join(vip_addresses)} IP version.')
 
 
-def check_allowed_cidrs_without_sgs(allowed_cidrs: Optional[Sequence[str]],
-                                    vip_sg_ids: Optional[Sequence[str]]) -> None:
+def check_allowed_cidrs_without_sgs(allowed_cidrs: Sequence[str] | None,
+                                    vip_sg_ids: Sequence[str] | None) -> None:
     """Custom VIP security groups replace the allowed_cidrs mechanism."""
     if allowed_cidrs and vip_sg_ids:
         raise ValidationFailure('Allowed CIDRs are not allowed when using custom VIP '
                                 'Security Groups.')
 
 
-def check_session_persistence(sp_type: Optional[str], cookie_name: Optional[str]) -> None:
+def check_session_persistence(sp_type: str | None, cookie_name: str | None) -> None:
     """cookie_name is required for APP_COOKIE and only allowed there."""
     if cookie_name:
         if sp_type != 'APP_COOKIE':
@@ -176,9 +176,9 @@ def check_session_persistence(sp_type: Optional[str], cookie_name: Optional[str]
                                 '"APP_COOKIE" session persistence type.')
 
 
-def check_session_persistence_for_protocol(pool_protocol: str, sp_type: Optional[str],
-                                           persistence_timeout: Optional[int],
-                                           persistence_granularity: Optional[str]) -> None:
+def check_session_persistence_for_protocol(pool_protocol: str, sp_type: str | None,
+                                           persistence_timeout: int | None,
+                                           persistence_granularity: str | None) -> None:
     """UDP/SCTP pools persist by source IP only; the LVS knobs need UDP/SCTP."""
     if pool_protocol in c.LVS_PROTOCOLS:
         if sp_type and sp_type != 'SOURCE_IP':
@@ -189,15 +189,15 @@ def check_session_persistence_for_protocol(pool_protocol: str, sp_type: Optional
                                 'for UDP and SCTP protocol pools.')
 
 
-def check_pool_tls_refs(ca_tls_container_ref: Optional[str],
-                        crl_container_ref: Optional[str]) -> None:
+def check_pool_tls_refs(ca_tls_container_ref: str | None,
+                        crl_container_ref: str | None) -> None:
     if crl_container_ref and not ca_tls_container_ref:
         raise ValidationFailure('A CA reference is required to specify a certificate '
                                 'revocation list.')
 
 
-def check_tls_versions_minimum(versions: Optional[Iterable[str]],
-                               minimum: Optional[str]) -> None:
+def check_tls_versions_minimum(versions: Iterable[str] | None,
+                               minimum: str | None) -> None:
     """[api_settings] minimum_tls_version floors every requested version."""
     if not minimum or not versions:
         return
@@ -208,7 +208,7 @@ def check_tls_versions_minimum(versions: Optional[Iterable[str]],
                                 + ', '.join(rejected) + ' < ' + minimum)
 
 
-def check_ciphers_not_prohibited(tls_ciphers: Optional[str], prohibit_list: str) -> None:
+def check_ciphers_not_prohibited(tls_ciphers: str | None, prohibit_list: str) -> None:
     """[api_settings] tls_cipher_prohibit_list, a colon-separated list."""
     prohibited = {p for p in prohibit_list.split(':') if p}
     rejected = [cipher for cipher in (tls_ciphers or '').split(':') if cipher in prohibited]

@@ -4,7 +4,7 @@ Pools may be defined inline (a listener's `default_pool`, a policy's
 `redirect_pool`) or at the top level, and referred to elsewhere by name
 alone; every definition is built once and references resolve by name.
 """
-from lbaas.api import errors
+from lbaas import errors
 from lbaas.service import l7, listeners, pools
 
 
@@ -14,8 +14,7 @@ def _is_definition(pool):
 
 def _pool_dicts(data):
     """Every pool dict in the body, definitions and references alike."""
-    for pool in data.get('pools') or []:
-        yield pool
+    yield from data.get('pools') or []
     for listener in data.get('listeners') or []:
         if listener.get('default_pool'):
             yield listener['default_pool']

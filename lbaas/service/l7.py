@@ -1,5 +1,5 @@
 """L7 policy and rule writes; policy positions form a list counted from 1."""
-from lbaas.api import errors
+from lbaas import errors
 from lbaas.db import models
 from lbaas.schemas import rules
 from lbaas.schemas.l7rule import check_l7rule_data

@@ -3,13 +3,12 @@
 A write locks the load balancer row, requires it mutable (409 otherwise,
 with Octavia's wording), applies the change, marks the object and its
 parents PENDING_*, bumps the LB's generation, and commits. The worker is
-nudged only after the commit (see `lbaas.controller.wakeup`).
+nudged only after the commit (see `lbaas.db.work`).
 """
 from sqlalchemy import select
 
-from lbaas.api import errors
-from lbaas import statuses
-from lbaas.db import models
+from lbaas import errors, statuses
+from lbaas.db import models, work
 from lbaas.statuses import Operating, Provisioning
 
 ACTIVE = Provisioning.ACTIVE
@@ -82,18 +81,8 @@ def require_active(obj, resource):
 
 
 def touch_lb(session, lb, targets, status=PENDING_UPDATE):
-    """Give the LB work to do: its status, new generation, the write's targets.
-
-    The LB id is queued on the session so the API nudges a worker once the
-    transaction has committed.
-    """
-    lb.provisioning_status = status
-    lb.generation = (lb.generation or 0) + 1
-    lb.attempts = 0
-    lb.next_attempt_at = None
-    lb.last_error = None
-    lb.pending_targets = [t.id for t in targets]
-    session.info.setdefault('nudge', []).append(lb.id)
+    """Give the LB work (see `lbaas.db.work`); a worker is woken after commit."""
+    work.give_work(session, lb, targets, status)
 
 
 def mark(status, *objects):

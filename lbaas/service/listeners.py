@@ -1,6 +1,5 @@
 """Listener writes and the rules that need the load balancer around them."""
-from lbaas import config
-from lbaas.api import errors
+from lbaas import config, errors
 from lbaas.db import models
 from lbaas.schemas import rules
 from lbaas.service import lifecycle, quotas

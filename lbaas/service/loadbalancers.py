@@ -3,8 +3,7 @@ import json
 
 from sqlalchemy import select
 
-from lbaas import config
-from lbaas.api import errors
+from lbaas import config, errors
 from lbaas.db import models
 from lbaas.service import graph, lifecycle, networks, providers, quotas
 

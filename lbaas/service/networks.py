@@ -11,8 +11,7 @@ import uuid
 
 from sqlalchemy import select
 
-from lbaas import config
-from lbaas.api import errors
+from lbaas import config, errors
 from lbaas.db import models
 from lbaas.drivers import registry
 

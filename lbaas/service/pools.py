@@ -1,6 +1,5 @@
 """Pool, member and health monitor writes."""
-from lbaas import config
-from lbaas.api import errors
+from lbaas import config, errors
 from lbaas.db import models
 from lbaas.schemas import rules
 from lbaas.service import lifecycle, providers, quotas
@@ -235,9 +234,9 @@ def batch_update_members(session, pool_id, wanted, additive_only):
 
 def _member_differs(member, values):
     for name, value in values.items():
-        if name in MEMBER_FIELDS and name != 'tags':
-            if getattr(member, MEMBER_COLUMNS.get(name, name)) != value:
-                return True
+        if name in MEMBER_FIELDS and name != 'tags' and \
+                getattr(member, MEMBER_COLUMNS.get(name, name)) != value:
+            return True
     return 'tags' in values and member.tags != list(values['tags'] or [])
 
 

@@ -1,6 +1,5 @@
 """Providers: which are enabled, and what the amphora provider refuses (501)."""
-from lbaas import config
-from lbaas.api import errors
+from lbaas import config, errors
 
 AMPHORA_ALIASES = {'amphora', 'octavia', 'amphorav2'}
 

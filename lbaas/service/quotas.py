@@ -7,8 +7,7 @@ too unless `[api_settings] enforce_quotas_noauth` is set.
 """
 from sqlalchemy import func, select
 
-from lbaas import config
-from lbaas.api import errors
+from lbaas import config, errors
 from lbaas.db import models
 from lbaas.db import session as db
 

@@ -43,7 +43,8 @@ def _server_database(backend):
     url_template, admin_url = SERVER_URLS[backend]
     name = 'lbaas_test_%s' % uuid.uuid4().hex[:8]
     try:
-        engine = sqlalchemy.create_engine(admin_url, isolation_level='AUTOCOMMIT')
+        engine = sqlalchemy.create_engine(admin_url, isolation_level='AUTOCOMMIT',
+                                          pool_pre_ping=True)
         with engine.connect() as conn:
             conn.exec_driver_sql('CREATE DATABASE %s' % name)
     except Exception as exc:  # server absent or refusing: say so, don't pass
@@ -242,7 +243,7 @@ def held(lb_id):
     API writes still land and set PENDING_* statuses, which stay put until
     the block ends; then the LB is released and the worker nudged.
     """
-    from lbaas.controller import wakeup
+    from lbaas import wakeup
     from lbaas.db import models
     far = models.utcnow() + datetime.timedelta(hours=1)
     with db.writing() as session:

@@ -99,7 +99,7 @@ class Proc:
     def __init__(self, args, state_dir, name):
         self.name = name
         self.output_path = os.path.join(state_dir, '%s.out' % name)
-        self.output = open(self.output_path, 'ab')
+        self.output = open(self.output_path, 'ab')  # noqa: SIM115 (closed by kill/stop)
         self.popen = subprocess.Popen(
             [sys.executable, '-m', 'lbaas.cli'] + args, cwd=ROOT, env=_environment(),
             stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

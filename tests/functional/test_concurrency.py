@@ -16,9 +16,9 @@ import requests
 from sqlalchemy import select
 
 from lbaas import config
+from lbaas.controller import reconcile, snapshot
 from lbaas.db import models
 from lbaas.db import session as db
-from lbaas.controller import reconcile, snapshot
 from lbaas.drivers import base, noop
 from tests.functional.conftest import LOCAL_V4_SUBNET, build_tree, held, new_admin, new_member
 

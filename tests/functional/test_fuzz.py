@@ -435,7 +435,7 @@ def check_answer(method, url, data, resp):
     where = '%s %s body=%r' % (method, url[:400], shown)
     assert resp.status_code < 500 or _provider_refusal(resp), '%s -> %d %s' % (
         where, resp.status_code, resp.text[:500])
-    if 400 <= resp.status_code and method != 'HEAD':
+    if resp.status_code >= 400 and method != 'HEAD':
         try:
             body = resp.json()
         except ValueError:

@@ -143,7 +143,7 @@ def test_l7_on_a_tcp_listener_is_501_with_amphora_but_fine_with_noop(owner, obje
 
 def test_positions_insert_shift_move_and_compact(owner, shared_lb, objects, make_policy):
     listener = objects['HTTP_listener']
-    a, b, c = (make_policy(name=n) for n in 'abc')
+    a, _b, c = (make_policy(name=n) for n in 'abc')
     assert positions(owner, listener) == [('a', 1), ('b', 2), ('c', 3)]
     make_policy(name='first', position=1)
     assert positions(owner, listener) == [('first', 1), ('a', 2), ('b', 3), ('c', 4)]

@@ -6,8 +6,13 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import (LOCAL_NETWORK, LOCAL_V4_SUBNET, LOCAL_V6_SUBNET,
-                                       fault, new_member)
+from tests.functional.conftest import (
+    LOCAL_NETWORK,
+    LOCAL_V4_SUBNET,
+    LOCAL_V6_SUBNET,
+    fault,
+    new_member,
+)
 
 LB_KEYS = {'id', 'name', 'description', 'provisioning_status', 'operating_status',
            'admin_state_up', 'project_id', 'tenant_id', 'created_at', 'updated_at',

@@ -5,7 +5,14 @@ marked PENDING_UPDATE and back to ACTIVE, 409 while the LB is not mutable.
 `status_of` forces a status on a row for a block (see conftest)."""
 import pytest
 
-from tests.functional.conftest import LOCAL_V4_SUBNET, build_tree, fault, held, new_member, status_of
+from tests.functional.conftest import (
+    LOCAL_V4_SUBNET,
+    build_tree,
+    fault,
+    held,
+    new_member,
+    status_of,
+)
 
 
 @pytest.fixture(scope='module')

@@ -274,7 +274,7 @@ def _assert_consistent(dep, deleted=(), updated=()):
                              '(SELECT 1 FROM %s p WHERE p.id = c.%s)' % (child, parent, column))
         assert orphans == 0, '%d %s rows without their %s' % (orphans, child, parent)
     # And the API agrees.
-    for lb_id, lb in lbs.items():
+    for lb_id in lbs:
         resp = dep.http.get(dep.base + 'loadbalancers/' + lb_id)
         if lb_id in deleted:
             assert resp.status_code == 404, resp.text

@@ -21,9 +21,8 @@ import pytest
 
 from lbaas import wire
 from lbaas.agent.haproxy import process_alive
+from lbaas.drivers.amphora.rest import AgentClient, AgentFailed, AgentRejected, AgentTLSError
 from lbaas.drivers.pki import ControllerPKI
-from lbaas.drivers.amphora.rest import (AgentClient, AgentFailed, AgentRejected,
-                                        AgentTLSError)
 
 AMPHORA_ID = "0b7e6c52-3d1b-4b0e-9a51-6f1d2a7c8e90"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -282,7 +281,7 @@ def test_failed_reload_rolls_back(agent, client, backend_port):
 def test_client_without_certificate_is_refused(agent):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.load_verify_locations(wire.state_path(agent.state_dir, wire.CA_FILE))
-    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):  # noqa: SIM117
         with socket.create_connection(("127.0.0.1", agent.port), timeout=5) as raw:
             with context.wrap_socket(raw, server_hostname=AMPHORA_ID) as tls:
                 tls.sendall(b"GET /1.0/info HTTP/1.0\r\n\r\n")

@@ -27,8 +27,15 @@ import pytest
 from lbaas import config, wire
 from lbaas.drivers import base
 from lbaas.drivers.amphora.rest import AgentClient
-from lbaas.drivers.netns import (Fabric, NetnsCompute, NetnsNetwork, compute, layout,
-                                 netlink, processes)
+from lbaas.drivers.netns import (
+    Fabric,
+    NetnsCompute,
+    NetnsNetwork,
+    compute,
+    layout,
+    netlink,
+    processes,
+)
 
 NETWORK_ID = '5fd5b4c2-8bd1-4b1c-9a67-6b1f7d0c0a01'
 V4_SUBNET = '9c3e0f7e-3f0b-4d8e-8d5b-2b6f9a4c1d01'
@@ -172,7 +179,7 @@ def http_get(namespace, host, port=80, timeout=10.0):
             sock.settimeout(2.0)
             sock.connect((host, port))
             sock.sendall(b'GET / HTTP/1.0\r\nHost: test\r\n\r\n')
-            answer = b''.join(iter(lambda: sock.recv(65536), b''))
+            answer = b''.join(iter(lambda: sock.recv(65536), b''))  # noqa: B023 (called at once)
             head, _, body = answer.partition(b'\r\n\r\n')
             return int(head.split()[1]), body.decode()
         except (OSError, IndexError, ValueError):

@@ -5,8 +5,7 @@ import pytest
 import webob
 
 from lbaas import config
-from lbaas.api import auth
-from lbaas.api import policy
+from lbaas.api import auth, policy
 from lbaas.config import CONF
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import exc as sa_exc
 
 from lbaas import config
 from lbaas.api import errors
-from lbaas.controller import housekeeping, leases, status, wakeup, worker
+from lbaas.controller import housekeeping, leases, status, worker
+from lbaas.db import outage as db_outage
 
 
 def refused():
@@ -39,11 +40,11 @@ def warnings(caplog, text):
     (ValueError('no'), False),
 ])
 def test_what_counts_as_the_database_being_away(exc, expected):
-    assert wakeup.database_unavailable(exc) is expected
+    assert db_outage.database_unavailable(exc) is expected
 
 
 def test_an_outage_warns_once_and_backs_off(caplog):
-    outage = wakeup.Outage('loop', first=0.25, longest=2.0)
+    outage = db_outage.Outage('loop', first=0.25, longest=2.0)
     pauses = [outage.failed(refused(), 9.0) for _ in range(6)]
     assert pauses == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
     assert outage.active
@@ -55,7 +56,7 @@ def test_an_outage_warns_once_and_backs_off(caplog):
 
 
 def test_other_errors_are_logged_each_time_at_the_usual_pace(caplog):
-    outage = wakeup.Outage('loop')
+    outage = db_outage.Outage('loop')
     assert outage.failed(ValueError('bug'), 7.0) == 7.0
     assert outage.failed(ValueError('bug'), 7.0) == 7.0
     assert not outage.active
@@ -141,7 +142,7 @@ def test_the_worker_loop_never_exits_on_database_errors(monkeypatch, caplog):
 
 
 def test_housekeeping_retries_soon_while_the_database_is_away(monkeypatch, caplog):
-    outage = wakeup.Outage('housekeeping')
+    outage = db_outage.Outage('housekeeping')
 
     def purge():
         raise refused()

@@ -1,15 +1,45 @@
 """Behaviour shared by every request schema, and the common helpers."""
 import pydantic
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from lbaas.schemas import (availability_zone, common, flavor, healthmonitor, l7policy, l7rule,
-                           listener, loadbalancer, member, pool, quota)
-from lbaas.schemas.common import (ValidationFailure, apply_null_defaults,
-                                  format_validation_error, parse_bool)
-from tests.unit.test_schemas_support import (AZ, AZ_PROFILE, FLAVOR, FLAVOR_PROFILE, HM, L7POLICY,
-                                             L7RULE, LB, LISTENER, MEMBER, POOL, UUID1,
-                                             error_message, valid, with_)
+from lbaas.schemas import (
+    availability_zone,
+    common,
+    flavor,
+    healthmonitor,
+    l7policy,
+    l7rule,
+    listener,
+    loadbalancer,
+    member,
+    pool,
+    quota,
+)
+from lbaas.schemas.common import (
+    ValidationFailure,
+    apply_null_defaults,
+    format_validation_error,
+    parse_bool,
+)
+from tests.unit.test_schemas_support import (
+    AZ,
+    AZ_PROFILE,
+    FLAVOR,
+    FLAVOR_PROFILE,
+    HM,
+    L7POLICY,
+    L7RULE,
+    LB,
+    LISTENER,
+    MEMBER,
+    POOL,
+    UUID1,
+    error_message,
+    valid,
+    with_,
+)
 
 # (model, minimal valid body, envelope key used as the error root)
 CREATE_BODIES = [

@@ -3,14 +3,29 @@ import json
 
 import pytest
 
-from lbaas.schemas.availability_zone import (AvailabilityZoneCreate, AvailabilityZoneProfileCreate,
-                                             AvailabilityZoneProfileUpdate,
-                                             AvailabilityZoneUpdate)
-from lbaas.schemas.flavor import (FlavorCreate, FlavorProfileCreate, FlavorProfileUpdate,
-                                  FlavorUpdate)
+from lbaas.schemas.availability_zone import (
+    AvailabilityZoneCreate,
+    AvailabilityZoneProfileCreate,
+    AvailabilityZoneProfileUpdate,
+    AvailabilityZoneUpdate,
+)
+from lbaas.schemas.flavor import (
+    FlavorCreate,
+    FlavorProfileCreate,
+    FlavorProfileUpdate,
+    FlavorUpdate,
+)
 from lbaas.schemas.quota import QuotaUpdate
-from tests.unit.test_schemas_support import (AZ, AZ_PROFILE, FLAVOR, FLAVOR_PROFILE, UUID1,
-                                             error_message, valid, with_)
+from tests.unit.test_schemas_support import (
+    AZ,
+    AZ_PROFILE,
+    FLAVOR,
+    FLAVOR_PROFILE,
+    UUID1,
+    error_message,
+    valid,
+    with_,
+)
 
 QUOTAS = ['loadbalancer', 'listener', 'member', 'pool', 'healthmonitor', 'l7policy', 'l7rule']
 

@@ -2,8 +2,12 @@
 import pytest
 
 from lbaas.schemas import common as c
-from lbaas.schemas.healthmonitor import (UPDATE_NULL_DEFAULTS, GraphHealthMonitor,
-                                         HealthMonitorCreate, HealthMonitorUpdate)
+from lbaas.schemas.healthmonitor import (
+    UPDATE_NULL_DEFAULTS,
+    GraphHealthMonitor,
+    HealthMonitorCreate,
+    HealthMonitorUpdate,
+)
 from tests.unit.test_schemas_support import HM, HTTP_HM, error_message, valid, with_
 
 

@@ -2,10 +2,22 @@
 import pytest
 
 from lbaas.schemas import common as c
-from lbaas.schemas.l7policy import (UPDATE_NULL_DEFAULTS, GraphL7Policy, L7PolicyCreate,
-                                    L7PolicyUpdate)
-from tests.unit.test_schemas_support import (GRAPH_POOL, L7POLICY, L7RULE, UUID1, UUID2,
-                                             error_message, valid, with_)
+from lbaas.schemas.l7policy import (
+    UPDATE_NULL_DEFAULTS,
+    GraphL7Policy,
+    L7PolicyCreate,
+    L7PolicyUpdate,
+)
+from tests.unit.test_schemas_support import (
+    GRAPH_POOL,
+    L7POLICY,
+    L7RULE,
+    UUID1,
+    UUID2,
+    error_message,
+    valid,
+    with_,
+)
 
 URL = 'https://example.com/landing'
 PREFIX = 'http://example.org'

@@ -3,8 +3,13 @@ import pytest
 
 from lbaas.schemas import common as c
 from lbaas.schemas.common import L7RuleValidation
-from lbaas.schemas.l7rule import (UPDATE_NULL_DEFAULTS, GraphL7Rule, L7RuleCreate, L7RuleUpdate,
-                                  check_l7rule_data)
+from lbaas.schemas.l7rule import (
+    UPDATE_NULL_DEFAULTS,
+    GraphL7Rule,
+    L7RuleCreate,
+    L7RuleUpdate,
+    check_l7rule_data,
+)
 from tests.unit.test_schemas_support import L7RULE, error_message, valid, with_
 
 PREFIX = 'Error parsing L7Rule: '

@@ -4,10 +4,22 @@ import copy
 import pytest
 
 from lbaas.schemas.common import ValidationFailure
-from lbaas.schemas.loadbalancer import (UPDATE_NULL_DEFAULTS, LoadBalancerCreate,
-                                        LoadBalancerUpdate, graph_pool_definitions)
-from tests.unit.test_schemas_support import (GRAPH_POOL, LB, MEMBER, UUID1, UUID2,
-                                             error_message, valid, with_)
+from lbaas.schemas.loadbalancer import (
+    UPDATE_NULL_DEFAULTS,
+    LoadBalancerCreate,
+    LoadBalancerUpdate,
+    graph_pool_definitions,
+)
+from tests.unit.test_schemas_support import (
+    GRAPH_POOL,
+    LB,
+    MEMBER,
+    UUID1,
+    UUID2,
+    error_message,
+    valid,
+    with_,
+)
 
 VIP_MISSING = ('Validation failure: VIP must contain one of: vip_port_id, vip_network_id, '
                'vip_subnet_id.')

@@ -1,8 +1,13 @@
 """Member request schemas, single and batch."""
 import pytest
 
-from lbaas.schemas.member import (UPDATE_NULL_DEFAULTS, GraphMember, MemberBatch, MemberCreate,
-                                  MemberUpdate)
+from lbaas.schemas.member import (
+    UPDATE_NULL_DEFAULTS,
+    GraphMember,
+    MemberBatch,
+    MemberCreate,
+    MemberUpdate,
+)
 from tests.unit.test_schemas_support import MEMBER, UUID1, error_message, valid, with_
 
 

@@ -2,10 +2,23 @@
 import pytest
 
 from lbaas.schemas import common as c
-from lbaas.schemas.pool import (UPDATE_NULL_CONFIG_DEFAULTS, UPDATE_NULL_DEFAULTS, GraphPool,
-                                PoolCreate, PoolUpdate, SessionPersistenceUpdate)
-from tests.unit.test_schemas_support import (GRAPH_POOL, MEMBER, POOL, UUID1, error_message,
-                                             valid, with_)
+from lbaas.schemas.pool import (
+    UPDATE_NULL_CONFIG_DEFAULTS,
+    UPDATE_NULL_DEFAULTS,
+    GraphPool,
+    PoolCreate,
+    PoolUpdate,
+    SessionPersistenceUpdate,
+)
+from tests.unit.test_schemas_support import (
+    GRAPH_POOL,
+    MEMBER,
+    POOL,
+    UUID1,
+    error_message,
+    valid,
+    with_,
+)
 
 HM_BODY = {'type': 'TCP', 'delay': 5, 'timeout': 3, 'max_retries': 3}
 # Section 2.4: the monitor types each pool protocol accepts.

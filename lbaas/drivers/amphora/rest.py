@@ -18,8 +18,8 @@ import time
 from typing import Any, TypeVar
 
 from lbaas import wire
-from lbaas.drivers.pki import ControllerPKI
 from lbaas.drivers.base import StatRow
+from lbaas.drivers.pki import ControllerPKI
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0  # covers `haproxy -c` and a reload with many certificates

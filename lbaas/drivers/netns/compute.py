@@ -20,11 +20,11 @@ import sys
 import time
 
 from lbaas import config, wire
-from lbaas.drivers.pki import ControllerPKI
 from lbaas.drivers.base import PermanentError, TransientError
 from lbaas.drivers.netns import layout, netlink, processes
 from lbaas.drivers.netns.fabric import Fabric
 from lbaas.drivers.netns.layout import AmphoraRecord
+from lbaas.drivers.pki import ControllerPKI
 
 LOG = logging.getLogger(__name__)
 SPAWNED_PID_FILE = 'netns-agent.pid'

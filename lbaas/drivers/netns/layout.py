@@ -28,8 +28,8 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol, TypeAlias
 
 from lbaas import wire
-from lbaas.drivers.pki import FileLock
 from lbaas.drivers.base import PermanentError
+from lbaas.drivers.pki import FileLock
 
 AMPHORA_PREFIX = 'amp-'
 MGMT_IFNAME = 'mgmt0'

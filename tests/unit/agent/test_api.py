@@ -9,7 +9,6 @@ from lbaas import wire
 from lbaas.agent.bundle import InvalidBundle
 from lbaas.agent.server import AgentHTTPServer, make_server_context
 from lbaas.agent.service import ApplyFailed, Unavailable
-from lbaas.drivers.pki import ControllerPKI
 from lbaas.drivers.amphora.rest import (
     AgentClient,
     AgentFailed,
@@ -17,6 +16,7 @@ from lbaas.drivers.amphora.rest import (
     AgentTLSError,
     AgentUnreachable,
 )
+from lbaas.drivers.pki import ControllerPKI
 
 AMPHORA_ID = "amp-api-test"
 

@@ -16,8 +16,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from lbaas import wire
 from lbaas.agent.server import make_server_context
 from lbaas.drivers import pki as pki_module
-from lbaas.drivers.pki import ControllerPKI
 from lbaas.drivers.amphora.rest import make_client_context
+from lbaas.drivers.pki import ControllerPKI
 
 AMPHORA_ID = "5f0c1c55-6a43-4a5e-9d3c-2b2b7b0c9e11"
 

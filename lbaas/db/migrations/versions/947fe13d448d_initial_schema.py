@@ -1,12 +1,11 @@
 """initial schema
 
 Revision ID: 947fe13d448d
-Revises: 
+Revises:
 Create Date: 2026-11-24 16:46:19.401014
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '947fe13d448d'
 down_revision = None

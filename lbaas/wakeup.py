@@ -4,6 +4,10 @@ The API sends one UDP datagram (the LB id) after it commits; a worker that
 misses it still finds the work on its next poll, so a lost datagram costs
 latency, not correctness. UDP on loopback needs no broker for the embedded
 default; a multi-host deployment lists every worker's address.
+
+The transport sits beside `wire.py` at the bottom of the layers: the API,
+housekeeping and the admin handlers reach it only through the unit of work
+(`lbaas/db/work.py`), which sends after its transaction commits.
 """
 import logging
 import socket
@@ -55,7 +59,7 @@ class Listener:
             while True:
                 data, _ = self.sock.recvfrom(256)
                 ids.append(data.decode(errors='replace'))
-        except (BlockingIOError, socket.timeout):
+        except (TimeoutError, BlockingIOError):
             pass
         return ids
 

@@ -1,0 +1,70 @@
+"""The unit of work: one write transaction that knows which LBs it gave work to.
+
+Every writer that gives a load balancer work (the API, the admin handlers,
+housekeeping, the health manager) opens its transaction with `writing()`
+and marks the LB with `give_work()`; once the transaction has committed, the
+unit hands each LB id to its notifier (by default the UDP wake-up beside
+`wire.py`). Nothing is sent for a transaction that rolled back.
+
+It sits below the controller, not in service/, because housekeeping (a
+controller process) gives work too; see docs/architecture.md.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+
+from sqlalchemy.orm import Session
+
+from lbaas import wakeup
+from lbaas.db import models
+from lbaas.db import session as db
+from lbaas.statuses import Provisioning
+
+Notifier = Callable[[str], None]
+_KEY = 'lbaas.work'  # where a unit keeps its LB ids on its session
+
+
+class UnitOfWork:
+    def __init__(self, notifier: Notifier = wakeup.nudge) -> None:
+        self.notifier = notifier
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A write transaction; the LBs given work are notified after it commits."""
+        with db.writing() as session:
+            session.info[_KEY] = touched = []
+            yield session
+        for lb_id in dict.fromkeys(touched):
+            self.notifier(lb_id)
+
+
+DEFAULT = UnitOfWork()
+
+
+def writing() -> contextlib.AbstractContextManager[Session]:
+    return DEFAULT.writing()
+
+
+def notify_after_commit(session: Session, lb_id: str) -> None:
+    """Wake a worker for `lb_id` once this unit's transaction has committed."""
+    if _KEY not in session.info:
+        raise RuntimeError('give work to a load balancer only inside work.writing()')
+    session.info[_KEY].append(lb_id)
+
+
+def give_work(session: Session, lb: models.LoadBalancer, targets: Sequence[object],
+              status: str = Provisioning.PENDING_UPDATE) -> None:
+    """The LB has work: its status, a new generation, the write's targets.
+
+    Bumping the generation tells a pass already under way that what it
+    serves is out of date; the targets are what goes to ERROR if the work
+    fails for good (Octavia's revert).
+    """
+    lb.provisioning_status = status
+    lb.generation = (lb.generation or 0) + 1
+    lb.attempts = 0
+    lb.next_attempt_at = None
+    lb.last_error = None
+    lb.pending_targets = [t.id for t in targets]  # type: ignore[attr-defined]
+    notify_after_commit(session, lb.id)
