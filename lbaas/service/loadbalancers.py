@@ -1,6 +1,7 @@
 """Load balancer writes: create (plain or whole graph), update, delete, failover."""
 import json
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
 from lbaas import config, errors
@@ -78,11 +79,32 @@ def create(session, ctx, data):
     lb.vip_security_groups = [models.VipSecurityGroup(sg_id=sg)
                               for sg in dict.fromkeys(data.get('vip_sg_ids') or [])]
     lb.tags = data.get('tags')
-    session.add(lb)
-    session.flush()
+    _insert(session, lb, data)
     graph.build_children(session, lb, data)
     lifecycle.touch_lb(session, lb, [lb], lifecycle.PENDING_CREATE)
     return lb
+
+
+VIP_ATTEMPTS = 5
+
+
+def _insert(session, lb, data):
+    """Add the new LB; if a concurrent create took its VIP address first (the
+    unique index says so once that one commits), take the next free one."""
+    for attempt in range(VIP_ATTEMPTS):
+        try:
+            with session.begin_nested():
+                session.add(lb)
+                session.flush()
+            return
+        except sa_exc.IntegrityError:
+            if data.get('vip_address') or attempt == VIP_ATTEMPTS - 1:
+                raise
+            vip, extra_vips = _vips(session, data)
+            for column, value in vip.items():
+                setattr(lb.vip, column, value)
+            for row, values in zip(lb.additional_vips, extra_vips, strict=True):
+                row.ip_address = values['ip_address']
 
 
 UPDATABLE = ('name', 'description', 'tags')

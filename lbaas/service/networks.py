@@ -7,6 +7,8 @@ subnet, network or port id is accepted and echoed, as Octavia's noop driver
 does, so tools that test against noop Octavia work unchanged.
 """
 import ipaddress
+import itertools
+import random
 import uuid
 
 from sqlalchemy import select
@@ -18,6 +20,7 @@ from lbaas.drivers import registry
 # Noop VIPs on subnets we do not know come from TEST-NET-2: documentation
 # space that no namespace of ours routes, so it can never carry traffic.
 NOOP_VIP_RANGE = ipaddress.ip_network('198.51.100.0/24')
+FREE_CHOICES = 16  # free addresses a new VIP is picked from
 
 
 def subnets():
@@ -47,11 +50,13 @@ def _used_addresses(session, subnet_id):
 
 
 def _free_address(network, reserved, subnet_id):
-    """The first host address not reserved; 409 when the subnet is full."""
-    for host in network.hosts():
-        if host not in reserved:
-            return str(host)
-    raise errors.Conflict('No more IP addresses available on subnet %s' % subnet_id)
+    """One of the lowest free host addresses, picked at random (as Neutron does),
+    so concurrent creates rarely pick the same one; 409 when the subnet is full."""
+    free = list(itertools.islice((h for h in network.hosts() if h not in reserved),
+                                 FREE_CHOICES))
+    if not free:
+        raise errors.Conflict('No more IP addresses available on subnet %s' % subnet_id)
+    return str(random.choice(free))
 
 
 def allocate_address(session, subnet, wanted=None):

@@ -233,3 +233,12 @@ def _digests(lb_id):
     snap = snapshot.load(lb_id)
     wanted = {reconcile.render_bundle(snap, a.value, DRIVERS).digest() for a in snap.amphorae}
     return wanted, {a.value.config_digest for a in snap.amphorae}
+
+
+def test_ten_concurrent_lb_creates_all_get_their_own_vip(service):
+    client = new_member(service)
+    codes = burst(client, _same('POST', 'loadbalancers',
+                                {'loadbalancer': {'vip_subnet_id': LOCAL_V4_SUBNET}}))
+    assert codes == [201] * BURST, codes
+    lbs = client.get('loadbalancers').json()['loadbalancers']
+    assert len({lb['vip_address'] for lb in lbs}) == BURST
