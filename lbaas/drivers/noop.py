@@ -16,6 +16,8 @@ from lbaas import wire
 from lbaas.drivers.base import Addressing, Amphora, LoadBalancerNetwork, StatRow
 
 NOOP_RUNTIME_ROOT = '/nonexistent/noop-amphorae'
+# vrrp_port_id of an amphora plugged without one: the same on every plug (a retry).
+NOOP_PORT_NAMESPACE = uuid.UUID('6f3c9a52-1d7e-4b8a-9c04-2e5d8b1f7a93')
 
 
 class Faults:
@@ -34,12 +36,14 @@ class NoopCompute:
     def __init__(self) -> None:
         self.faults = Faults()
         self.built: dict[str, str] = {}  # compute id -> lb id
+        self.deleted: set[str] = set()  # compute ids this fake deleted
         self._lock = threading.Lock()
 
     def build(self, amphora_id: str, lb_id: str) -> str:
         self.faults.check('build')
         with self._lock:
             self.built[self.compute_id_for(amphora_id)] = lb_id
+            self.deleted.discard(self.compute_id_for(amphora_id))
         return self.compute_id_for(amphora_id)
 
     def compute_id_for(self, amphora_id: str) -> str:
@@ -49,11 +53,14 @@ class NoopCompute:
         self.faults.check('delete')
         with self._lock:
             self.built.pop(compute_id, None)
+            self.deleted.add(compute_id)
 
     def status(self, compute_id: str) -> str:
         # A restarted worker's fake has forgotten what it built: say ACTIVE,
         # as Octavia's noop compute does, rather than rebuild the world.
-        return 'ACTIVE'
+        # What it deleted itself it does know.
+        with self._lock:
+            return 'DELETED' if compute_id in self.deleted else 'ACTIVE'
 
     def runtime_dir(self, amphora_id: str) -> str:
         return '%s/%s' % (NOOP_RUNTIME_ROOT, amphora_id)
@@ -67,13 +74,14 @@ class NoopNetwork:
     def plug_amphora(self, amphora: Amphora, lb: LoadBalancerNetwork) -> Addressing:
         self.faults.check('plug_amphora')
         vip = lb.vips[0] if lb.vips else None
+        port_key = amphora.id + ((vip.subnet_id or '') if vip else '')
         self.plugged.setdefault(amphora.id, set()).update(
             v.subnet_id for v in lb.vips if v.subnet_id
         )
         return Addressing(
             lb_network_ip=None,
             vrrp_ip=None,
-            vrrp_port_id=amphora.vrrp_port_id or str(uuid.uuid4()),
+            vrrp_port_id=amphora.vrrp_port_id or str(uuid.uuid5(NOOP_PORT_NAMESPACE, port_key)),
             ha_ip=vip.address if vip else None,
             ha_port_id=vip.port_id if vip else None,
             vrrp_interface=None,

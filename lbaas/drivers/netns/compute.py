@@ -29,6 +29,7 @@ from lbaas.drivers.pki import ControllerPKI
 LOG = logging.getLogger(__name__)
 SPAWNED_PID_FILE = 'netns-agent.pid'
 AGENT_CONSOLE_FILE = 'agent.console.log'  # the agent's stderr: tracebacks at start
+EXEC_SETTLE = 0.5  # seconds an agent's empty command line (mid-execve) is read again
 BUILD_GRACE = 60.0  # a namespace without an agent is BUILDING for this long, then ERROR
 AMPHORA_SYSCTLS = {
     # HAProxy binds VIPs a standby does not hold yet (keepalived moves them).
@@ -277,7 +278,7 @@ class NetnsCompute:
 
     def _running(self, pid: int, marker: str | None = None) -> bool:
         self._reap()
-        return processes.process_running(pid, marker)
+        return processes.process_running(pid, marker, settle=EXEC_SETTLE if marker else 0.0)
 
     def _reap(self) -> None:
         """Collect agents of ours that exited, so none lingers as a zombie."""

@@ -44,18 +44,30 @@ def pids_in_namespace(name: str) -> list[int]:
     ]
 
 
-def process_running(pid: int, marker: str | None = None) -> bool:
-    """`pid` exists, is not a zombie, and its command line holds `marker`."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            state = f.read().rpartition(')')[2].split()[0]
-        with open('/proc/%d/cmdline' % pid, 'rb') as f:
-            cmdline = f.read()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    if state in ('Z', 'X'):
-        return False
-    return marker is None or os.fsencode(marker) in cmdline
+def process_running(pid: int, marker: str | None = None, settle: float = 0.0) -> bool:
+    """`pid` exists, is not a zombie, and its command line holds `marker`.
+
+    A process inside execve shows an empty command line for a moment (the
+    new one is not set up yet), as `ip netns exec` does while it becomes the
+    agent; an empty one is read again for up to `settle` seconds. Kernel
+    threads never have one, so the default (0) suits scans of /proc.
+    """
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                state = f.read().rpartition(')')[2].split()[0]
+            with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                cmdline = f.read()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return False
+        if state in ('Z', 'X'):
+            return False
+        if marker is None:
+            return True
+        if cmdline or time.monotonic() >= deadline:
+            return os.fsencode(marker) in cmdline
+        time.sleep(0.002)
 
 
 def signal_quietly(pid: int, signum: int) -> None:
