@@ -12,7 +12,7 @@ from lbaas.schemas import member as member_schema
 from lbaas.schemas import pool as pool_schema
 from lbaas.schemas import views
 from lbaas.schemas.common import parse_bool
-from lbaas.service import l7, lifecycle, listeners, loadbalancers, pools
+from lbaas.service import healthmonitors, l7, lifecycle, listeners, loadbalancers, members, pools
 
 
 def _lb_project(session, values):
@@ -82,8 +82,8 @@ MEMBER = crud.Kind(
         views.member, 'members', 'member'),
     create_schema=member_schema.MemberCreate, update_schema=member_schema.MemberUpdate,
     null_defaults=member_schema.UPDATE_NULL_DEFAULTS,
-    get=pools.get_member, create=pools.create_member, update=pools.update_member,
-    delete=pools.delete_member,
+    get=members.get_member, create=members.create_member, update=members.update_member,
+    delete=members.delete_member,
     list_stmt=lambda pool_id: base.not_deleted(m.Member).where(m.Member.pool_id == pool_id),
     parent_project=lambda session, pool_id: pools.get_pool(session, pool_id).project_id)
 
@@ -102,8 +102,8 @@ HEALTHMONITOR = crud.Kind(
     create_schema=hm_schema.HealthMonitorCreate,
     update_schema=hm_schema.HealthMonitorUpdate,
     null_defaults=hm_schema.UPDATE_NULL_DEFAULTS,
-    get=pools.get_healthmonitor, create=pools.create_healthmonitor,
-    update=pools.update_healthmonitor, delete=pools.delete_healthmonitor,
+    get=healthmonitors.get_healthmonitor, create=healthmonitors.create_healthmonitor,
+    update=healthmonitors.update_healthmonitor, delete=healthmonitors.delete_healthmonitor,
     list_stmt=lambda: base.not_deleted(m.HealthMonitor),
     create_project=lambda session, v: pools.get_pool(session, v['pool_id']).project_id)
 
@@ -150,7 +150,7 @@ class MemberBatch(crud.ChildCollection):
             project = pools.get_pool(session, parent).project_id
             for action in ('post', 'put') + (() if additive else ('delete',)):
                 base.authorize(req, 'member:%s' % action, project)
-            pools.batch_update_members(session, parent, wanted, additive)
+            members.batch_update_members(session, parent, wanted, additive)
         base.respond(resp, 202)
 
 

@@ -5,7 +5,7 @@ Pools may be defined inline (a listener's `default_pool`, a policy's
 alone; every definition is built once and references resolve by name.
 """
 from lbaas import errors
-from lbaas.service import l7, listeners, pools
+from lbaas.service import healthmonitors, l7, listeners, members, pools
 
 
 def _is_definition(pool):
@@ -66,9 +66,9 @@ def build_children(session, lb, data):
         pool = pools.build_pool(lb, values)
         built[name] = pool
         if values.get('healthmonitor'):  # first: members of a monitored pool start OFFLINE
-            pools.build_healthmonitor(pool, values['healthmonitor'])
+            healthmonitors.build_healthmonitor(pool, values['healthmonitor'])
         for member in values.get('members') or []:
-            pools.build_member(pool, member)
+            members.build_member(pool, member)
     session.flush()  # pools get their ids before listeners and policies refer to them
     for values in data.get('listeners') or []:
         fields = {k: v for k, v in values.items()
