@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run test unit functional scenario bench clean
+.PHONY: setup run test check unit functional scenario bench clean
 
 setup: $(STAMP)
 	@$(BIN)/lbaas db upgrade >/dev/null
@@ -23,6 +23,9 @@ run: setup
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+check: $(STAMP)
+	@./scripts/check
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -9,12 +9,12 @@ Octavia's wording: clients match on the status code and sometimes on the text.
 class ApiError(Exception):
     status = 400
 
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
     @property
-    def faultcode(self):
+    def faultcode(self) -> str:
         return 'Client' if self.status < 500 else 'Server'  # as WSME decides it
 
 
@@ -23,28 +23,30 @@ class InvalidInput(ApiError):
 
 
 class ValidationFailure(ApiError):
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         super().__init__('Validation failure: %s' % message)
 
 
 class NotFound(ApiError):
     status = 404
 
-    def __init__(self, resource, obj_id):
+    def __init__(self, resource: str, obj_id: str) -> None:
         super().__init__('%s %s not found.' % (resource, obj_id))
 
 
 class Forbidden(ApiError):
     status = 403
 
-    def __init__(self, message='Policy does not allow this request to be performed.'):
+    def __init__(
+        self, message: str = 'Policy does not allow this request to be performed.'
+    ) -> None:
         super().__init__(message)
 
 
 class QuotaExceeded(ApiError):
     status = 403
 
-    def __init__(self, resource):
+    def __init__(self, resource: str) -> None:
         super().__init__('Quota has been met for resources: %s' % resource)
 
 
@@ -53,25 +55,24 @@ class Conflict(ApiError):
 
 
 class PendingState(Conflict):
-    def __init__(self, lb_id, state):
+    def __init__(self, lb_id: str, state: str) -> None:
         super().__init__('Invalid state %s of loadbalancer resource %s' % (state, lb_id))
 
 
 class Immutable(Conflict):
-    def __init__(self, resource, obj_id):
+    def __init__(self, resource: str, obj_id: str) -> None:
         super().__init__('%s %s is immutable and cannot be updated.' % (resource, obj_id))
 
 
 class NotImplementedByProvider(ApiError):
     status = 501
 
-    def __init__(self, provider, what):
-        super().__init__("Provider '%s' does not support a requested option: %s"
-                         % (provider, what))
+    def __init__(self, provider: str, what: str) -> None:
+        super().__init__("Provider '%s' does not support a requested option: %s" % (provider, what))
 
 
 class BodyTooLarge(ApiError):
     status = 413
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__('Request is too large.')

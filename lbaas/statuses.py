@@ -3,6 +3,7 @@
 StrEnums: each member is its string, so rows, JSON bodies and comparisons
 with plain strings all keep working; typos become attribute errors.
 """
+
 from enum import StrEnum
 
 
@@ -46,5 +47,6 @@ class Topology(StrEnum):
     ACTIVE_STANDBY = 'ACTIVE_STANDBY'
 
 
-PENDING = frozenset({Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE,
-                     Provisioning.PENDING_DELETE})
+PENDING = frozenset(
+    {Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE, Provisioning.PENDING_DELETE}
+)

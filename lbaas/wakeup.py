@@ -9,16 +9,19 @@ The transport sits beside `wire.py` at the bottom of the layers: the API,
 housekeeping and the admin handlers reach it only through the unit of work
 (`lbaas/db/work.py`), which sends after its transaction commits.
 """
+
 import logging
 import socket
+import threading
 
 from lbaas import config
 
 LOG = logging.getLogger(__name__)
-_sock = None
+_sock: socket.socket | None = None
+_sock_lock = threading.Lock()
 
 
-def _addresses():
+def _addresses() -> list[tuple[str, int]]:
     result = []
     for item in config.CONF.controller_worker.wakeup_address.split(','):
         host, _, port = item.strip().rpartition(':')
@@ -27,14 +30,21 @@ def _addresses():
     return result
 
 
-def nudge(lb_id):
+def _socket() -> socket.socket:
+    """The one sending socket of this process, made once even under threads."""
     global _sock
-    try:
+    with _sock_lock:
         if _sock is None:
             _sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             _sock.setblocking(False)
+        return _sock
+
+
+def nudge(lb_id: str) -> None:
+    try:
+        sock = _socket()
         for address in _addresses():
-            _sock.sendto(lb_id.encode(), address)
+            sock.sendto(lb_id.encode(), address)
     except OSError as exc:  # nobody listening is fine: the poll finds it
         LOG.debug('wake-up for %s not sent: %s', lb_id, exc)
 
@@ -42,16 +52,16 @@ def nudge(lb_id):
 class Listener:
     """The worker's end: a bound UDP socket to wait on."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         host, port = _addresses()[0]
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
 
-    def wait(self, timeout):
+    def wait(self, timeout: float | None) -> list[str]:
         """Ids received within `timeout` seconds (empty list on timeout)."""
         self.sock.settimeout(timeout)
-        ids = []
+        ids: list[str] = []
         try:
             data, _ = self.sock.recvfrom(256)
             ids.append(data.decode(errors='replace'))
@@ -63,5 +73,5 @@ class Listener:
             pass
         return ids
 
-    def close(self):
+    def close(self) -> None:
         self.sock.close()

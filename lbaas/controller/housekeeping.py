@@ -3,9 +3,12 @@
 Deleted load balancers and amphorae stay visible as DELETED rows (as in
 Octavia) until they are older than their expiry age; then they are purged.
 """
+
 import datetime
 import logging
 import threading
+from collections.abc import Sequence
+from typing import Protocol, cast
 
 from sqlalchemy import delete, select
 
@@ -15,6 +18,7 @@ from lbaas.db import models, work
 from lbaas.db import outage as db_outage
 from lbaas.db import session as db
 from lbaas.drivers import registry
+from lbaas.drivers.base import ComputeDriver, Drivers
 from lbaas.statuses import PENDING, Provisioning
 
 FAILOVERABLE = (Provisioning.ACTIVE, Provisioning.ERROR)
@@ -22,40 +26,79 @@ FAILOVERABLE = (Provisioning.ACTIVE, Provisioning.ERROR)
 LOG = logging.getLogger(__name__)
 
 
-def purge_deleted(now=None):
-    now = now or models.utcnow()
+class HostAmphora(Protocol):
+    """An amphora a compute driver found running on this host."""
+
+    amphora_id: str
+    compute_id: str
+    status: str
+
+
+class HostInventory(Protocol):
+    """A compute driver that can list this host's amphorae (not part of ComputeDriver)."""
+
+    def list_amphorae(self) -> Sequence[HostAmphora]: ...
+
+    def delete(self, compute_id: str) -> None: ...
+
+
+def _inventory(compute: ComputeDriver) -> HostInventory | None:
+    """`compute` if it can list this host's amphorae, else None."""
+    if not hasattr(compute, 'list_amphorae'):
+        return None
+    return cast(HostInventory, compute)  # hasattr checked the one method ComputeDriver lacks
+
+
+def purge_deleted(now: datetime.datetime | None = None) -> tuple[int, int]:
+    now = now or models.utcnow()  # type: ignore[no-untyped-call]  # unannotated in db/models.py
     settings = config.CONF.house_keeping
     lb_cutoff = now - datetime.timedelta(seconds=settings.load_balancer_expiry_age)
     amp_cutoff = now - datetime.timedelta(seconds=settings.amphora_expiry_age)
     LB = models.LoadBalancer
     with db.writing() as session:
-        lb_ids = list(session.scalars(select(LB.id).where(
-            LB.provisioning_status == 'DELETED', LB.updated_at < lb_cutoff)))
+        lb_ids = list(
+            session.scalars(
+                select(LB.id).where(LB.provisioning_status == 'DELETED', LB.updated_at < lb_cutoff)
+            )
+        )
         if lb_ids:
             session.execute(delete(models.Tag).where(models.Tag.resource_id.in_(lb_ids)))
-            session.execute(delete(models.VipSecurityGroup).where(
-                models.VipSecurityGroup.load_balancer_id.in_(lb_ids)))
+            session.execute(
+                delete(models.VipSecurityGroup).where(
+                    models.VipSecurityGroup.load_balancer_id.in_(lb_ids)
+                )
+            )
             session.execute(delete(LB).where(LB.id.in_(lb_ids)))
-        amps = session.execute(delete(models.Amphora).where(
-            models.Amphora.status == 'DELETED', models.Amphora.updated_at < amp_cutoff))
+        amps = session.execute(
+            delete(models.Amphora).where(
+                models.Amphora.status == 'DELETED', models.Amphora.updated_at < amp_cutoff
+            )
+        )
     if lb_ids or amps.rowcount:
         LOG.info('purged %d load balancers and %d amphorae', len(lb_ids), amps.rowcount)
     return len(lb_ids), amps.rowcount
 
 
-def reap_amphorae(drivers):
+def reap_amphorae(drivers: Drivers) -> int:
     """Tear down amphorae deleted through the API (their LB is not pending)."""
     Amp, LB = models.Amphora, models.LoadBalancer
     with db.reading() as session:
-        doomed = list(session.scalars(select(Amp).outerjoin(LB).where(
-            Amp.status == 'PENDING_DELETE',
-            (LB.id.is_(None)) | (LB.provisioning_status.not_in(PENDING)))))
+        doomed = list(
+            session.scalars(
+                select(Amp)
+                .outerjoin(LB)
+                .where(
+                    Amp.status == 'PENDING_DELETE',
+                    (LB.id.is_(None)) | (LB.provisioning_status.not_in(PENDING)),
+                )
+            )
+        )
     for amphora in doomed:
         reconcile.delete_amphora(amphora, drivers)
     return len(doomed)
 
 
-def sweep_host(drivers):
+def sweep_host(drivers: Drivers) -> tuple[int, int]:
     """Match this host's amphorae with the database, both ways.
 
     A running amphora no live row owns (a build that died half way, a row
@@ -63,36 +106,48 @@ def sweep_host(drivers):
     reboot, a killed agent) is marked for failover and its LB given to the
     worker, which replaces it.
     """
-    if not hasattr(drivers.compute, 'list_amphorae'):
+    compute = _inventory(drivers.compute)
+    if compute is None:
         return 0, 0
-    on_host = {a.amphora_id: a for a in drivers.compute.list_amphorae()}
+    on_host = {a.amphora_id: a for a in compute.list_amphorae()}
     Amp = models.Amphora
     with db.reading() as session:
-        live = {a.id: a for a in session.scalars(select(Amp).where(Amp.status != 'DELETED'))}
+        live: dict[str, models.Amphora] = {
+            a.id: a for a in session.scalars(select(Amp).where(Amp.status != 'DELETED'))
+        }
     removed = 0
     for amphora_id, found in on_host.items():
         if amphora_id not in live and found.status != 'DELETED':
-            drivers.compute.delete(found.compute_id)
+            compute.delete(found.compute_id)
             removed += 1
-    broken = [a for a in live.values() if a.status == 'ALLOCATED' and
-              on_host.get(a.id) is not None and on_host[a.id].status in ('DELETED', 'ERROR')]
+    broken = [
+        a
+        for a in live.values()
+        if a.status == 'ALLOCATED'
+        and on_host.get(a.id) is not None
+        and on_host[a.id].status in ('DELETED', 'ERROR')
+    ]
     for amphora in broken:
         _request_failover(amphora)
     return removed, len(broken)
 
 
-def _request_failover(amphora):
+def _request_failover(amphora: models.Amphora) -> None:
     with work.writing() as session:
-        lb = session.get(models.LoadBalancer, amphora.load_balancer_id,
-                         with_for_update={'of': models.LoadBalancer})
+        lb = session.get(
+            models.LoadBalancer,
+            amphora.load_balancer_id,
+            with_for_update={'of': models.LoadBalancer},
+        )
         if lb is None or lb.provisioning_status not in FAILOVERABLE:
             return  # busy: the next sweep looks again
-        session.get(models.Amphora, amphora.id).failover_requested = True
+        row = cast(models.Amphora, session.get(models.Amphora, amphora.id))  # read live just now
+        row.failover_requested = True
         work.give_work(session, lb, [lb])
         LOG.warning('amphora %s of load balancer %s is gone: failing over', amphora.id, lb.id)
 
 
-def sweep(drivers, outage: db_outage.Outage, interval: float) -> float:
+def sweep(drivers: Drivers, outage: db_outage.Outage, interval: float) -> float:
     """One round of every sweep; returns the pause before the next round."""
     try:
         purge_deleted()

@@ -4,6 +4,7 @@ Which amphorae to retire (failover asked, or broken), which roles need a new
 amphora, which amphorae still need building or booting. Rendering and pushing
 follow from the amphorae that remain; see reconcile.py for the steps.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,10 +28,10 @@ class NewAmphora:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    retire: tuple[str, ...] = ()            # amphora ids to delete
-    create: tuple[NewAmphora, ...] = ()     # amphorae to add, by role
-    build: tuple[str, ...] = ()             # kept amphorae not yet ALLOCATED
-    keep: tuple[str, ...] = ()              # kept amphorae, in role order
+    retire: tuple[str, ...] = ()  # amphora ids to delete
+    create: tuple[NewAmphora, ...] = ()  # amphorae to add, by role
+    build: tuple[str, ...] = ()  # kept amphorae not yet ALLOCATED
+    keep: tuple[str, ...] = ()  # kept amphorae, in role order
 
     @property
     def changes_amphorae(self) -> bool:
@@ -38,8 +39,11 @@ class Plan:
 
 
 def _broken(amphora: AmphoraState, replace_all: bool) -> bool:
-    return (replace_all or amphora.failover_requested
-            or amphora.value.status in (AmphoraStatus.ERROR, AmphoraStatus.PENDING_DELETE))
+    return (
+        replace_all
+        or amphora.failover_requested
+        or amphora.value.status in (AmphoraStatus.ERROR, AmphoraStatus.PENDING_DELETE)
+    )
 
 
 def plan(snapshot: Snapshot) -> Plan:
@@ -55,9 +59,11 @@ def plan(snapshot: Snapshot) -> Plan:
             retire.append(amphora)  # a duplicate or a role this topology lacks
         else:
             by_role[amphora.value.role] = amphora
-    create = tuple(NewAmphora(role, priority) for role, priority in roles
-                   if role not in by_role)
+    create = tuple(NewAmphora(role, priority) for role, priority in roles if role not in by_role)
     ordered = [by_role[role] for role, _ in roles if role in by_role]
-    return Plan(retire=tuple(a.value.id for a in retire), create=create,
-                build=tuple(a.value.id for a in ordered if a.value.status != READY),
-                keep=tuple(a.value.id for a in ordered))
+    return Plan(
+        retire=tuple(a.value.id for a in retire),
+        create=create,
+        build=tuple(a.value.id for a in ordered if a.value.status != READY),
+        keep=tuple(a.value.id for a in ordered),
+    )

@@ -11,6 +11,7 @@ matches, and the final transaction, which re-checks lease and generation
 under the LB's lock, is where statuses change. The worker that calls this
 holds the LB's lease (see `worker.py`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,8 +32,8 @@ from lbaas.drivers.base import Addressing, Amphora, Drivers, TransientError
 from lbaas.statuses import AmphoraStatus
 
 LOG = logging.getLogger(__name__)
-READY_TIMEOUT = 30.0   # seconds an agent may take to answer after its build
-BOOT_POLL = 0.05       # seconds between readiness checks of a booting agent
+READY_TIMEOUT = 30.0  # seconds an agent may take to answer after its build
+BOOT_POLL = 0.05  # seconds between readiness checks of a booting agent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +63,11 @@ def reconcile(lb_id: str, drivers: Drivers, lease: leases.Lease) -> Result:
     amphorae = {a.value.id: a.value for a in snap.amphorae}
     if todo.changes_amphorae:
         amphorae.update(_record_plan(snap, todo))
-        todo = dataclasses.replace(todo, build=todo.build + tuple(
-            a for a in amphorae if a not in todo.keep and a not in todo.retire))
+        todo = dataclasses.replace(
+            todo,
+            build=todo.build
+            + tuple(a for a in amphorae if a not in todo.keep and a not in todo.retire),
+        )
     _retire(todo.retire, snap, drivers, lease)
     amphorae.update(_build(todo, amphorae, snap, drivers))
     serving = [amphorae[a] for a in amphorae if a not in todo.retire]
@@ -78,20 +82,30 @@ def _record_plan(snap: Snapshot, todo: Plan) -> dict[str, Amphora]:
     """One transaction: retired amphorae marked, new ones added; returns the new ones."""
     with db.writing() as session:
         if todo.retire:
-            session.execute(update(models.Amphora).where(models.Amphora.id.in_(todo.retire))
-                            .values(status=AmphoraStatus.PENDING_DELETE))
-        rows = [models.Amphora(id=models.new_id(), load_balancer_id=snap.lb_id,
-                               status=AmphoraStatus.PENDING_CREATE, role=new.role,
-                               vrrp_priority=new.vrrp_priority,
-                               vrrp_id=1 if new.vrrp_priority else None)
-                for new in todo.create]
+            session.execute(
+                update(models.Amphora)
+                .where(models.Amphora.id.in_(todo.retire))
+                .values(status=AmphoraStatus.PENDING_DELETE)
+            )
+        rows = [
+            models.Amphora(
+                id=models.new_id(),  # type: ignore[no-untyped-call]  # models.new_id is unannotated
+                load_balancer_id=snap.lb_id,
+                status=AmphoraStatus.PENDING_CREATE,
+                role=new.role,
+                vrrp_priority=new.vrrp_priority,
+                vrrp_id=1 if new.vrrp_priority else None,
+            )
+            for new in todo.create
+        ]
         session.add_all(rows)
         session.flush()
         return {row.id: amphora_value(row) for row in rows}
 
 
-def _retire(amphora_ids: tuple[str, ...], snap: Snapshot, drivers: Drivers,
-            lease: leases.Lease) -> None:
+def _retire(
+    amphora_ids: tuple[str, ...], snap: Snapshot, drivers: Drivers, lease: leases.Lease
+) -> None:
     by_id = {a.value.id: a.value for a in snap.amphorae}
     for amphora_id in amphora_ids:
         if amphora_id in by_id:
@@ -107,8 +121,11 @@ def delete_amphora(amphora: Amphora | models.Amphora, drivers: Drivers) -> None:
     # A build that died before recording its compute id still left something.
     drivers.compute.delete(amphora.compute_id or drivers.compute.compute_id_for(amphora.id))
     with db.writing() as session:
-        session.execute(update(models.Amphora).where(models.Amphora.id == amphora.id)
-                        .values(status=AmphoraStatus.DELETED, load_balancer_id=None))
+        session.execute(
+            update(models.Amphora)
+            .where(models.Amphora.id == amphora.id)
+            .values(status=AmphoraStatus.DELETED, load_balancer_id=None)
+        )
 
 
 def _needs_build(amphora: Amphora, drivers: Drivers) -> bool:
@@ -120,8 +137,9 @@ def _needs_build(amphora: Amphora, drivers: Drivers) -> bool:
     return False
 
 
-def _build(todo: Plan, amphorae: dict[str, Amphora], snap: Snapshot,
-           drivers: Drivers) -> dict[str, Amphora]:
+def _build(
+    todo: Plan, amphorae: dict[str, Amphora], snap: Snapshot, drivers: Drivers
+) -> dict[str, Amphora]:
     """Build and plug what needs it; one transaction records them all as BOOTING."""
     built: list[tuple[Amphora, Addressing]] = []
     for amphora_id in todo.build:
@@ -129,18 +147,31 @@ def _build(todo: Plan, amphorae: dict[str, Amphora], snap: Snapshot,
         if amphora.status == READY or not _needs_build(amphora, drivers):
             continue
         compute_id = drivers.compute.build(amphora.id, snap.lb_id)
-        amphora = dataclasses.replace(amphora, compute_id=compute_id,
-                                      status=AmphoraStatus.BOOTING)
+        amphora = dataclasses.replace(amphora, compute_id=compute_id, status=AmphoraStatus.BOOTING)
         addressing = drivers.network.plug_amphora(amphora, snap.network)
-        built.append((dataclasses.replace(
-            amphora, lb_network_ip=addressing.lb_network_ip, vrrp_ip=addressing.vrrp_ip,
-            vrrp_port_id=addressing.vrrp_port_id), addressing))
+        built.append(
+            (
+                dataclasses.replace(
+                    amphora,
+                    lb_network_ip=addressing.lb_network_ip,
+                    vrrp_ip=addressing.vrrp_ip,
+                    vrrp_port_id=addressing.vrrp_port_id,
+                ),
+                addressing,
+            )
+        )
     if built:
         with db.writing() as session:
             for amphora, addressing in built:
-                session.execute(update(models.Amphora).where(models.Amphora.id == amphora.id)
-                                .values(status=AmphoraStatus.BOOTING, compute_id=amphora.compute_id,
-                                        **dataclasses.asdict(addressing)))
+                session.execute(
+                    update(models.Amphora)
+                    .where(models.Amphora.id == amphora.id)
+                    .values(
+                        status=AmphoraStatus.BOOTING,
+                        compute_id=amphora.compute_id,
+                        **dataclasses.asdict(addressing),
+                    )
+                )
     return {amphora.id: amphora for amphora, _ in built}
 
 
@@ -149,8 +180,14 @@ def _all_ready(serving: list[Amphora], snap: Snapshot, drivers: Drivers) -> bool
     if all(drivers.amphora.ready(a) for a in booting):
         return True
     since = {a.value.id: a.updated_at for a in snap.amphorae}
-    oldest = min((since.get(a.id) or models.utcnow() for a in booting), default=None)
-    if oldest and models.utcnow() - oldest > datetime.timedelta(seconds=READY_TIMEOUT):
+    # models.utcnow is unannotated (lbaas/db/models.py)
+    oldest = min(
+        (since.get(a.id) or models.utcnow() for a in booting),  # type: ignore[no-untyped-call]
+        default=None,
+    )
+    if oldest and models.utcnow() - oldest > datetime.timedelta(  # type: ignore[no-untyped-call]
+        seconds=READY_TIMEOUT
+    ):
         raise TransientError('amphora agents not ready after %.0f s' % READY_TIMEOUT)
     return False
 
@@ -158,13 +195,15 @@ def _all_ready(serving: list[Amphora], snap: Snapshot, drivers: Drivers) -> bool
 def render_bundle(snap: Snapshot, amphora: Amphora, drivers: Drivers) -> wire.ConfigBundle:
     """Render the amphora's HAProxy configuration, paths inside its own runtime dir."""
     assert snap.view is not None
-    paths = render.RuntimePaths.in_state_dir(drivers.compute.runtime_dir(amphora.id),
-                                             cert_dir='certs', pid_file=False)
+    paths = render.RuntimePaths.in_state_dir(
+        drivers.compute.runtime_dir(amphora.id), cert_dir='certs', pid_file=False
+    )
     return wire.ConfigBundle(haproxy_cfg=render.render_haproxy(snap.view, paths))
 
 
-def _push(serving: list[Amphora], snap: Snapshot, drivers: Drivers,
-          lease: leases.Lease) -> dict[str, str]:
+def _push(
+    serving: list[Amphora], snap: Snapshot, drivers: Drivers, lease: leases.Lease
+) -> dict[str, str]:
     """Push each amphora's bundle where its running digest differs; {id: digest}."""
     subnets = drivers.network.member_subnet_ids(snap.member_addresses)
     digests = {}
@@ -180,6 +219,7 @@ def _push(serving: list[Amphora], snap: Snapshot, drivers: Drivers,
 
 
 def live_amphorae(session: Session, lb_id: str) -> list[models.Amphora]:
-    stmt = select(models.Amphora).where(models.Amphora.load_balancer_id == lb_id,
-                                        models.Amphora.status != AmphoraStatus.DELETED)
+    stmt = select(models.Amphora).where(
+        models.Amphora.load_balancer_id == lb_id, models.Amphora.status != AmphoraStatus.DELETED
+    )
     return list(session.scalars(stmt))

@@ -5,24 +5,27 @@ checks the lease is still ours and the generation is the one the pass
 served; only then do PENDING objects become ACTIVE or go away. New work that
 arrived meanwhile leaves everything PENDING and frees the LB for the next pass.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lbaas.controller import leases
-from lbaas.controller.snapshot import KINDS, Snapshot, load_graph
+from lbaas.controller.snapshot import KINDS, Child, Snapshot, load_graph
 from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.statuses import PENDING, AmphoraStatus, Operating, Provisioning
 
 LB = models.LoadBalancer
+
+
 def _locked_lb(session: Session, lb_id: str) -> models.LoadBalancer | None:
     return session.scalars(select(LB).where(LB.id == lb_id).with_for_update(of=LB)).first()
 
 
-def _rows(session: Session, pairs: tuple[tuple[str, str], ...]) -> list[object]:
-    rows: list[object] = []
+def _rows(session: Session, pairs: tuple[tuple[str, str], ...]) -> list[Child]:
+    rows: list[Child] = []
     for kind, model in KINDS.items():
         ids = [obj_id for k, obj_id in pairs if k == kind]
         if ids:
@@ -30,9 +33,9 @@ def _rows(session: Session, pairs: tuple[tuple[str, str], ...]) -> list[object]:
     return rows
 
 
-def _settle(obj: object, session: Session) -> None:
+def _settle(obj: Child, session: Session) -> None:
     """A pending object after a successful reconcile: ACTIVE, or gone."""
-    status = obj.provisioning_status  # type: ignore[attr-defined]
+    status = obj.provisioning_status
     if status == Provisioning.PENDING_DELETE:
         if isinstance(obj, models.Pool):
             for listener in obj.default_listeners:
@@ -41,16 +44,20 @@ def _settle(obj: object, session: Session) -> None:
     elif status in PENDING:
         if status == Provisioning.PENDING_CREATE and isinstance(obj, models.HealthMonitor):
             obj.operating_status = Operating.ONLINE  # as Octavia's noop flows do
-        obj.provisioning_status = Provisioning.ACTIVE  # type: ignore[attr-defined]
+        obj.provisioning_status = Provisioning.ACTIVE
 
 
-def _compact_positions(rows: list[object]) -> None:
+def _compact_positions(rows: list[Child]) -> None:
     """L7 policies that stay are renumbered 1..n, as Octavia's ordering list."""
-    gone = [r for r in rows if isinstance(r, models.L7Policy)
-            and r.provisioning_status == Provisioning.PENDING_DELETE]
+    gone = [
+        r
+        for r in rows
+        if isinstance(r, models.L7Policy) and r.provisioning_status == Provisioning.PENDING_DELETE
+    ]
     for listener in {p.listener for p in gone}:
-        staying = [p for p in listener.l7policies
-                   if p.provisioning_status != Provisioning.PENDING_DELETE]
+        staying = [
+            p for p in listener.l7policies if p.provisioning_status != Provisioning.PENDING_DELETE
+        ]
         for number, policy in enumerate(staying, start=1):
             policy.position = number
 
@@ -69,8 +76,13 @@ def finish(snap: Snapshot, lease: leases.Lease, digests: dict[str, str]) -> None
             _settle(obj, session)
         A = models.Amphora
         for amphora_id, digest in digests.items():
-            session.execute(update(A).where(A.id == amphora_id).values(
-                status=AmphoraStatus.ALLOCATED, config_digest=digest, failover_requested=False))
+            session.execute(
+                update(A)
+                .where(A.id == amphora_id)
+                .values(
+                    status=AmphoraStatus.ALLOCATED, config_digest=digest, failover_requested=False
+                )
+            )
         lb.provisioning_status = Provisioning.ACTIVE
         lb.failover_requested = False
         leases.release(lb, session)
@@ -83,7 +95,8 @@ def finish_delete(lb_id: str, lease: leases.Lease) -> None:
             return
         for obj in list(models.descendants(lb)):
             session.delete(obj)
-        lb.vip = None  # frees the address for the next LB
+        # models declares `vip` non-optional, yet an LB being deleted has none
+        lb.vip = None  # type: ignore[assignment]  # frees the address for the next LB
         lb.additional_vips = []
         lb.provisioning_status = Provisioning.DELETED
         lb.operating_status = Operating.OFFLINE

@@ -4,10 +4,13 @@ The pass decides (plan.py) and acts (reconcile.py) on this value alone; the
 database is read once, in one transaction, and never again until the final
 write, which re-checks the generation under the LB's lock before trusting it.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Iterator
+from typing import TypeAlias, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -20,23 +23,45 @@ from lbaas.drivers import base
 from lbaas.statuses import PENDING, AmphoraRole, AmphoraStatus, Provisioning
 
 LB = models.LoadBalancer
-GRAPH = (selectinload(LB.listeners).selectinload(models.Listener.l7policies)
-         .selectinload(models.L7Policy.rules),
-         selectinload(LB.pools).selectinload(models.Pool.members),
-         selectinload(LB.pools).selectinload(models.Pool.health_monitor),
-         selectinload(LB.amphorae))
+GRAPH = (
+    selectinload(LB.listeners)
+    .selectinload(models.Listener.l7policies)
+    .selectinload(models.L7Policy.rules),
+    selectinload(LB.pools).selectinload(models.Pool.members),
+    selectinload(LB.pools).selectinload(models.Pool.health_monitor),
+    selectinload(LB.amphorae),
+)
 
-KINDS: dict[str, type[models.Base]] = {
-    'listener': models.Listener, 'pool': models.Pool, 'member': models.Member,
-    'healthmonitor': models.HealthMonitor, 'l7policy': models.L7Policy,
-    'l7rule': models.L7Rule}
+# What `models.descendants` yields: every kind of object under an LB.
+Child: TypeAlias = (
+    models.Listener
+    | models.Pool
+    | models.Member
+    | models.HealthMonitor
+    | models.L7Policy
+    | models.L7Rule
+)
+KINDS: dict[str, type[Child]] = {
+    'listener': models.Listener,
+    'pool': models.Pool,
+    'member': models.Member,
+    'healthmonitor': models.HealthMonitor,
+    'l7policy': models.L7Policy,
+    'l7rule': models.L7Rule,
+}
 KIND_OF = {model: kind for kind, model in KINDS.items()}
+
+
+def children(lb: models.LoadBalancer) -> Iterator[Child]:
+    """`models.descendants(lb)`, typed: it yields only the kinds of `Child`."""
+    return cast('Iterator[Child]', models.descendants(lb))  # annotated there as Iterator[Base]
 
 
 def unsettled(lb: models.LoadBalancer) -> tuple[tuple[str, str], ...]:
     """(kind, id) of every PENDING object under the LB."""
-    return tuple((KIND_OF[type(obj)], obj.id) for obj in models.descendants(lb)
-                 if obj.provisioning_status in PENDING)
+    return tuple(
+        (KIND_OF[type(obj)], obj.id) for obj in children(lb) if obj.provisioning_status in PENDING
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +81,8 @@ class Snapshot:
     topology: str
     failover_requested: bool
     network: base.LoadBalancerNetwork
-    amphorae: tuple[AmphoraState, ...]      # live ones (not DELETED)
-    view: vm.LoadBalancerView | None        # None while deleting
+    amphorae: tuple[AmphoraState, ...]  # live ones (not DELETED)
+    view: vm.LoadBalancerView | None  # None while deleting
     member_addresses: frozenset[str]
     unsettled: tuple[tuple[str, str], ...]  # (kind, id) of PENDING objects
 
@@ -72,32 +97,54 @@ class Snapshot:
 
 def amphora_value(row: models.Amphora) -> base.Amphora:
     return base.Amphora(
-        id=row.id, lb_id=row.load_balancer_id, role=row.role or AmphoraRole.STANDALONE,
-        status=row.status, compute_id=row.compute_id, lb_network_ip=row.lb_network_ip,
-        vrrp_ip=row.vrrp_ip, vrrp_port_id=row.vrrp_port_id, vrrp_priority=row.vrrp_priority,
-        config_digest=row.config_digest)
+        id=row.id,
+        lb_id=row.load_balancer_id,
+        role=row.role or AmphoraRole.STANDALONE,
+        status=row.status,
+        compute_id=row.compute_id,
+        lb_network_ip=row.lb_network_ip,
+        vrrp_ip=row.vrrp_ip,
+        vrrp_port_id=row.vrrp_port_id,
+        vrrp_priority=row.vrrp_priority,
+        config_digest=row.config_digest,
+    )
 
 
 def network_of(lb: models.LoadBalancer) -> base.LoadBalancerNetwork:
-    vips = [lb.vip] if lb.vip is not None else []
+    vips: list[models.Vip | models.AdditionalVip] = [lb.vip] if lb.vip is not None else []
     vips += list(lb.additional_vips)
     return base.LoadBalancerNetwork(
-        id=lb.id, topology=lb.topology,
-        vips=tuple(base.Vip(subnet_id=v.subnet_id, address=v.ip_address,
-                            port_id=getattr(v, 'port_id', None)) for v in vips))
+        id=lb.id,
+        topology=lb.topology,
+        vips=tuple(
+            base.Vip(
+                subnet_id=v.subnet_id, address=v.ip_address, port_id=getattr(v, 'port_id', None)
+            )
+            for v in vips
+        ),
+    )
 
 
 def _freeze(lb: models.LoadBalancer) -> Snapshot:
     deleting = lb.provisioning_status == Provisioning.PENDING_DELETE
-    amphorae = tuple(AmphoraState(amphora_value(a), bool(a.failover_requested), a.updated_at)
-                     for a in lb.amphorae if a.status != AmphoraStatus.DELETED)
+    amphorae = tuple(
+        AmphoraState(amphora_value(a), bool(a.failover_requested), a.updated_at)
+        for a in lb.amphorae
+        if a.status != AmphoraStatus.DELETED
+    )
     members = frozenset(m.ip_address for p in lb.pools for m in p.members)
     return Snapshot(
-        lb_id=lb.id, generation=lb.generation or 0,
-        provisioning_status=lb.provisioning_status, topology=lb.topology,
-        failover_requested=bool(lb.failover_requested), network=network_of(lb),
-        amphorae=amphorae, view=None if deleting else build.lb_view(lb),
-        member_addresses=members, unsettled=unsettled(lb))
+        lb_id=lb.id,
+        generation=lb.generation or 0,
+        provisioning_status=lb.provisioning_status,
+        topology=lb.topology,
+        failover_requested=bool(lb.failover_requested),
+        network=network_of(lb),
+        amphorae=amphorae,
+        view=None if deleting else build.lb_view(lb),
+        member_addresses=members,
+        unsettled=unsettled(lb),
+    )
 
 
 def load_graph(session: Session, lb_id: str, lock: bool = False) -> models.LoadBalancer | None:

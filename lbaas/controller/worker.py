@@ -6,6 +6,7 @@ on a thread of a small pool; failures retry with exponential backoff and,
 past `max_attempts` or on a permanent error, end in ERROR where Octavia
 would put them, never in a PENDING state.
 """
+
 import concurrent.futures
 import datetime
 import logging
@@ -15,23 +16,26 @@ from sqlalchemy import update
 
 from lbaas import config, wakeup
 from lbaas.controller import leases, reconcile, status
+from lbaas.controller.snapshot import children
 from lbaas.db import models, outage
 from lbaas.db import session as db
 from lbaas.drivers import base as driver_base
 from lbaas.drivers import registry
+from lbaas.drivers.base import Drivers
 from lbaas.statuses import PENDING, Provisioning
 
 LOG = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, drivers=None, owner=None):
+    def __init__(self, drivers: Drivers | None = None, owner: str | None = None) -> None:
         self.drivers = drivers or registry.load()
         self.owner = owner or leases.owner_id()
         settings = config.CONF.controller_worker
         self.threads = settings.threads
-        self.pool = concurrent.futures.ThreadPoolExecutor(settings.threads,
-                                                          thread_name_prefix='reconcile')
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            settings.threads, thread_name_prefix='reconcile'
+        )
         self.in_flight: set[str] = set()
         # Leases this worker may hold but could not release, the database
         # being away: given back as soon as it answers again.
@@ -68,7 +72,7 @@ class Worker:
         self.outage.ended()
         return usual
 
-    def stop(self):
+    def stop(self) -> None:
         self.stopping.set()
 
     def dispatch(self, lb_ids: list[str]) -> None:
@@ -76,8 +80,11 @@ class Worker:
             with self.lock:
                 # Claim only what a free thread starts at once: a lease that
                 # waits in a queue is not renewed and could expire meanwhile.
-                if lb_id in self.in_flight or lb_id in self.stranded or \
-                        len(self.in_flight) >= self.threads:
+                if (
+                    lb_id in self.in_flight
+                    or lb_id in self.stranded
+                    or len(self.in_flight) >= self.threads
+                ):
                     continue
                 self.in_flight.add(lb_id)
             try:
@@ -113,8 +120,9 @@ class Worker:
         release_own_leases(lb_ids, self.owner)
         with self.lock:
             self.stranded -= lb_ids
-        LOG.info('worker %s: released %d lease(s) held over a database outage',
-                 self.owner, len(lb_ids))
+        LOG.info(
+            'worker %s: released %d lease(s) held over a database outage', self.owner, len(lb_ids)
+        )
 
     def run_one(self, lease: leases.Lease) -> None:
         try:
@@ -152,14 +160,23 @@ class Worker:
             if outage.database_unavailable(exc):
                 self.outage.failed(exc, 0)  # one warning per outage, not one per LB
             else:
-                LOG.warning('load balancer %s: attempt failed: %s', lease.lb_id, exc,
-                            exc_info=LOG.isEnabledFor(logging.DEBUG))
-            record_failure(lease, '%s: %s' % (type(exc).__name__, exc), permanent=False,
-                           delay=getattr(exc, 'delay', None))
+                LOG.warning(
+                    'load balancer %s: attempt failed: %s',
+                    lease.lb_id,
+                    exc,
+                    exc_info=LOG.isEnabledFor(logging.DEBUG),
+                )
+            record_failure(
+                lease,
+                '%s: %s' % (type(exc).__name__, exc),
+                permanent=False,
+                delay=getattr(exc, 'delay', None),
+            )
 
     def _requeue(self, lease: leases.Lease, delay: float) -> None:
         """Run the pass again after `delay` s, still under our lease: the thread
         is free meanwhile (a booting agent does not hold one)."""
+
         def again() -> None:
             if self.stopping.is_set():
                 release_own_leases({lease.lb_id}, self.owner)
@@ -172,6 +189,7 @@ class Worker:
             except Exception as exc:
                 self._trouble(exc, 'load balancer %s: requeue' % lease.lb_id)
                 self._strand(lease.lb_id)
+
         timer = threading.Timer(delay, again)
         timer.daemon = True
         timer.start()
@@ -181,16 +199,22 @@ def release_own_leases(lb_ids: set[str], owner: str) -> None:
     """Free `owner`'s leases on `lb_ids` (the ones another owner took stay)."""
     LB = models.LoadBalancer
     with db.writing() as session:
-        session.execute(update(LB).where(LB.id.in_(sorted(lb_ids)), LB.lease_owner == owner)
-                        .values(lease_owner=None, lease_expires_at=None))
+        session.execute(
+            update(LB)
+            .where(LB.id.in_(sorted(lb_ids)), LB.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
 
 
-def record_failure(lease, reason, permanent, delay=None):
+def record_failure(
+    lease: leases.Lease, reason: str, permanent: bool, delay: float | None = None
+) -> None:
     """Count a failed attempt: retry after a backoff (or `delay`), or give up."""
     settings = config.CONF.controller_worker
     with db.writing() as session:
-        lb = session.get(models.LoadBalancer, lease.lb_id,
-                         with_for_update={'of': models.LoadBalancer})
+        lb: models.LoadBalancer | None = session.get(
+            models.LoadBalancer, lease.lb_id, with_for_update={'of': models.LoadBalancer}
+        )
         if not leases.still_mine(lb, lease):
             return
         lb.attempts = (lb.attempts or 0) + 1
@@ -200,18 +224,20 @@ def record_failure(lease, reason, permanent, delay=None):
         else:
             if delay is None:
                 delay = settings.retry_backoff * 2 ** (lb.attempts - 1)
-            lb.next_attempt_at = models.utcnow() + datetime.timedelta(seconds=delay)
+            now = models.utcnow()  # type: ignore[no-untyped-call]  # unannotated in db/models.py
+            lb.next_attempt_at = now + datetime.timedelta(seconds=delay)
         leases.release(lb, session)
 
 
-def _mark_failed(lb):
+def _mark_failed(lb: models.LoadBalancer) -> None:
     """Octavia's revert: the write's targets go to ERROR, their parents ACTIVE."""
     targets = set(lb.pending_targets or [])
-    for obj in models.descendants(lb):
+    for obj in children(lb):
         if obj.provisioning_status in PENDING:
             failed = obj.id in targets or obj.provisioning_status == Provisioning.PENDING_DELETE
             obj.provisioning_status = Provisioning.ERROR if failed else Provisioning.ACTIVE
     lb.provisioning_status = Provisioning.ERROR if lb.id in targets else Provisioning.ACTIVE
     lb.failover_requested = False
-    LOG.error('load balancer %s: giving up after %d attempts: %s', lb.id, lb.attempts,
-              lb.last_error)
+    LOG.error(
+        'load balancer %s: giving up after %d attempts: %s', lb.id, lb.attempts, lb.last_error
+    )

@@ -5,6 +5,7 @@ server shutting down, an exhausted pool) from a wrong statement; `Outage`
 logs one warning when the database goes, one line when it is back, and
 paces the retries.
 """
+
 import logging
 import threading
 import time
@@ -21,8 +22,15 @@ def database_unavailable(exc: BaseException) -> bool:
     exhausted pool, and the transient refusals drivers report the same way
     (a deadlock victim, a lock wait timeout).
     """
-    if isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError,
-                        sa_exc.OperationalError, sa_exc.InterfaceError)):
+    if isinstance(
+        exc,
+        (
+            sa_exc.DisconnectionError,
+            sa_exc.TimeoutError,
+            sa_exc.OperationalError,
+            sa_exc.InterfaceError,
+        ),
+    ):
         return True
     return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
@@ -63,8 +71,9 @@ class Outage:
                 self.pause = min(self.longest, self.pause * 2)
             pause = self.pause
         if starting:
-            LOG.warning('%s: database unavailable (%s); retrying until it is back',
-                        self.name, _reason(exc))
+            LOG.warning(
+                '%s: database unavailable (%s); retrying until it is back', self.name, _reason(exc)
+            )
         return pause
 
     def ended(self) -> bool:

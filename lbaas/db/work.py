@@ -9,6 +9,7 @@ unit hands each LB id to its notifier (by default the UDP wake-up beside
 It sits below the controller, not in service/, because housekeeping (a
 controller process) gives work too; see docs/architecture.md.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +34,8 @@ class UnitOfWork:
     def writing(self) -> Iterator[Session]:
         """A write transaction; the LBs given work are notified after it commits."""
         with db.writing() as session:
-            session.info[_KEY] = touched = []
+            touched: list[str] = []
+            session.info[_KEY] = touched
             yield session
         for lb_id in dict.fromkeys(touched):
             self.notifier(lb_id)
@@ -53,8 +55,12 @@ def notify_after_commit(session: Session, lb_id: str) -> None:
     session.info[_KEY].append(lb_id)
 
 
-def give_work(session: Session, lb: models.LoadBalancer, targets: Sequence[object],
-              status: str = Provisioning.PENDING_UPDATE) -> None:
+def give_work(
+    session: Session,
+    lb: models.LoadBalancer,
+    targets: Sequence[object],
+    status: str = Provisioning.PENDING_UPDATE,
+) -> None:
     """The LB has work: its status, a new generation, the write's targets.
 
     Bumping the generation tells a pass already under way that what it
