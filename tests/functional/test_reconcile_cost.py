@@ -3,47 +3,10 @@
 Adding one member must read the LB's graph once and write in at most three
 transactions; here it writes in one (the final settle).
 """
-import contextlib
-import re
-
-from sqlalchemy import event
-
+from benchmarks.reconcile_cost import counting  # one counter for the test and the figures
 from lbaas.controller import leases, reconcile
-from lbaas.db import session as db
 from lbaas.drivers import base, noop
 from tests.functional.conftest import build_tree, held, new_member
-
-
-@contextlib.contextmanager
-def counting():
-    """Count graph loads (SELECTs of members by pool) and write transactions."""
-    engines = {id(e): e for e in (db.engine('read'), db.engine('write'))}.values()
-    counts = {'graph_loads': 0, 'write_transactions': 0, 'statements': 0}
-    writing = set()
-
-    def on_execute(conn, cursor, statement, *args):
-        counts['statements'] += 1
-        text = statement.lstrip().upper()
-        if text.startswith('SELECT') and re.search(r'\bFROM MEMBER\b.*\bPOOL_ID IN\b', text, re.S):
-            counts['graph_loads'] += 1
-        if text.startswith(('INSERT', 'UPDATE', 'DELETE')) or 'FOR UPDATE' in text \
-                or text.startswith('BEGIN IMMEDIATE'):
-            writing.add(id(conn))
-
-    def on_end(conn):
-        if id(conn) in writing:
-            counts['write_transactions'] += 1
-            writing.discard(id(conn))
-    hooks = (('before_cursor_execute', on_execute), ('commit', on_end), ('rollback', on_end))
-    for engine in engines:
-        for name, hook in hooks:
-            event.listen(engine, name, hook)
-    try:
-        yield counts
-    finally:
-        for engine in engines:
-            for name, hook in hooks:
-                event.remove(engine, name, hook)
 
 
 def test_adding_one_member_loads_the_graph_once_and_writes_once(service):
