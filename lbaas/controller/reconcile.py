@@ -33,7 +33,7 @@ from lbaas.statuses import AmphoraStatus
 
 LOG = logging.getLogger(__name__)
 READY_TIMEOUT = 30.0  # seconds an agent may take to answer after its build
-BOOT_POLL = 0.05  # seconds between readiness checks of a booting agent
+BOOT_POLL = 0.02  # seconds between readiness checks of a booting agent
 
 
 @dataclasses.dataclass(frozen=True)
