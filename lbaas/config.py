@@ -6,12 +6,13 @@ can carry their settings over; `lbaas-sample.conf` is generated from here
 """
 import ipaddress
 import os
+from collections.abc import Iterable
 
 from oslo_config import cfg
 
 CONF = cfg.CONF
 
-default_opts = [
+default_opts: list[cfg.Opt] = [
     cfg.BoolOpt('debug', default=False, help='Log at DEBUG level.'),
     cfg.StrOpt('state_dir', default=os.path.join(os.getcwd(), 'state'),
                help='Where the embedded database, logs and amphora state live.'),
@@ -20,7 +21,7 @@ default_opts = [
     cfg.StrOpt('log_file', help='Log to this file instead of standard error.'),
 ]
 
-api_opts = [
+api_opts: list[cfg.Opt] = [
     cfg.StrOpt('bind_host', default='127.0.0.1', help='API listen address.'),
     cfg.PortOpt('bind_port', default=9876, help='API listen port.'),
     cfg.IntOpt('workers', default=2, min=1, help='gunicorn worker processes.'),
@@ -87,7 +88,7 @@ api_opts = [
                 default=['h2', 'http/1.1', 'http/1.0']),
 ]
 
-listener_default_opts = [
+listener_default_opts: list[cfg.Opt] = [
     cfg.IntOpt('timeout_client_data', default=50000),
     cfg.IntOpt('timeout_member_connect', default=5000),
     cfg.IntOpt('timeout_member_data', default=50000),
@@ -95,14 +96,14 @@ listener_default_opts = [
     cfg.IntOpt('default_connection_limit', default=50000),
 ]
 
-database_opts = [
+database_opts: list[cfg.Opt] = [
     cfg.StrOpt('connection', secret=True,
                help='SQLAlchemy URL; default: SQLite under state_dir.'),
     cfg.IntOpt('max_pool_size', default=10),
     cfg.IntOpt('max_overflow', default=20),
 ]
 
-worker_opts = [
+worker_opts: list[cfg.Opt] = [
     cfg.StrOpt('compute_driver', default='auto', choices=['auto', 'noop', 'netns'],
                help='auto: netns when running as root with HAProxy, else noop.'),
     cfg.StrOpt('network_driver', default='auto', choices=['auto', 'noop', 'netns']),
@@ -127,13 +128,13 @@ worker_opts = [
                help='Load balancers reconciled at once by one worker.'),
 ]
 
-house_keeping_opts = [
+house_keeping_opts: list[cfg.Opt] = [
     cfg.IntOpt('cleanup_interval', default=30),
     cfg.IntOpt('load_balancer_expiry_age', default=604800),
     cfg.IntOpt('amphora_expiry_age', default=604800),
 ]
 
-quota_opts = [
+quota_opts: list[cfg.Opt] = [
     cfg.IntOpt('default_load_balancer_quota', default=-1),
     cfg.IntOpt('default_listener_quota', default=-1),
     cfg.IntOpt('default_member_quota', default=-1),
@@ -143,7 +144,7 @@ quota_opts = [
     cfg.IntOpt('default_l7rule_quota', default=-1),
 ]
 
-networking_opts = [
+networking_opts: list[cfg.Opt] = [
     cfg.ListOpt('reserved_ips', default=['169.254.169.254']),
     # The netns data plane's names and management addresses. Two services on
     # one host (a developer's `lbaas serve` and a test run) must differ in
@@ -172,7 +173,7 @@ networking_opts = [
              'a network id belong to one network. Repeat for more.'),
 ]
 
-GROUPS = {
+GROUPS: dict[str | None, list[cfg.Opt]] = {
     None: default_opts,
     'api_settings': api_opts,
     'haproxy_amphora': listener_default_opts,
@@ -184,35 +185,36 @@ GROUPS = {
 }
 
 
-def register():
+def register() -> None:
     for group, opts in GROUPS.items():
         CONF.register_opts(opts, group=group)
 
 
-def list_opts():
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     """Entry point for oslo-config-generator."""
     return [(group or 'DEFAULT', opts) for group, opts in GROUPS.items()]
 
 
-def load(argv=(), config_files=None):
+def load(argv: Iterable[str] = (), config_files: list[str] | None = None) -> None:
     """Parse the command line and configuration files into CONF."""
     CONF(list(argv), project='lbaas', default_config_files=config_files or [])
 
 
-def state_path(*parts):
-    path = os.path.join(CONF.state_dir, *parts)
+def state_path(*parts: str) -> str:
+    path: str = os.path.join(CONF.state_dir, *parts)
     os.makedirs(os.path.dirname(path) if parts else path, mode=0o700, exist_ok=True)
     return path
 
 
-def database_url():
-    return CONF.database.connection or 'sqlite:///' + state_path('lbaas.sqlite')
+def database_url() -> str:
+    url: str = CONF.database.connection or 'sqlite:///' + state_path('lbaas.sqlite')
+    return url
 
 
 class LocalSubnet:
     """One configured local subnet, shaped as the Neutron API shows it."""
 
-    def __init__(self, spec):
+    def __init__(self, spec: str) -> None:
         fields = dict(item.split('=', 1) for item in spec.split(',') if item)
         self.network_id = fields['id']
         self.id = fields['subnet_id']
@@ -223,11 +225,11 @@ class LocalSubnet:
         self.gateway = ipaddress.ip_address(gateway) if gateway else None
 
     @property
-    def ip_version(self):
+    def ip_version(self) -> int:
         return self.cidr.version
 
 
-def local_subnets():
+def local_subnets() -> list[LocalSubnet]:
     return [LocalSubnet(spec) for spec in CONF.networking.local_network]
 
 

@@ -8,9 +8,9 @@ import datetime
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 
 from lbaas import config
 from lbaas.controller import reconcile
@@ -50,7 +50,7 @@ def _inventory(compute: ComputeDriver) -> HostInventory | None:
 
 
 def purge_deleted(now: datetime.datetime | None = None) -> tuple[int, int]:
-    now = now or models.utcnow()  # type: ignore[no-untyped-call]  # unannotated in db/models.py
+    now = now or models.utcnow()
     settings = config.CONF.house_keeping
     lb_cutoff = now - datetime.timedelta(seconds=settings.load_balancer_expiry_age)
     amp_cutoff = now - datetime.timedelta(seconds=settings.amphora_expiry_age)
@@ -74,9 +74,10 @@ def purge_deleted(now: datetime.datetime | None = None) -> tuple[int, int]:
                 models.Amphora.status == 'DELETED', models.Amphora.updated_at < amp_cutoff
             )
         )
-    if lb_ids or amps.rowcount:
-        LOG.info('purged %d load balancers and %d amphorae', len(lb_ids), amps.rowcount)
-    return len(lb_ids), amps.rowcount
+    purged = cast('CursorResult[Any]', amps).rowcount  # a DELETE's result
+    if lb_ids or purged:
+        LOG.info('purged %d load balancers and %d amphorae', len(lb_ids), purged)
+    return len(lb_ids), purged
 
 
 def reap_amphorae(drivers: Drivers) -> int:

@@ -9,9 +9,9 @@ renewing; its claims expire and another worker finishes the job.
 import datetime
 import os
 import time
-from typing import TypeGuard
+from typing import Any, TypeGuard, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from lbaas import config
@@ -28,7 +28,7 @@ def owner_id() -> str:
 
 
 def _now() -> datetime.datetime:
-    return utcnow()  # type: ignore[no-any-return,no-untyped-call]  # models.utcnow is unannotated
+    return utcnow()
 
 
 def _expiry() -> datetime.datetime:
@@ -85,7 +85,8 @@ def claim(lb_id: str, owner: str) -> Lease | None:
             )
             .values(lease_owner=owner, lease_expires_at=_expiry())
         )
-    return Lease(lb_id, owner) if result.rowcount == 1 else None
+    claimed = cast('CursorResult[Any]', result).rowcount == 1  # an UPDATE's result
+    return Lease(lb_id, owner) if claimed else None
 
 
 def still_mine(lb: models.LoadBalancer | None, lease: Lease) -> TypeGuard[models.LoadBalancer]:
@@ -109,7 +110,7 @@ def release_dead_local_owners() -> None:
             select(LB.id, LB.lease_owner).where(LB.lease_owner.like(prefix + '%'))
         ).all()
         for lb_id, owner in rows:
-            pid = owner[len(prefix) :]
+            pid = str(owner)[len(prefix) :]  # LIKE matched: never None
             if pid.isdigit() and not _alive(int(pid)):
                 session.execute(
                     update(LB)

@@ -89,7 +89,7 @@ def _record_plan(snap: Snapshot, todo: Plan) -> dict[str, Amphora]:
             )
         rows = [
             models.Amphora(
-                id=models.new_id(),  # type: ignore[no-untyped-call]  # models.new_id is unannotated
+                id=models.new_id(),
                 load_balancer_id=snap.lb_id,
                 status=AmphoraStatus.PENDING_CREATE,
                 role=new.role,
@@ -182,12 +182,10 @@ def _all_ready(serving: list[Amphora], snap: Snapshot, drivers: Drivers) -> bool
     since = {a.value.id: a.updated_at for a in snap.amphorae}
     # models.utcnow is unannotated (lbaas/db/models.py)
     oldest = min(
-        (since.get(a.id) or models.utcnow() for a in booting),  # type: ignore[no-untyped-call]
+        (since.get(a.id) or models.utcnow() for a in booting),
         default=None,
     )
-    if oldest and models.utcnow() - oldest > datetime.timedelta(  # type: ignore[no-untyped-call]
-        seconds=READY_TIMEOUT
-    ):
+    if oldest and models.utcnow() - oldest > datetime.timedelta(seconds=READY_TIMEOUT):
         raise TransientError('amphora agents not ready after %.0f s' % READY_TIMEOUT)
     return False
 

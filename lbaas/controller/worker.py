@@ -224,7 +224,7 @@ def record_failure(
         else:
             if delay is None:
                 delay = settings.retry_backoff * 2 ** (lb.attempts - 1)
-            now = models.utcnow()  # type: ignore[no-untyped-call]  # unannotated in db/models.py
+            now = models.utcnow()
             lb.next_attempt_at = now + datetime.timedelta(seconds=delay)
         leases.release(lb, session)
 

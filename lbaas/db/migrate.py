@@ -9,13 +9,13 @@ from lbaas.db import session
 MIGRATIONS = os.path.join(os.path.dirname(__file__), 'migrations')
 
 
-def alembic_config():
+def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option('script_location', MIGRATIONS)
     return cfg
 
 
-def upgrade(revision='head'):
+def upgrade(revision: str = 'head') -> None:
     engine = session.engine('write')
     with engine.begin() as conn:
         cfg = alembic_config()
@@ -23,6 +23,6 @@ def upgrade(revision='head'):
         command.upgrade(cfg, revision)
 
 
-def revision(message):
+def revision(message: str) -> None:
     """Developers: write a new migration from the models (autogenerate)."""
     command.revision(alembic_config(), message=message, autogenerate=True)

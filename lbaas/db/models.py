@@ -5,7 +5,8 @@ views only; here `enabled`, `load_balancer_id` and so on, as Octavia's tables.
 """
 import datetime
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -19,14 +20,14 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column, relationship
 
 
-def new_id():
+def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def utcnow():
+def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
 
 
@@ -34,7 +35,7 @@ class Base(DeclarativeBase):
     pass
 
 
-def _id():
+def _id() -> MappedColumn[str]:
     return mapped_column(String(36), primary_key=True, default=new_id)
 
 
@@ -62,7 +63,13 @@ class Tag(Base):
 class Taggable:
     """Each subclass gets `tag_rows`, its Tag rows joined on its own id."""
 
-    def __init_subclass__(cls, **kwargs):
+    if TYPE_CHECKING:
+        # Declared for the type checker only: the subclass maps `id`, and
+        # __init_subclass__ below sets `tag_rows`.
+        id: Mapped[str]
+        tag_rows: Mapped[list[Tag]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         # Set before super() so the declarative base maps it with the class.
         cls.tag_rows = relationship(
             Tag, primaryjoin=lambda: cls.id == Tag.resource_id,
@@ -72,11 +79,11 @@ class Taggable:
         super().__init_subclass__(**kwargs)
 
     @property
-    def tags(self):
+    def tags(self) -> list[str]:
         return [t.tag for t in self.tag_rows]
 
     @tags.setter
-    def tags(self, values):
+    def tags(self, values: Iterable[str] | None) -> None:
         wanted = list(dict.fromkeys(values or []))
         keep = {t.tag: t for t in self.tag_rows}
         self.tag_rows = [keep.get(v) or Tag(tag=v) for v in wanted]
@@ -102,7 +109,7 @@ class LoadBalancer(Taggable, StatusMixin, Base):
     # Ids of the objects the pending API write targets: on a permanent
     # failure these go to ERROR and their parents back to ACTIVE (Octavia's
     # revert semantics). One write per pending period, as the LB is locked.
-    pending_targets: Mapped[list] = mapped_column(JSON, default=list)
+    pending_targets: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     vip: Mapped['Vip'] = relationship(back_populates='load_balancer', uselist=False,
                                       cascade='all, delete-orphan', lazy='joined')
@@ -169,19 +176,19 @@ class Listener(Taggable, StatusMixin, Base):
     client_ca_tls_certificate_id: Mapped[str | None] = mapped_column(String(255))
     client_authentication: Mapped[str] = mapped_column(String(16), default='NONE')
     client_crl_container_id: Mapped[str | None] = mapped_column(String(255))
-    insert_headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    insert_headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     timeout_client_data: Mapped[int | None] = mapped_column(Integer)
     timeout_member_connect: Mapped[int | None] = mapped_column(Integer)
     timeout_member_data: Mapped[int | None] = mapped_column(Integer)
     timeout_tcp_inspect: Mapped[int | None] = mapped_column(Integer)
     tls_ciphers: Mapped[str | None] = mapped_column(String(2048))
-    tls_versions: Mapped[list | None] = mapped_column(JSON)
-    alpn_protocols: Mapped[list | None] = mapped_column(JSON)
+    tls_versions: Mapped[list[str] | None] = mapped_column(JSON)
+    alpn_protocols: Mapped[list[str] | None] = mapped_column(JSON)
     hsts_max_age: Mapped[int | None] = mapped_column(Integer)
     hsts_include_subdomains: Mapped[bool] = mapped_column(Boolean, default=False)
     hsts_preload: Mapped[bool] = mapped_column(Boolean, default=False)
-    allowed_cidrs: Mapped[list | None] = mapped_column(JSON)
-    sni_container_refs: Mapped[list] = mapped_column(JSON, default=list)
+    allowed_cidrs: Mapped[list[str] | None] = mapped_column(JSON)
+    sni_container_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates='listeners')
     default_pool: Mapped['Pool | None'] = relationship(
@@ -201,14 +208,14 @@ class Pool(Taggable, StatusMixin, Base):
     protocol: Mapped[str] = mapped_column(String(16))
     lb_algorithm: Mapped[str] = mapped_column(String(32))
     # {type, cookie_name, persistence_timeout, persistence_granularity} or None
-    session_persistence: Mapped[dict | None] = mapped_column(JSON)
+    session_persistence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     tls_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     tls_certificate_id: Mapped[str | None] = mapped_column(String(255))
     ca_tls_certificate_id: Mapped[str | None] = mapped_column(String(255))
     crl_container_id: Mapped[str | None] = mapped_column(String(255))
     tls_ciphers: Mapped[str | None] = mapped_column(String(2048))
-    tls_versions: Mapped[list | None] = mapped_column(JSON)
-    alpn_protocols: Mapped[list | None] = mapped_column(JSON)
+    tls_versions: Mapped[list[str] | None] = mapped_column(JSON)
+    alpn_protocols: Mapped[list[str] | None] = mapped_column(JSON)
 
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates='pools')
     default_listeners: Mapped[list[Listener]] = relationship(

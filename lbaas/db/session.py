@@ -11,24 +11,28 @@ REPEATABLE READ, would keep reading the snapshot of the transaction's first
 read).
 """
 import contextlib
+import sqlite3
 import threading
+from collections.abc import Iterator
+from typing import Any
 
-from sqlalchemy import create_engine, event, insert
+from sqlalchemy import Connection, Engine, Insert, create_engine, event, insert
 from sqlalchemy.dialects import mysql, postgresql
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from lbaas import config
 
 _lock = threading.Lock()
-_makers = {}
+_makers: dict[tuple[str, str], sessionmaker[Session]] = {}
 
 
-def _sqlite_engine(url, immediate):
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
     engine = create_engine(url, connect_args={'check_same_thread': False,
                                               'timeout': 30})
 
     @event.listens_for(engine, 'connect')
-    def _on_connect(dbapi_conn, _record):
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -39,13 +43,13 @@ def _sqlite_engine(url, immediate):
         cursor.close()
 
     @event.listens_for(engine, 'begin')
-    def _on_begin(conn):
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql('BEGIN IMMEDIATE' if immediate else 'BEGIN')
 
     return engine
 
 
-def _engine(url, immediate):
+def _engine(url: str, immediate: bool) -> Engine:
     if url.startswith('sqlite'):
         return _sqlite_engine(url, immediate)
     return create_engine(url, pool_pre_ping=True, isolation_level='READ COMMITTED',
@@ -53,7 +57,7 @@ def _engine(url, immediate):
                          max_overflow=config.CONF.database.max_overflow)
 
 
-def insert_ignore(session, model, **values):
+def insert_ignore(session: Session, model: type[DeclarativeBase], **values: Any) -> None:
     """INSERT a row unless one with the same key exists (no error either way).
 
     On MariaDB the no-op update takes the row's exclusive lock at once: INSERT
@@ -61,6 +65,7 @@ def insert_ignore(session, model, **values):
     asking for FOR UPDATE deadlock.
     """
     dialect = session.get_bind().dialect.name
+    stmt: Insert
     if dialect == 'postgresql':
         stmt = postgresql.insert(model).values(**values).on_conflict_do_nothing()
     elif dialect == 'mysql':
@@ -72,11 +77,11 @@ def insert_ignore(session, model, **values):
     session.execute(stmt)
 
 
-def is_sqlite():
+def is_sqlite() -> bool:
     return config.database_url().startswith('sqlite')
 
 
-def _maker(kind):
+def _maker(kind: str) -> sessionmaker[Session]:
     url = config.database_url()
     if not url.startswith('sqlite'):
         kind = 'write'  # one pool serves both; row locks do the ordering
@@ -88,24 +93,25 @@ def _maker(kind):
         return _makers[key]
 
 
-def engine(kind='write'):
-    return _maker(kind).kw['bind']
+def engine(kind: str = 'write') -> Engine:
+    bind: Engine = _maker(kind).kw['bind']
+    return bind
 
 
 @contextlib.contextmanager
-def writing():
+def writing() -> Iterator[Session]:
     """A session in a write transaction: committed on success, rolled back on error."""
     with _maker('write')() as session, session.begin():
         yield session
 
 
 @contextlib.contextmanager
-def reading():
+def reading() -> Iterator[Session]:
     with _maker('read')() as session, session.begin():
         yield session
 
 
-def reset():
+def reset() -> None:
     """Forget engines (after a fork, or when tests switch databases)."""
     with _lock:
         for maker in _makers.values():

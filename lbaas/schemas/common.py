@@ -8,7 +8,7 @@ import copy
 import ipaddress
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import pydantic
 from pydantic import (
@@ -20,24 +20,41 @@ from pydantic import (
     Strict,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 # --- enumerations (octavia-lib constants, reference section 2.1) -----------
-LISTENER_PROTOCOLS = ('TCP', 'HTTP', 'HTTPS', 'TERMINATED_HTTPS', 'UDP', 'SCTP', 'PROMETHEUS')
-POOL_PROTOCOLS = ('TCP', 'HTTP', 'HTTPS', 'PROXY', 'PROXYV2', 'UDP', 'SCTP')
-LB_ALGORITHMS = ('ROUND_ROBIN', 'LEAST_CONNECTIONS', 'SOURCE_IP', 'SOURCE_IP_PORT')
-SESSION_PERSISTENCE_TYPES = ('SOURCE_IP', 'HTTP_COOKIE', 'APP_COOKIE')
-HM_TYPES = ('HTTP', 'HTTPS', 'PING', 'TCP', 'TLS-HELLO', 'UDP-CONNECT', 'SCTP')
+# Those that request fields accept are spelt as Literal types (which the type
+# checker can read); the tuples are their values, in the same order.
+ListenerProtocol = Literal['TCP', 'HTTP', 'HTTPS', 'TERMINATED_HTTPS', 'UDP', 'SCTP',
+                           'PROMETHEUS']
+PoolProtocol = Literal['TCP', 'HTTP', 'HTTPS', 'PROXY', 'PROXYV2', 'UDP', 'SCTP']
+LbAlgorithm = Literal['ROUND_ROBIN', 'LEAST_CONNECTIONS', 'SOURCE_IP', 'SOURCE_IP_PORT']
+SessionPersistenceType = Literal['SOURCE_IP', 'HTTP_COOKIE', 'APP_COOKIE']
+HmType = Literal['HTTP', 'HTTPS', 'PING', 'TCP', 'TLS-HELLO', 'UDP-CONNECT', 'SCTP']
+HmHttpMethod = Literal['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'OPTIONS', 'CONNECT',
+                       'PATCH']
+L7PolicyAction = Literal['REJECT', 'REDIRECT_TO_URL', 'REDIRECT_TO_POOL', 'REDIRECT_PREFIX']
+L7RuleType = Literal['HOST_NAME', 'PATH', 'FILE_TYPE', 'HEADER', 'COOKIE',
+                     'SSL_CONN_HAS_CERT', 'SSL_VERIFY_RESULT', 'SSL_DN_FIELD']
+L7RuleCompareType = Literal['REGEX', 'STARTS_WITH', 'ENDS_WITH', 'CONTAINS', 'EQUAL_TO']
+ClientAuthentication = Literal['NONE', 'OPTIONAL', 'MANDATORY']
+RedirectHttpCode = Literal[301, 302, 303, 307, 308]
+
+LISTENER_PROTOCOLS: tuple[str, ...] = get_args(ListenerProtocol)
+POOL_PROTOCOLS: tuple[str, ...] = get_args(PoolProtocol)
+LB_ALGORITHMS: tuple[str, ...] = get_args(LbAlgorithm)
+SESSION_PERSISTENCE_TYPES: tuple[str, ...] = get_args(SessionPersistenceType)
+HM_TYPES: tuple[str, ...] = get_args(HmType)
 HM_HTTP_TYPES = ('HTTP', 'HTTPS')
-HM_HTTP_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'OPTIONS', 'CONNECT', 'PATCH')
+HM_HTTP_METHODS: tuple[str, ...] = get_args(HmHttpMethod)
 HM_HTTP_VERSIONS = (1.0, 1.1)
-L7POLICY_ACTIONS = ('REJECT', 'REDIRECT_TO_URL', 'REDIRECT_TO_POOL', 'REDIRECT_PREFIX')
-L7RULE_TYPES = ('HOST_NAME', 'PATH', 'FILE_TYPE', 'HEADER', 'COOKIE',
-                'SSL_CONN_HAS_CERT', 'SSL_VERIFY_RESULT', 'SSL_DN_FIELD')
-L7RULE_COMPARE_TYPES = ('REGEX', 'STARTS_WITH', 'ENDS_WITH', 'CONTAINS', 'EQUAL_TO')
-CLIENT_AUTH_MODES = ('NONE', 'OPTIONAL', 'MANDATORY')
+L7POLICY_ACTIONS: tuple[str, ...] = get_args(L7PolicyAction)
+L7RULE_TYPES: tuple[str, ...] = get_args(L7RuleType)
+L7RULE_COMPARE_TYPES: tuple[str, ...] = get_args(L7RuleCompareType)
+CLIENT_AUTH_MODES: tuple[str, ...] = get_args(ClientAuthentication)
 TLS_VERSIONS = ('SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3')  # oldest first
 ALPN_PROTOCOLS = ('h2', 'http/1.1', 'http/1.0')
-REDIRECT_HTTP_CODES = (301, 302, 303, 307, 308)
+REDIRECT_HTTP_CODES: tuple[int, ...] = get_args(RedirectHttpCode)
 TOPOLOGIES = ('SINGLE', 'ACTIVE_STANDBY')
 VNIC_TYPES = ('normal', 'direct')
 PROVISIONING_STATUSES = ('ACTIVE', 'PENDING_CREATE', 'PENDING_UPDATE', 'PENDING_DELETE',
@@ -75,7 +92,8 @@ MIN_CONNECTION_LIMIT = DEFAULT_CONNECTION_LIMIT = -1
 MIN_TIMEOUT, MAX_TIMEOUT = 0, 2073600000  # milliseconds, 24 days
 MIN_WEIGHT, MAX_WEIGHT, DEFAULT_WEIGHT = 0, 256, 1
 MIN_HM_RETRIES, MAX_HM_RETRIES, DEFAULT_MAX_RETRIES_DOWN = 1, 10, 3
-DEFAULT_HM_HTTP_METHOD, DEFAULT_HM_URL_PATH, DEFAULT_HM_EXPECTED_CODES = 'GET', '/', '200'
+DEFAULT_HM_HTTP_METHOD: HmHttpMethod = 'GET'
+DEFAULT_HM_URL_PATH, DEFAULT_HM_EXPECTED_CODES = '/', '200'
 MIN_POLICY_POSITION, MAX_POLICY_POSITION = 1, 2147483647
 DEFAULT_REDIRECT_HTTP_CODE = 302
 MIN_QUOTA, MAX_QUOTA = -1, 2000000000
@@ -196,12 +214,12 @@ def _integer_text(value: Any) -> Any:
     return value
 
 
-def bounded_int(ge: int | None = None, le: int | None = None) -> Any:
-    """An integer (or its decimal string) within [ge, le], and always within
-    what the database stores."""
-    return Annotated[int, BeforeValidator(_integer_text), Strict(),
-                     Field(ge=-DB_INT_MAX if ge is None else ge,
-                           le=DB_INT_MAX if le is None else min(le, DB_INT_MAX))]
+def int_bounds(ge: int | None = None, le: int | None = None) -> tuple[Any, ...]:
+    """Metadata of an integer (or its decimal string) within [ge, le], and
+    always within what the database stores: `Annotated[int, *int_bounds(...)]`."""
+    return (BeforeValidator(_integer_text), Strict(),
+            Field(ge=-DB_INT_MAX if ge is None else ge,
+                  le=DB_INT_MAX if le is None else min(le, DB_INT_MAX)))
 
 
 Uuid = Annotated[str, BeforeValidator(canonical_uuid)]
@@ -212,7 +230,7 @@ ContainerRef = Annotated[str, Field(max_length=255)]
 Tag = Annotated[str, Field(max_length=255)]
 IPAddress = Annotated[str, AfterValidator(check_ip_address)]
 Cidr = Annotated[str, AfterValidator(normalize_cidr)]
-Port = bounded_int(MIN_PORT, MAX_PORT)
+Port = Annotated[int, *int_bounds(MIN_PORT, MAX_PORT)]
 TlsCiphers = Annotated[str, Field(max_length=2048, pattern=TLS_CIPHERS_CHARSET)]
 TlsVersionList = Annotated[list[Annotated[str, Field(max_length=32)]],
                            AfterValidator(check_tls_versions)]
@@ -223,7 +241,6 @@ TagList = Annotated[list[Tag], EMPTY_LIST_IF_NULL]
 ContainerRefList = Annotated[list[ContainerRef], EMPTY_LIST_IF_NULL]
 HeaderValue = Annotated[str, Field(max_length=255)]
 HeaderMap = Annotated[dict[str, HeaderValue], BeforeValidator(_null_means_empty_dict)]
-ClientAuthentication = Literal[CLIENT_AUTH_MODES]
 
 
 # --- base models ------------------------------------------------------------------
@@ -259,7 +276,8 @@ class ProjectScoped(RequestModel):
         return data
 
 
-def apply_null_defaults(changes: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict:
+def apply_null_defaults(changes: Mapping[str, Any],
+                        defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Replace explicit nulls of a PUT by their documented defaults (deep copies)."""
     return {key: copy.deepcopy(defaults[key]) if value is None and key in defaults else value
             for key, value in changes.items()}
@@ -294,14 +312,14 @@ _REASONS = {
 }
 
 
-def _dotted(loc: tuple) -> str:
+def _dotted(loc: tuple[int | str, ...]) -> str:
     path = ''
     for part in loc:
         path += f'[{part}]' if isinstance(part, int) else (f'.{part}' if path else str(part))
     return path
 
 
-def _reason(error: dict, parent: str) -> str:
+def _reason(error: ErrorDetails, parent: str) -> str:
     kind, ctx = error['type'], error.get('ctx') or {}
     if kind == 'extra_forbidden':
         return f'Unknown attribute for argument {parent}'

@@ -1,5 +1,6 @@
 """Flavor and flavor profile request bodies (reference 1.7 "Flavor")."""
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
@@ -11,7 +12,7 @@ from lbaas.schemas.common import InvalidOption, RequestModel
 UPDATE_NULL_DEFAULTS: dict[str, Any] = {}
 
 
-def json_object_checker(option: str):
+def json_object_checker(option: str) -> Callable[[str], str]:
     """A validator: the string must hold a JSON object (provider metadata)."""
     def check(value: str) -> str:
         try:

@@ -1,6 +1,6 @@
 """Health monitor request bodies (reference 1.7 "Health monitor", 2.4)."""
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
@@ -9,7 +9,7 @@ from lbaas.schemas import rules
 from lbaas.schemas.common import ProjectScoped, RequestModel
 
 # What PUT null means, per field (fields not listed: null clears the value).
-UPDATE_NULL_DEFAULTS = {
+UPDATE_NULL_DEFAULTS: dict[str, Any] = {
     'max_retries_down': c.DEFAULT_MAX_RETRIES_DOWN,
     'http_method': c.DEFAULT_HM_HTTP_METHOD,
     'url_path': c.DEFAULT_HM_URL_PATH,
@@ -53,9 +53,9 @@ def check_http_version(value: Any) -> float:
     return float(value)
 
 
-Delay = c.bounded_int(ge=0)       # seconds
-Timeout = c.bounded_int(ge=0)     # seconds
-Retries = c.bounded_int(c.MIN_HM_RETRIES, c.MAX_HM_RETRIES)
+Delay = Annotated[int, *c.int_bounds(ge=0)]       # seconds
+Timeout = Annotated[int, *c.int_bounds(ge=0)]     # seconds
+Retries = Annotated[int, *c.int_bounds(c.MIN_HM_RETRIES, c.MAX_HM_RETRIES)]
 UrlPath = Annotated[str, AfterValidator(check_url_path)]
 ExpectedCodes = Annotated[str, Field(pattern=EXPECTED_CODES_PATTERN)]
 HttpVersion = Annotated[float, BeforeValidator(check_http_version)]
@@ -66,7 +66,7 @@ DomainName = Annotated[str, Field(min_length=1, max_length=255),
 class HealthMonitorFields(RequestModel):
     """Optional fields shared by every health monitor body."""
     name: c.Name | None = None
-    http_method: Literal[c.HM_HTTP_METHODS] | None = None
+    http_method: c.HmHttpMethod | None = None
     url_path: UrlPath | None = None
     expected_codes: ExpectedCodes | None = None
     http_version: HttpVersion | None = None
@@ -75,7 +75,7 @@ class HealthMonitorFields(RequestModel):
 
 class GraphHealthMonitor(HealthMonitorFields):
     """A health monitor inline in a pool (graph create): no pool_id."""
-    type: Literal[c.HM_TYPES]
+    type: c.HmType
     delay: Delay
     timeout: Timeout
     max_retries: Retries
@@ -84,7 +84,7 @@ class GraphHealthMonitor(HealthMonitorFields):
     tags: c.TagList = []
 
     @model_validator(mode='after')
-    def _check_http_options(self):
+    def _check_http_options(self) -> Self:
         given = [f for f in ('http_method', 'url_path', 'expected_codes') if getattr(self, f)]
         rules.check_hm_http_fields(self.type, given)
         if self.type in c.HM_HTTP_TYPES:
@@ -114,7 +114,7 @@ class HealthMonitorUpdate(HealthMonitorFields):
     tags: list[c.Tag] | None = None
 
     @model_validator(mode='after')
-    def _check_domain_name_version(self):
+    def _check_domain_name_version(self) -> Self:
         if self.http_version is not None and self.domain_name:
             rules.check_hm_domain_name(self.http_version, self.domain_name)
         return self

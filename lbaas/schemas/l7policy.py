@@ -1,5 +1,5 @@
 """L7 policy request bodies and Octavia's redirect sanitising (reference 1.7)."""
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, model_validator
@@ -37,11 +37,11 @@ def check_redirect_url(value: str) -> str:
 
 
 RedirectUrl = Annotated[str, AfterValidator(check_redirect_url)]
-Position = c.bounded_int(c.MIN_POLICY_POSITION, c.MAX_POLICY_POSITION)
-Action = Literal[c.L7POLICY_ACTIONS]
+Position = Annotated[int, *c.int_bounds(c.MIN_POLICY_POSITION, c.MAX_POLICY_POSITION)]
+Action = c.L7PolicyAction
 
 
-def _apply_explicit_action(policy: dict) -> None:
+def _apply_explicit_action(policy: dict[str, Any]) -> None:
     """An explicit action clears the redirect targets it does not use."""
     action = policy['action']
     if action == 'REJECT':
@@ -63,7 +63,7 @@ def _apply_explicit_action(policy: dict) -> None:
         raise InvalidL7PolicyAction(action)
 
 
-def _follow_redirect_target(policy: dict) -> None:
+def _follow_redirect_target(policy: dict[str, Any]) -> None:
     """A given redirect target forces its action and nulls the others."""
     if policy.get('redirect_pool_id'):
         policy.pop('redirect_pool', None)  # an id wins over an inline pool
@@ -107,9 +107,9 @@ class L7PolicyFields(RequestModel):
     redirect_pool_id: c.Uuid | None = None
     redirect_url: RedirectUrl | None = None
     redirect_prefix: RedirectUrl | None = None
-    redirect_http_code: Literal[c.REDIRECT_HTTP_CODES] | None = None
+    redirect_http_code: c.RedirectHttpCode | None = None
 
-    def _sanitize(self, create: bool):
+    def _sanitize(self, create: bool) -> Self:
         sent = type(self).model_fields if create else self.model_fields_set
         before = {name: getattr(self, name) for name in sent}
         after = sanitize_l7policy(before, create)
@@ -131,7 +131,7 @@ class L7PolicyCreateFields(L7PolicyFields):
     tags: c.TagList = []
 
     @model_validator(mode='after')
-    def _sanitize_on_create(self):
+    def _sanitize_on_create(self) -> Self:
         return self._sanitize(create=True)
 
 
@@ -141,7 +141,7 @@ class GraphL7Policy(L7PolicyCreateFields):
     redirect_pool: GraphPool | None = None
 
     @model_validator(mode='after')
-    def _check_redirect_pool_named(self):
+    def _check_redirect_pool_named(self) -> Self:
         if self.redirect_pool is not None and not self.redirect_pool.name:
             raise ValidationFailure('Pools must be named when creating a fully '
                                     'populated loadbalancer.')
@@ -164,5 +164,5 @@ class L7PolicyUpdate(L7PolicyFields):
     tags: list[c.Tag] | None = None
 
     @model_validator(mode='after')
-    def _sanitize_on_update(self):
+    def _sanitize_on_update(self) -> Self:
         return self._sanitize(create=False)

@@ -1,6 +1,6 @@
 """L7 rule request bodies and the per-type rule checks (reference 1.7, 2.5)."""
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
@@ -43,7 +43,8 @@ def _check_value_charset(value: str, compare_type: str, what: str, cookie: bool)
         raise _RuleProblem(f'Invalid characters in {what}')
 
 
-def _check_keyed_rule(rule_type: str, compare_type: str, key, value: str) -> None:
+def _check_keyed_rule(rule_type: str, compare_type: str, key: str | None,
+                      value: str) -> None:
     """HEADER and COOKIE: a header-name key and a charset-checked value."""
     if not key:
         raise _RuleProblem('Invalid L7 Rule: L7 rule type requires a key')
@@ -54,7 +55,8 @@ def _check_keyed_rule(rule_type: str, compare_type: str, key, value: str) -> Non
                          cookie)
 
 
-def _ssl_rule_message(rule_type: str, compare_type: str, key, value: str):
+def _ssl_rule_message(rule_type: str, compare_type: str, key: str | None,
+                      value: str) -> str | None:
     """The SSL_* rule types; returns the problem text or None."""
     if rule_type == 'SSL_DN_FIELD':
         if compare_type == 'REGEX':
@@ -73,7 +75,8 @@ def _ssl_rule_message(rule_type: str, compare_type: str, key, value: str):
     return None
 
 
-def _check_rule(rule_type: str, compare_type: str, key, value) -> None:
+def _check_rule(rule_type: str, compare_type: str, key: str | None,
+                value: str | None) -> None:
     if not value:
         raise _RuleProblem('Invalid L7 Rule: L7 rule type requires a value')
     if rule_type in ('HEADER', 'COOKIE'):
@@ -102,8 +105,8 @@ def check_l7rule_data(rule_type: str, compare_type: str, key: str | None,
 
 class GraphL7Rule(RequestModel):
     """A rule inline in an L7 policy (graph create or policy POST)."""
-    type: Literal[c.L7RULE_TYPES]
-    compare_type: Literal[c.L7RULE_COMPARE_TYPES]
+    type: c.L7RuleType
+    compare_type: c.L7RuleCompareType
     key: NoNewline | None = None
     value: NoNewline
     invert: bool = False
@@ -111,7 +114,7 @@ class GraphL7Rule(RequestModel):
     tags: c.TagList = []
 
     @model_validator(mode='after')
-    def _check_rule_data(self):
+    def _check_rule_data(self) -> Self:
         check_l7rule_data(self.type, self.compare_type, self.key, self.value)
         return self
 
@@ -125,8 +128,8 @@ class L7RuleUpdate(RequestModel):
     """PUT /v2/lbaas/l7policies/{l7policy_id}/rules/{id}. The service merges
     the stored rule with these values and calls check_l7rule_data."""
     NOT_NULL = ('type', 'compare_type', 'value')
-    type: Literal[c.L7RULE_TYPES] | None = None
-    compare_type: Literal[c.L7RULE_COMPARE_TYPES] | None = None
+    type: c.L7RuleType | None = None
+    compare_type: c.L7RuleCompareType | None = None
     key: NoNewline | None = None
     value: NoNewline | None = None
     invert: bool | None = None

@@ -1,5 +1,5 @@
 """Listener request bodies (reference 1.7 "Listener", 2.6, 2.7, 2.8)."""
-from typing import Annotated, Literal
+from typing import Annotated, Self
 
 from pydantic import AfterValidator, model_validator
 
@@ -27,9 +27,9 @@ UPDATE_NULL_CONFIG_DEFAULTS = frozenset({
     'timeout_client_data', 'timeout_member_connect', 'timeout_member_data',
     'timeout_tcp_inspect', 'tls_ciphers', 'tls_versions', 'alpn_protocols'})
 
-ConnectionLimit = c.bounded_int(ge=c.MIN_CONNECTION_LIMIT)
-TimeoutMs = c.bounded_int(c.MIN_TIMEOUT, c.MAX_TIMEOUT)
-Protocol = Literal[c.LISTENER_PROTOCOLS]
+ConnectionLimit = Annotated[int, *c.int_bounds(ge=c.MIN_CONNECTION_LIMIT)]
+TimeoutMs = Annotated[int, *c.int_bounds(c.MIN_TIMEOUT, c.MAX_TIMEOUT)]
+Protocol = c.ListenerProtocol
 CidrList = Annotated[list[c.Cidr], AfterValidator(lambda cidrs: list(dict.fromkeys(cidrs)))]
 
 
@@ -50,7 +50,7 @@ class ListenerFields(RequestModel):
     tls_ciphers: c.TlsCiphers | None = None
     tls_versions: c.TlsVersionList | None = None
     alpn_protocols: c.AlpnProtocolList | None = None
-    hsts_max_age: c.bounded_int(ge=0) | None = None
+    hsts_max_age: Annotated[int, *c.int_bounds(ge=0)] | None = None
 
 
 class ListenerCreateFields(ListenerFields):
@@ -69,7 +69,7 @@ class ListenerCreateFields(ListenerFields):
     tags: c.TagList = []
 
     @model_validator(mode='after')
-    def _check_listener_combinations(self):
+    def _check_listener_combinations(self) -> Self:
         rules.check_insert_headers(self.protocol, self.insert_headers)
         rules.check_listener_tls(
             self.protocol,

@@ -1,6 +1,6 @@
 """Load balancer request bodies, including graph create (reference 1.7, 1.8)."""
 from collections import Counter
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
@@ -11,7 +11,7 @@ from lbaas.schemas.pool import GraphPool
 
 # What PUT null means, per field (fields not listed: null clears the value,
 # e.g. vip_qos_policy_id null removes the QoS policy).
-UPDATE_NULL_DEFAULTS = {'vip_sg_ids': [], 'tags': []}
+UPDATE_NULL_DEFAULTS: dict[str, list[str]] = {'vip_sg_ids': [], 'tags': []}
 
 Provider = Annotated[str, Field(max_length=64)]
 AvailabilityZoneName = Annotated[str, Field(max_length=255)]
@@ -45,7 +45,7 @@ class LoadBalancerCreate(ProjectScoped):
     tags: c.TagList = []
 
     @model_validator(mode='after')
-    def _check_vip_given(self):
+    def _check_vip_given(self) -> Self:
         if not (self.vip_port_id or self.vip_network_id or self.vip_subnet_id):
             raise ValidationFailure('VIP must contain one of: vip_port_id, vip_network_id, '
                                     'vip_subnet_id.')
@@ -90,7 +90,7 @@ def graph_pool_definitions(lb: LoadBalancerCreate) -> list[GraphPool]:
     if any(count > 1 for count in names.values()):
         raise ValidationFailure('Pool names must be unique when creating a fully populated '
                                 'loadbalancer.')
-    missing = sorted(references - names.keys())
+    missing = sorted(references - names.keys(), key=str)
     if missing:
         raise ValidationFailure(f"Pool '{missing[0]}' was referenced but no full "
                                 'definition was found.')

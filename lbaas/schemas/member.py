@@ -1,5 +1,6 @@
 """Member request bodies, single and batch (reference 1.7 "Member", 1.8)."""
 import ipaddress
+from typing import Annotated, Self
 
 from pydantic import model_validator
 
@@ -10,7 +11,7 @@ from lbaas.schemas.common import ProjectScoped, RequestModel, ValidationFailure
 # What PUT null means, per field (fields not listed: null clears the value).
 UPDATE_NULL_DEFAULTS = {'weight': c.DEFAULT_WEIGHT, 'backup': False, 'tags': []}
 
-Weight = c.bounded_int(c.MIN_WEIGHT, c.MAX_WEIGHT)
+Weight = Annotated[int, *c.int_bounds(c.MIN_WEIGHT, c.MAX_WEIGHT)]
 
 
 class GraphMember(RequestModel):
@@ -28,7 +29,7 @@ class GraphMember(RequestModel):
     tags: c.TagList = []
 
     @model_validator(mode='after')
-    def _check_address_not_reserved(self):
+    def _check_address_not_reserved(self) -> Self:
         # Checked against the default [networking] reserved_ips here; the
         # service layer repeats it with the configured list.
         rules.check_ip_not_reserved(self.address)
@@ -60,7 +61,7 @@ class MemberBatch(RequestModel):
     members: list[MemberCreate]
 
     @model_validator(mode='after')
-    def _check_unique_members(self):
+    def _check_unique_members(self) -> Self:
         seen = set()
         for member in self.members:
             if member.identity in seen:

@@ -1,5 +1,5 @@
 """Pool and session persistence request bodies (reference 1.7 "Pool", 1.8)."""
-from typing import Annotated, Literal
+from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
@@ -17,9 +17,9 @@ UPDATE_NULL_CONFIG_DEFAULTS = frozenset({'tls_ciphers', 'tls_versions', 'alpn_pr
 
 # No whitespace, ',', ';' or '\' (the finer RFC 6265 check is in rules).
 CookieName = Annotated[str, Field(max_length=255, pattern=r'^[^\s,;\\]+$')]
-SessionPersistenceType = Literal[c.SESSION_PERSISTENCE_TYPES]
-Protocol = Literal[c.POOL_PROTOCOLS]
-Algorithm = Literal[c.LB_ALGORITHMS]
+SessionPersistenceType = c.SessionPersistenceType
+Protocol = c.PoolProtocol
+Algorithm = c.LbAlgorithm
 
 # Attributes a graph pool may carry and still be only a reference by name
 # (Octavia counts the defaulted admin_state_up and tls_enabled the same way).
@@ -28,7 +28,7 @@ _REFERENCE_FIELDS = frozenset({'name', 'admin_state_up', 'tls_enabled'})
 
 class SessionPersistenceFields(RequestModel):
     cookie_name: CookieName | None = None
-    persistence_timeout: c.bounded_int() | None = None
+    persistence_timeout: Annotated[int, *c.int_bounds()] | None = None
     persistence_granularity: c.IPAddress | None = None  # an IP mask
 
 
@@ -37,7 +37,7 @@ class SessionPersistence(SessionPersistenceFields):
     type: SessionPersistenceType
 
     @model_validator(mode='after')
-    def _check_cookie_name(self):
+    def _check_cookie_name(self) -> Self:
         rules.check_session_persistence(self.type, self.cookie_name)
         return self
 
@@ -48,7 +48,7 @@ class SessionPersistenceUpdate(SessionPersistenceFields):
     type: SessionPersistenceType | None = None
 
     @model_validator(mode='after')
-    def _check_cookie_name_if_typed(self):
+    def _check_cookie_name_if_typed(self) -> Self:
         if self.type is not None:
             rules.check_session_persistence(self.type, self.cookie_name)
         return self
@@ -86,7 +86,7 @@ class GraphPool(PoolFields):
         return self.model_fields_set <= _REFERENCE_FIELDS
 
     @model_validator(mode='after')
-    def _check_pool_definition(self):
+    def _check_pool_definition(self) -> Self:
         if self.is_reference:
             return self
         for attr in ('protocol', 'lb_algorithm'):
@@ -118,7 +118,7 @@ class PoolCreate(GraphPool, ProjectScoped):
     listener_id: c.Uuid | None = None
 
     @model_validator(mode='after')
-    def _check_parent_given(self):
+    def _check_parent_given(self) -> Self:
         if not (self.loadbalancer_id or self.listener_id):
             raise ValidationFailure('Must provide at least one of: loadbalancer_id, '
                                     'listener_id')

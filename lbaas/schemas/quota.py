@@ -1,5 +1,5 @@
 """Quota request body (reference 1.7 "Quota")."""
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import model_validator
 
@@ -13,7 +13,7 @@ UPDATE_NULL_DEFAULTS: dict[str, Any] = {}
 # Deprecated spellings still accepted on input (and echoed by responses).
 DEPRECATED_QUOTA_NAMES = {'load_balancer': 'loadbalancer', 'health_monitor': 'healthmonitor'}
 
-QuotaLimit = c.bounded_int(c.MIN_QUOTA, c.MAX_QUOTA)  # -1 means unlimited
+QuotaLimit = Annotated[int, *c.int_bounds(c.MIN_QUOTA, c.MAX_QUOTA)]  # -1 means unlimited
 
 
 class QuotaUpdate(RequestModel):

@@ -24,7 +24,7 @@ def l4_protocol(protocol: str) -> str:
         raise InvalidOption(protocol, 'protocol') from None
 
 
-def check_listener_pool_protocol(listener_protocol: str, pool_protocol: str) -> None:
+def check_listener_pool_protocol(listener_protocol: str, pool_protocol: str | None) -> None:
     """Section 2.2: default_pool_id, redirect_pool_id and pool.listener_id."""
     if listener_protocol == 'PROMETHEUS':
         raise ListenerNoChildren(listener_protocol)
@@ -46,7 +46,7 @@ def check_l7policy_listener(listener_protocol: str) -> None:
     check_listener_can_have_children(listener_protocol)
 
 
-def check_hm_type_for_pool(pool_protocol: str, hm_type: str) -> None:
+def check_hm_type_for_pool(pool_protocol: str | None, hm_type: str) -> None:
     """Section 2.4: which health monitor types a pool protocol accepts."""
     if pool_protocol in c.LVS_PROTOCOLS:
         allowed = ('UDP-CONNECT', 'SCTP', 'TCP', 'HTTP')
@@ -176,7 +176,7 @@ def check_session_persistence(sp_type: str | None, cookie_name: str | None) -> N
                                 '"APP_COOKIE" session persistence type.')
 
 
-def check_session_persistence_for_protocol(pool_protocol: str, sp_type: str | None,
+def check_session_persistence_for_protocol(pool_protocol: str | None, sp_type: str | None,
                                            persistence_timeout: int | None,
                                            persistence_granularity: str | None) -> None:
     """UDP/SCTP pools persist by source IP only; the LVS knobs need UDP/SCTP."""

@@ -5,17 +5,34 @@ of rows and this is their hot path. `name` and `description` come back as ""
 when null, every project-owned object also shows `tenant_id`, datetimes have
 no zone and no fraction (Octavia's format).
 """
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # rows come in; the schemas layer does not import db at run time
+    from lbaas.db import models
+
+    StatusRow = (models.LoadBalancer | models.Listener | models.Pool | models.Member
+                 | models.HealthMonitor | models.L7Policy | models.L7Rule)
+
+Body = dict[str, Any]
 
 
-def _ts(value):
+class HasId(Protocol):
+    id: str
+
+
+def _ts(value: datetime.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _ids(objects):
+def _ids(objects: Iterable[HasId]) -> list[dict[str, str]]:
     return [{'id': o.id} for o in objects]
 
 
-def _common(obj):
+def _common(obj: StatusRow) -> Body:
     return {
         'id': obj.id,
         'project_id': obj.project_id,
@@ -29,7 +46,7 @@ def _common(obj):
     }
 
 
-def loadbalancer(lb):
+def loadbalancer(lb: models.LoadBalancer) -> Body:
     vip = lb.vip
     body = _common(lb)
     body.update({
@@ -54,7 +71,7 @@ def loadbalancer(lb):
     return body
 
 
-def listener(li):
+def listener(li: models.Listener) -> Body:
     body = _common(li)
     body.update({
         'name': li.name or '',
@@ -86,7 +103,7 @@ def listener(li):
     return body
 
 
-def pool(po):
+def pool(po: models.Pool) -> Body:
     body = _common(po)
     hm = po.health_monitor
     body.update({
@@ -110,7 +127,7 @@ def pool(po):
     return body
 
 
-def session_persistence(sp):
+def session_persistence(sp: dict[str, Any] | None) -> Body | None:
     if not sp:
         return None
     return {'type': sp.get('type'), 'cookie_name': sp.get('cookie_name'),
@@ -118,7 +135,7 @@ def session_persistence(sp):
             'persistence_granularity': sp.get('persistence_granularity')}
 
 
-def member(me):
+def member(me: models.Member) -> Body:
     body = _common(me)
     body.update({
         'name': me.name or '',
@@ -135,7 +152,7 @@ def member(me):
     return body
 
 
-def healthmonitor(hm):
+def healthmonitor(hm: models.HealthMonitor) -> Body:
     body = _common(hm)
     body.update({
         'name': hm.name or '',
@@ -154,7 +171,7 @@ def healthmonitor(hm):
     return body
 
 
-def l7policy(po):
+def l7policy(po: models.L7Policy) -> Body:
     body = _common(po)
     body.update({
         'name': po.name or '',
@@ -171,7 +188,7 @@ def l7policy(po):
     return body
 
 
-def l7rule(ru):
+def l7rule(ru: models.L7Rule) -> Body:
     body = _common(ru)
     body.update({
         'type': ru.type,
@@ -183,16 +200,16 @@ def l7rule(ru):
     return body
 
 
-def full_graph(lb):
+def full_graph(lb: models.LoadBalancer) -> Body:
     """POST /loadbalancers answers with every child object in full."""
     body = loadbalancer(lb)
     listeners = []
     for li in lb.listeners:
         item = listener(li)
         item['l7policies'] = []
-        for po in li.l7policies:
-            policy = l7policy(po)
-            policy['rules'] = [l7rule(r) for r in po.rules]
+        for l7 in li.l7policies:
+            policy = l7policy(l7)
+            policy['rules'] = [l7rule(r) for r in l7.rules]
             item['l7policies'].append(policy)
         listeners.append(item)
     pools = []

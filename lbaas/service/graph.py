@@ -4,15 +4,21 @@ Pools may be defined inline (a listener's `default_pool`, a policy's
 `redirect_pool`) or at the top level, and referred to elsewhere by name
 alone; every definition is built once and references resolve by name.
 """
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from lbaas import errors
+from lbaas.db import models
 from lbaas.service import healthmonitors, l7, listeners, members, pools
 
 
-def _is_definition(pool):
+def _is_definition(pool: dict[str, Any] | None) -> bool:
     return pool is not None and pool.get('protocol') is not None
 
 
-def _pool_dicts(data):
+def _pool_dicts(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every pool dict in the body, definitions and references alike."""
     yield from data.get('pools') or []
     for listener in data.get('listeners') or []:
@@ -23,8 +29,8 @@ def _pool_dicts(data):
                 yield policy['redirect_pool']
 
 
-def _definitions(data):
-    found = {}
+def _definitions(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
     for pool in _pool_dicts(data):
         if not pool.get('name'):
             raise errors.ValidationFailure('Pools in a single-call create must have a name.')
@@ -36,7 +42,7 @@ def _definitions(data):
     return found
 
 
-def count_objects(data):
+def count_objects(data: dict[str, Any]) -> dict[str, int]:
     """Objects of each quota resource the body creates (besides the LB)."""
     definitions = _definitions(data).values()
     listener_list = data.get('listeners') or []
@@ -51,7 +57,8 @@ def count_objects(data):
     }
 
 
-def _resolve(built, pool):
+def _resolve(built: dict[str, models.Pool],
+             pool: dict[str, Any] | None) -> models.Pool | None:
     if pool is None:
         return None
     if pool['name'] not in built:
@@ -60,8 +67,8 @@ def _resolve(built, pool):
     return built[pool['name']]
 
 
-def build_children(session, lb, data):
-    built = {}
+def build_children(session: Session, lb: models.LoadBalancer, data: dict[str, Any]) -> None:
+    built: dict[str, models.Pool] = {}
     for name, values in _definitions(data).items():
         pool = pools.build_pool(lb, values)
         built[name] = pool

@@ -1,4 +1,8 @@
 """Health monitor writes: at most one monitor per pool."""
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from lbaas import config, errors
 from lbaas.db import models
 from lbaas.schemas import rules
@@ -12,7 +16,7 @@ HM_FIELDS = ('name', 'type', 'delay', 'timeout', 'max_retries', 'max_retries_dow
              'admin_state_up', 'tags')
 
 
-def build_healthmonitor(pool, values):
+def build_healthmonitor(pool: models.Pool, values: dict[str, Any]) -> models.HealthMonitor:
     if pool.health_monitor is not None and \
             pool.health_monitor.provisioning_status != lifecycle.PENDING_DELETE:
         raise errors.Conflict('This pool already has a health monitor')
@@ -30,7 +34,7 @@ def build_healthmonitor(pool, values):
     return hm
 
 
-def create_healthmonitor(session, values):
+def create_healthmonitor(session: Session, values: dict[str, Any]) -> models.HealthMonitor:
     lb, pool = lock_pool_parent(session, values['pool_id'])
     quotas.check(session, lb.project_id, healthmonitor=1)
     hm = build_healthmonitor(pool, values)
@@ -40,14 +44,15 @@ def create_healthmonitor(session, values):
     return hm
 
 
-def get_healthmonitor(session, hm_id):
+def get_healthmonitor(session: Session, hm_id: str) -> models.HealthMonitor:
     hm = session.get(models.HealthMonitor, hm_id)
     if hm is None or hm.provisioning_status == lifecycle.DELETED:
         raise errors.NotFound('Health Monitor', hm_id)
     return hm
 
 
-def update_healthmonitor(session, hm_id, changes):
+def update_healthmonitor(session: Session, hm_id: str,
+                         changes: dict[str, Any]) -> models.HealthMonitor:
     lb, pool = lock_pool_parent(session, get_healthmonitor(session, hm_id).pool_id)
     hm = get_healthmonitor(session, hm_id)
     if hm.type not in ('HTTP', 'HTTPS'):
@@ -64,7 +69,7 @@ def update_healthmonitor(session, hm_id, changes):
     return hm
 
 
-def delete_healthmonitor(session, hm_id):
+def delete_healthmonitor(session: Session, hm_id: str) -> None:
     lb, pool = lock_pool_parent(session, get_healthmonitor(session, hm_id).pool_id)
     hm = get_healthmonitor(session, hm_id)
     hm.provisioning_status = lifecycle.PENDING_DELETE

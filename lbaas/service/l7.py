@@ -1,4 +1,8 @@
 """L7 policy and rule writes; policy positions form a list counted from 1."""
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from lbaas import errors
 from lbaas.db import models
 from lbaas.schemas import rules
@@ -13,7 +17,8 @@ RULE_FIELDS = ('type', 'compare_type', 'key', 'value', 'invert', 'admin_state_up
 COLUMNS = {'admin_state_up': 'enabled'}
 
 
-def _check_policy(lb, listener, policy, redirect_pool):
+def _check_policy(lb: models.LoadBalancer, listener: models.Listener, policy: models.L7Policy,
+                  redirect_pool: models.Pool | None) -> None:
     rules.check_l7policy_listener(listener.protocol)
     providers.check_l7_listener(lb.provider, listener.protocol)
     if policy.action == 'REDIRECT_TO_POOL':
@@ -25,7 +30,7 @@ def _check_policy(lb, listener, policy, redirect_pool):
         rules.check_listener_pool_protocol(listener.protocol, redirect_pool.protocol)
 
 
-def _place(listener, policy, position):
+def _place(listener: models.Listener, policy: models.L7Policy, position: int | None) -> None:
     """Insert `policy` at `position` (1-based, clamped) and renumber the list."""
     others = [p for p in listener.l7policies if p is not policy]
     index = len(others) if position is None else max(0, min(position - 1, len(others)))
@@ -35,7 +40,7 @@ def _place(listener, policy, position):
     listener.l7policies = ordered
 
 
-def _redirect_pool(session, pool_id):
+def _redirect_pool(session: Session, pool_id: str | None) -> models.Pool | None:
     if not pool_id:
         return None
     pool = session.get(models.Pool, pool_id)
@@ -44,7 +49,9 @@ def _redirect_pool(session, pool_id):
     return pool
 
 
-def build_policy(session, lb, listener, values, redirect_pool=None):
+def build_policy(session: Session, lb: models.LoadBalancer, listener: models.Listener,
+                 values: dict[str, Any],
+                 redirect_pool: models.Pool | None = None) -> models.L7Policy:
     policy = models.L7Policy(project_id=listener.project_id,
                              **lifecycle.new_status_fields(values.get('admin_state_up', True)))
     assign(policy, values, POLICY_FIELDS, COLUMNS)
@@ -58,7 +65,7 @@ def build_policy(session, lb, listener, values, redirect_pool=None):
     return policy
 
 
-def create_policy(session, values):
+def create_policy(session: Session, values: dict[str, Any]) -> models.L7Policy:
     lb, listener = listeners.lock(session, values['listener_id'])
     quotas.check(session, lb.project_id, l7policy=1, l7rule=len(values.get('rules') or []))
     policy = build_policy(session, lb, listener, values)
@@ -68,21 +75,23 @@ def create_policy(session, values):
     return policy
 
 
-def get_policy(session, policy_id):
+def get_policy(session: Session, policy_id: str) -> models.L7Policy:
     policy = session.get(models.L7Policy, policy_id)
     if policy is None or policy.provisioning_status == lifecycle.DELETED:
         raise errors.NotFound('L7 Policy', policy_id)
     return policy
 
 
-def _lock_policy(session, policy_id):
+def _lock_policy(session: Session,
+                 policy_id: str) -> tuple[models.LoadBalancer, models.L7Policy]:
     """The policy's LB locked, then the policy read again under that lock."""
     lb = lifecycle.lock_mutable_lb(
         session, get_policy(session, policy_id).listener.load_balancer_id)
     return lb, get_policy(session, policy_id)
 
 
-def update_policy(session, policy_id, changes):
+def update_policy(session: Session, policy_id: str,
+                  changes: dict[str, Any]) -> models.L7Policy:
     lb, policy = _lock_policy(session, policy_id)
     listener = policy.listener
     assign(policy, changes, POLICY_FIELDS, COLUMNS)
@@ -97,7 +106,7 @@ def update_policy(session, policy_id, changes):
     return policy
 
 
-def delete_policy(session, policy_id):
+def delete_policy(session: Session, policy_id: str) -> None:
     lb, policy = _lock_policy(session, policy_id)
     listener = policy.listener
     lifecycle.mark(lifecycle.PENDING_DELETE, policy, *policy.rules)
@@ -105,7 +114,7 @@ def delete_policy(session, policy_id):
     lifecycle.touch_lb(session, lb, [policy])
 
 
-def build_rule(policy, values):
+def build_rule(policy: models.L7Policy, values: dict[str, Any]) -> models.L7Rule:
     live = [r for r in policy.rules if r.provisioning_status != lifecycle.PENDING_DELETE]
     if len(live) >= MAX_RULES:
         raise errors.Conflict('Too many rules on L7 policy %s' % policy.id)
@@ -117,18 +126,19 @@ def build_rule(policy, values):
     return rule
 
 
-def _lock_policy_parent(session, policy_id):
+def _lock_policy_parent(session: Session,
+                        policy_id: str) -> tuple[models.LoadBalancer, models.L7Policy]:
     lifecycle.require_active(get_policy(session, policy_id), 'L7Policy')  # first, as Octavia
     lb, policy = _lock_policy(session, policy_id)
     lifecycle.require_active(policy, 'L7Policy')
     return lb, policy
 
 
-def _pending_parents(policy):
+def _pending_parents(policy: models.L7Policy) -> None:
     lifecycle.mark(lifecycle.PENDING_UPDATE, policy, policy.listener)
 
 
-def create_rule(session, policy_id, values):
+def create_rule(session: Session, policy_id: str, values: dict[str, Any]) -> models.L7Rule:
     lb, policy = _lock_policy_parent(session, policy_id)
     quotas.check(session, lb.project_id, l7rule=1)
     rule = build_rule(policy, values)
@@ -138,7 +148,7 @@ def create_rule(session, policy_id, values):
     return rule
 
 
-def get_rule(session, policy_id, rule_id):
+def get_rule(session: Session, policy_id: str, rule_id: str) -> models.L7Rule:
     rule = session.get(models.L7Rule, rule_id)
     if rule is None or rule.l7policy_id != policy_id or \
             rule.provisioning_status == lifecycle.DELETED:
@@ -146,7 +156,8 @@ def get_rule(session, policy_id, rule_id):
     return rule
 
 
-def update_rule(session, policy_id, rule_id, changes):
+def update_rule(session: Session, policy_id: str, rule_id: str,
+                changes: dict[str, Any]) -> models.L7Rule:
     lb, policy = _lock_policy_parent(session, policy_id)
     rule = get_rule(session, policy_id, rule_id)
     assign(rule, changes, RULE_FIELDS, COLUMNS)
@@ -157,7 +168,7 @@ def update_rule(session, policy_id, rule_id, changes):
     return rule
 
 
-def delete_rule(session, policy_id, rule_id):
+def delete_rule(session: Session, policy_id: str, rule_id: str) -> None:
     lb, policy = _lock_policy_parent(session, policy_id)
     rule = get_rule(session, policy_id, rule_id)
     rule.provisioning_status = lifecycle.PENDING_DELETE

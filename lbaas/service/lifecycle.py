@@ -5,7 +5,12 @@ with Octavia's wording), applies the change, marks the object and its
 parents PENDING_*, bumps the LB's generation, and commits. The worker is
 nudged only after the commit (see `lbaas.db.work`).
 """
+from collections.abc import Collection, Sequence
+from typing import Any
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ExecutableOption
 
 from lbaas import errors, statuses
 from lbaas.db import models, work
@@ -28,7 +33,7 @@ DELETABLE = (ACTIVE, ERROR)
 FAILOVERABLE = (ACTIVE, ERROR)
 
 
-def forget_reads(session):
+def forget_reads(session: Session) -> None:
     """Drop every row the session read so far: after a lock, decide on fresh values.
 
     A write reads rows before it locks (to find the LB, to authorize), and the
@@ -40,7 +45,8 @@ def forget_reads(session):
     session.expire_all()
 
 
-def get_lb(session, lb_id, lock=False, options=()):
+def get_lb(session: Session, lb_id: str, lock: bool = False,
+           options: Sequence[ExecutableOption] = ()) -> models.LoadBalancer:
     """The LB row, locked for update when asked; 404 if missing or DELETED.
 
     Locking forgets every earlier read, so all decisions after it see the
@@ -58,7 +64,8 @@ def get_lb(session, lb_id, lock=False, options=()):
     return lb
 
 
-def lock_lb(session, lb_id, allowed=MUTABLE):
+def lock_lb(session: Session, lb_id: str,
+            allowed: Collection[str] = MUTABLE) -> models.LoadBalancer:
     """For the LB's own PUT, DELETE and failover: 409 LBPendingStateError."""
     lb = get_lb(session, lb_id, lock=True)
     if lb.provisioning_status not in allowed:
@@ -66,7 +73,7 @@ def lock_lb(session, lb_id, allowed=MUTABLE):
     return lb
 
 
-def lock_mutable_lb(session, lb_id):
+def lock_mutable_lb(session: Session, lb_id: str) -> models.LoadBalancer:
     """For writes under an LB: 409 ImmutableObject, as Octavia's child controllers."""
     lb = get_lb(session, lb_id, lock=True)
     if lb.provisioning_status not in MUTABLE:
@@ -74,24 +81,25 @@ def lock_mutable_lb(session, lb_id):
     return lb
 
 
-def require_active(obj, resource):
+def require_active(obj: models.Pool | models.L7Policy, resource: str) -> None:
     """Parents of a member, HM or rule must themselves be ACTIVE (Octavia)."""
     if obj.provisioning_status != ACTIVE:
         raise errors.Immutable(resource, obj.id)
 
 
-def touch_lb(session, lb, targets, status=PENDING_UPDATE):
+def touch_lb(session: Session, lb: models.LoadBalancer, targets: Sequence[object],
+             status: str = PENDING_UPDATE) -> None:
     """Give the LB work (see `lbaas.db.work`); a worker is woken after commit."""
     work.give_work(session, lb, targets, status)
 
 
-def mark(status, *objects):
+def mark(status: str, *objects: models.StatusMixin | None) -> None:
     for obj in objects:
         if obj is not None:
             obj.provisioning_status = status
 
 
-def new_status_fields(enabled=True, operating=OFFLINE):
+def new_status_fields(enabled: bool = True, operating: str = OFFLINE) -> dict[str, Any]:
     return {'provisioning_status': PENDING_CREATE, 'operating_status': operating,
             'enabled': enabled}
 

@@ -1,4 +1,8 @@
 """Listener writes and the rules that need the load balancer around them."""
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from lbaas import config, errors
 from lbaas.db import models
 from lbaas.schemas import rules
@@ -22,7 +26,7 @@ TIMEOUTS = ('timeout_client_data', 'timeout_member_connect', 'timeout_member_dat
             'timeout_tcp_inspect')
 
 
-def _config_defaults(protocol):
+def _config_defaults(protocol: str) -> dict[str, Any]:
     """Defaults that come from configuration, filled where the client sent null."""
     settings = config.CONF.api_settings
     values = {name: getattr(config.CONF.haproxy_amphora, name) for name in TIMEOUTS}
@@ -33,7 +37,7 @@ def _config_defaults(protocol):
     return values
 
 
-def apply_fields(listener, values):
+def apply_fields(listener: models.Listener, values: dict[str, Any]) -> None:
     for name, value in values.items():
         if name == 'tags':
             listener.tags = value
@@ -48,12 +52,12 @@ def apply_fields(listener, values):
         listener.client_authentication = 'NONE'
 
 
-def _vip_addresses(lb):
+def _vip_addresses(lb: models.LoadBalancer) -> list[str]:
     addresses = [lb.vip.ip_address] + [v.ip_address for v in lb.additional_vips]
     return [a for a in addresses if a]
 
 
-def check(lb, listener):
+def check(lb: models.LoadBalancer, listener: models.Listener) -> None:
     """Rules over the listener as it will be, against its load balancer."""
     protocol = listener.protocol
     settings = config.CONF.api_settings
@@ -73,7 +77,7 @@ def check(lb, listener):
     _check_protocol_rules(lb, listener)
 
 
-def _check_protocol_rules(lb, listener):
+def _check_protocol_rules(lb: models.LoadBalancer, listener: models.Listener) -> None:
     protocol = listener.protocol
     rules.check_insert_headers(protocol, listener.insert_headers or {})
     rules.check_listener_tls(
@@ -92,7 +96,8 @@ def _check_protocol_rules(lb, listener):
         rules.check_listener_pool_protocol(protocol, listener.default_pool.protocol)
 
 
-def _default_pool(session, lb, pool_id):
+def _default_pool(session: Session, lb: models.LoadBalancer,
+                  pool_id: str | None) -> models.Pool | None:
     if pool_id is None:
         return None
     pool = session.get(models.Pool, pool_id)
@@ -101,7 +106,8 @@ def _default_pool(session, lb, pool_id):
     return pool
 
 
-def build(session, lb, values):
+def build(session: Session, lb: models.LoadBalancer,
+          values: dict[str, Any]) -> models.Listener:
     """A new listener on `lb` from validated API values (not yet flushed)."""
     listener = models.Listener(project_id=lb.project_id,
                                **lifecycle.new_status_fields(values.get('admin_state_up', True)))
@@ -112,7 +118,7 @@ def build(session, lb, values):
     return listener
 
 
-def create(session, values):
+def create(session: Session, values: dict[str, Any]) -> models.Listener:
     lb = lifecycle.lock_mutable_lb(session, values['loadbalancer_id'])
     quotas.check(session, lb.project_id, listener=1)
     listener = build(session, lb, values)
@@ -121,20 +127,21 @@ def create(session, values):
     return listener
 
 
-def get(session, listener_id):
+def get(session: Session, listener_id: str) -> models.Listener:
     listener = session.get(models.Listener, listener_id)
     if listener is None or listener.provisioning_status == lifecycle.DELETED:
         raise errors.NotFound('Listener', listener_id)
     return listener
 
 
-def lock(session, listener_id):
+def lock(session: Session,
+         listener_id: str) -> tuple[models.LoadBalancer, models.Listener]:
     """The listener's LB locked, then the listener read again under that lock."""
     lb = lifecycle.lock_mutable_lb(session, get(session, listener_id).load_balancer_id)
     return lb, get(session, listener_id)
 
 
-def update(session, listener_id, changes):
+def update(session: Session, listener_id: str, changes: dict[str, Any]) -> models.Listener:
     lb, listener = lock(session, listener_id)
     if 'default_pool_id' in changes:
         listener.default_pool = _default_pool(session, lb, changes['default_pool_id'])
@@ -148,7 +155,7 @@ def update(session, listener_id, changes):
     return listener
 
 
-def delete(session, listener_id):
+def delete(session: Session, listener_id: str) -> None:
     lb, listener = lock(session, listener_id)
     lifecycle.mark(lifecycle.PENDING_DELETE, listener, *listener.l7policies,
                    *[r for p in listener.l7policies for r in p.rules])

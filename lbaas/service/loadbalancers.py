@@ -1,15 +1,26 @@
 """Load balancer writes: create (plain or whole graph), update, delete, failover."""
 import json
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol, cast
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from lbaas import config, errors
 from lbaas.db import models
 from lbaas.service import graph, lifecycle, networks, providers, quotas
 
 
-def _flavor_topology(session, flavor_id):
+class Caller(Protocol):
+    """What a create needs of the request context: the caller's project."""
+
+    @property
+    def project_id(self) -> str | None: ...
+
+
+def _flavor_topology(session: Session,
+                     flavor_id: str | None) -> tuple[str | None, str | None]:
     """Validate a flavor and return the topology it asks for, if any."""
     if not flavor_id:
         return None, None
@@ -24,7 +35,7 @@ def _flavor_topology(session, flavor_id):
     return data.get('loadbalancer_topology'), profile.provider_name
 
 
-def _check_availability_zone(session, name):
+def _check_availability_zone(session: Session, name: str | None) -> None:
     if not name:
         return
     zone = session.get(models.AvailabilityZone, name)
@@ -35,10 +46,11 @@ def _check_availability_zone(session, name):
                               'deployment: %s' % name)
 
 
-def _vips(session, data):
+def _vips(session: Session,
+          data: dict[str, Any]) -> tuple[dict[str, str], list[dict[str, str]]]:
     vip = networks.resolve_vip(session, data.get('vip_subnet_id'), data.get('vip_network_id'),
                                data.get('vip_port_id'), data.get('vip_address'))
-    extra = []
+    extra: list[dict[str, str]] = []
     seen = {vip['subnet_id']}
     for item in data.get('additional_vips') or []:
         subnet_id = item['subnet_id']
@@ -55,7 +67,7 @@ def _vips(session, data):
     return vip, extra
 
 
-def create(session, ctx, data):
+def create(session: Session, ctx: Caller, data: dict[str, Any]) -> models.LoadBalancer:
     """A new LB (and any children given inline) in PENDING_CREATE."""
     project_id = data.get('project_id') or ctx.project_id
     provider = providers.resolve(data.get('provider'))
@@ -88,7 +100,7 @@ def create(session, ctx, data):
 VIP_ATTEMPTS = 5
 
 
-def _insert(session, lb, data):
+def _insert(session: Session, lb: models.LoadBalancer, data: dict[str, Any]) -> None:
     """Add the new LB; if a concurrent create took its VIP address first (the
     unique index says so once that one commits), take the next free one."""
     for attempt in range(VIP_ATTEMPTS):
@@ -110,7 +122,7 @@ def _insert(session, lb, data):
 UPDATABLE = ('name', 'description', 'tags')
 
 
-def update(session, lb_id, changes):
+def update(session: Session, lb_id: str, changes: dict[str, Any]) -> models.LoadBalancer:
     lb = lifecycle.lock_lb(session, lb_id)
     for field in UPDATABLE:
         if field in changes:
@@ -126,22 +138,23 @@ def update(session, lb_id, changes):
     return lb
 
 
-def delete(session, lb_id, cascade):
+def delete(session: Session, lb_id: str, cascade: bool) -> None:
     lb = lifecycle.lock_lb(session, lb_id, lifecycle.DELETABLE)
     if (lb.listeners or lb.pools) and not cascade:
         raise errors.ValidationFailure('Cannot delete Load Balancer %s - it has children'
                                        % lb_id)
     lifecycle.touch_lb(session, lb, [lb], lifecycle.PENDING_DELETE)
-    lifecycle.mark(lifecycle.PENDING_DELETE, *models.descendants(lb))
+    lifecycle.mark(lifecycle.PENDING_DELETE,
+                   *cast(Iterator[models.StatusMixin], models.descendants(lb)))
 
 
-def failover(session, lb_id):
+def failover(session: Session, lb_id: str) -> None:
     lb = lifecycle.lock_lb(session, lb_id, lifecycle.FAILOVERABLE)
     lifecycle.touch_lb(session, lb, [lb])
     lb.failover_requested = True
 
 
-def _amphora_lb_id(session, amphora_id):
+def _amphora_lb_id(session: Session, amphora_id: str) -> str:
     amphora = session.get(models.Amphora, amphora_id)
     if amphora is None or amphora.status == 'DELETED':
         raise errors.NotFound('Amphora', amphora_id)
@@ -151,20 +164,20 @@ def _amphora_lb_id(session, amphora_id):
     return amphora.load_balancer_id
 
 
-def failover_amphora(session, amphora_id):
+def failover_amphora(session: Session, amphora_id: str) -> None:
     lb = lifecycle.lock_mutable_lb(session, _amphora_lb_id(session, amphora_id))
     if _amphora_lb_id(session, amphora_id) != lb.id:  # replaced while we waited
         raise errors.NotFound('Amphora', amphora_id)
     lifecycle.touch_lb(session, lb, [lb])
-    session.get(models.Amphora, amphora_id).failover_requested = True
+    cast(models.Amphora, session.get(models.Amphora, amphora_id)).failover_requested = True
 
 
-def stats(session, lb):
+def stats(session: Session, lb: models.LoadBalancer) -> dict[str, dict[str, int]]:
     listener_ids = [li.id for li in lb.listeners]
     return sum_stats(session, listener_ids)
 
 
-def sum_stats(session, listener_ids):
+def sum_stats(session: Session, listener_ids: Sequence[str]) -> dict[str, dict[str, int]]:
     totals = dict.fromkeys(('bytes_in', 'bytes_out', 'active_connections',
                             'total_connections', 'request_errors'), 0)
     if listener_ids:

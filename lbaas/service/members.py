@@ -1,4 +1,9 @@
 """Member writes: one member, or a pool's whole member list in one batch."""
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from lbaas import errors
 from lbaas.db import models
 from lbaas.service import lifecycle, quotas
@@ -8,7 +13,8 @@ MEMBER_COLUMNS = {'address': 'ip_address', 'admin_state_up': 'enabled'}
 MEMBER_FIELDS = ('name', 'address', 'protocol_port', 'weight', 'backup', 'subnet_id',
                  'monitor_address', 'monitor_port', 'admin_state_up', 'tags')
 
-def build_member(pool, values, check_duplicate=True):
+def build_member(pool: models.Pool, values: dict[str, Any],
+                 check_duplicate: bool = True) -> models.Member:
     """A new member of `pool`. A batch update, whose new keys are known unique,
     skips the duplicate scan: it is O(members) for each new member."""
     duplicate = check_duplicate and next(
@@ -29,7 +35,7 @@ def build_member(pool, values, check_duplicate=True):
     return member
 
 
-def create_member(session, pool_id, values):
+def create_member(session: Session, pool_id: str, values: dict[str, Any]) -> models.Member:
     lb, pool = lock_pool_parent(session, pool_id)
     quotas.check(session, lb.project_id, member=1)
     member = build_member(pool, values)
@@ -39,7 +45,7 @@ def create_member(session, pool_id, values):
     return member
 
 
-def get_member(session, pool_id, member_id):
+def get_member(session: Session, pool_id: str, member_id: str) -> models.Member:
     member = session.get(models.Member, member_id)
     if member is None or member.pool_id != pool_id or \
             member.provisioning_status == lifecycle.DELETED:
@@ -47,7 +53,8 @@ def get_member(session, pool_id, member_id):
     return member
 
 
-def update_member(session, pool_id, member_id, changes):
+def update_member(session: Session, pool_id: str, member_id: str,
+                  changes: dict[str, Any]) -> models.Member:
     lb, pool = lock_pool_parent(session, pool_id)
     member = get_member(session, pool_id, member_id)
     assign(member, changes, MEMBER_FIELDS, MEMBER_COLUMNS)
@@ -57,7 +64,7 @@ def update_member(session, pool_id, member_id, changes):
     return member
 
 
-def delete_member(session, pool_id, member_id):
+def delete_member(session: Session, pool_id: str, member_id: str) -> None:
     lb, pool = lock_pool_parent(session, pool_id)
     member = get_member(session, pool_id, member_id)
     member.provisioning_status = lifecycle.PENDING_DELETE
@@ -65,7 +72,8 @@ def delete_member(session, pool_id, member_id):
     lifecycle.touch_lb(session, lb, [member])
 
 
-def batch_update_members(session, pool_id, wanted, additive_only):
+def batch_update_members(session: Session, pool_id: str, wanted: Sequence[dict[str, Any]],
+                         additive_only: bool) -> bool:
     """Replace the pool's members by `wanted`, matched on (address, port)."""
     lb, pool = lock_pool_parent(session, pool_id)
     keys = [(m['address'], m['protocol_port']) for m in wanted]
@@ -76,7 +84,7 @@ def batch_update_members(session, pool_id, wanted, additive_only):
     new = [m for m in wanted if (m['address'], m['protocol_port']) not in current]
     gone = [] if additive_only else [m for k, m in current.items() if k not in set(keys)]
     quotas.check(session, lb.project_id, member=len(new) - len(gone))
-    targets = []
+    targets: list[models.Member] = []
     for values in wanted:
         existing = current.get((values['address'], values['protocol_port']))
         if existing is None:
@@ -96,7 +104,7 @@ def batch_update_members(session, pool_id, wanted, additive_only):
     return True
 
 
-def _member_differs(member, values):
+def _member_differs(member: models.Member, values: dict[str, Any]) -> bool:
     for name, value in values.items():
         if name in MEMBER_FIELDS and name != 'tags' and \
                 getattr(member, MEMBER_COLUMNS.get(name, name)) != value:

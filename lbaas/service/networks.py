@@ -10,8 +10,11 @@ import ipaddress
 import itertools
 import random
 import uuid
+from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from lbaas import config, errors
 from lbaas.db import models
@@ -22,24 +25,27 @@ from lbaas.drivers import registry
 NOOP_VIP_RANGE = ipaddress.ip_network('198.51.100.0/24')
 FREE_CHOICES = 16  # free addresses a new VIP is picked from
 
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-def subnets():
+
+def subnets() -> list[config.LocalSubnet]:
     return config.local_subnets()
 
 
-def find_subnet(subnet_id):
+def find_subnet(subnet_id: str | None) -> config.LocalSubnet | None:
     return next((s for s in subnets() if s.id == subnet_id), None)
 
 
-def network_subnets(network_id):
+def network_subnets(network_id: str) -> list[config.LocalSubnet]:
     return [s for s in subnets() if s.network_id == network_id]
 
 
-def _noop():
+def _noop() -> bool:
     return registry.driver_name('network_driver') == 'noop'
 
 
-def _used_addresses(session, subnet_id):
+def _used_addresses(session: Session, subnet_id: str) -> set[_Address]:
     used = set(session.scalars(select(models.Vip.ip_address).where(
         models.Vip.subnet_id == subnet_id)))
     used |= set(session.scalars(select(models.AdditionalVip.ip_address).where(
@@ -49,7 +55,8 @@ def _used_addresses(session, subnet_id):
     return {ipaddress.ip_address(a) for a in used if a}
 
 
-def _free_address(network, reserved, subnet_id):
+def _free_address(network: _Network, reserved: Collection[_Address],
+                  subnet_id: str | None) -> str:
     """One of the lowest free host addresses, picked at random (as Neutron does),
     so concurrent creates rarely pick the same one; 409 when the subnet is full."""
     free = list(itertools.islice((h for h in network.hosts() if h not in reserved),
@@ -59,7 +66,8 @@ def _free_address(network, reserved, subnet_id):
     return str(random.choice(free))
 
 
-def allocate_address(session, subnet, wanted=None):
+def allocate_address(session: Session, subnet: config.LocalSubnet,
+                     wanted: str | None = None) -> str:
     """A free address on a local subnet; 400 outside the CIDR, 409 if taken."""
     used = _used_addresses(session, subnet.id)
     if wanted:
@@ -76,7 +84,7 @@ def allocate_address(session, subnet, wanted=None):
     return _free_address(subnet.cidr, reserved, subnet.id)
 
 
-def _choose_subnet(network_id, address):
+def _choose_subnet(network_id: str, address: str | None) -> config.LocalSubnet | None:
     candidates = network_subnets(network_id)
     if address:
         ip = ipaddress.ip_address(address)
@@ -85,7 +93,8 @@ def _choose_subnet(network_id, address):
     return candidates[0] if candidates else None
 
 
-def resolve_vip(session, subnet_id=None, network_id=None, port_id=None, address=None):
+def resolve_vip(session: Session, subnet_id: str | None = None, network_id: str | None = None,
+                port_id: str | None = None, address: str | None = None) -> dict[str, str]:
     """Fill in subnet, network, port and address of a requested VIP."""
     if not (subnet_id or network_id or port_id):
         raise errors.ApiError('Validation failure: VIP must contain one of: '
@@ -107,7 +116,8 @@ def resolve_vip(session, subnet_id=None, network_id=None, port_id=None, address=
     return _echo_vip(session, subnet_id, network_id, port_id, address)
 
 
-def _echo_vip(session, subnet_id, network_id, port_id, address):
+def _echo_vip(session: Session, subnet_id: str | None, network_id: str | None,
+              port_id: str | None, address: str | None) -> dict[str, str]:
     if address is None:
         taken = session.scalars(select(models.Vip.ip_address).where(
             models.Vip.subnet_id == subnet_id))
@@ -118,7 +128,7 @@ def _echo_vip(session, subnet_id, network_id, port_id, address):
             'port_id': port_id or str(uuid.uuid4()), 'ip_address': address}
 
 
-def network_view(network_id):
+def network_view(network_id: str) -> dict[str, Any]:
     members = network_subnets(network_id)
     first = members[0]
     return {'id': network_id, 'name': first.network_name, 'status': 'ACTIVE',
@@ -127,7 +137,7 @@ def network_view(network_id):
             'mtu': 1500, 'port_security_enabled': False, 'tags': []}
 
 
-def subnet_view(subnet):
+def subnet_view(subnet: config.LocalSubnet) -> dict[str, Any]:
     hosts = subnet.cidr
     return {'id': subnet.id, 'name': subnet.name, 'network_id': subnet.network_id,
             'cidr': str(subnet.cidr), 'ip_version': subnet.ip_version,

@@ -1,4 +1,9 @@
 """Pool, member and health monitor writes."""
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from lbaas import config, errors
 from lbaas.db import models
 from lbaas.schemas import rules
@@ -14,7 +19,8 @@ POOL_FIELDS = ('name', 'description', 'protocol', 'lb_algorithm', 'session_persi
 
 
 
-def assign(obj, values, fields, columns):
+def assign(obj: models.Taggable, values: Mapping[str, Any], fields: Collection[str],
+           columns: Mapping[str, str]) -> None:
     for name, value in values.items():
         if name == 'tags':
             obj.tags = value
@@ -22,7 +28,7 @@ def assign(obj, values, fields, columns):
             setattr(obj, columns.get(name, name), value)
 
 
-def _pool_tls_defaults(pool):
+def _pool_tls_defaults(pool: models.Pool) -> None:
     if not pool.tls_enabled:
         return
     settings = config.CONF.api_settings
@@ -32,7 +38,7 @@ def _pool_tls_defaults(pool):
     pool.alpn_protocols = pool.alpn_protocols or list(settings.default_pool_alpn_protocols)
 
 
-def check_pool(lb, pool):
+def check_pool(lb: models.LoadBalancer, pool: models.Pool) -> None:
     providers.check_algorithm(lb.provider, pool.lb_algorithm)
     sp = pool.session_persistence or {}
     if sp:
@@ -45,7 +51,8 @@ def check_pool(lb, pool):
     rules.check_pool_tls_refs(pool.ca_tls_certificate_id, pool.crl_container_id)
 
 
-def build_pool(lb, values, listener=None):
+def build_pool(lb: models.LoadBalancer, values: dict[str, Any],
+               listener: models.Listener | None = None) -> models.Pool:
     pool = models.Pool(project_id=lb.project_id,
                        **lifecycle.new_status_fields(values.get('admin_state_up', True)))
     lb.pools.append(pool)  # through the parent, so the session adopts it
@@ -59,7 +66,7 @@ def build_pool(lb, values, listener=None):
     return pool
 
 
-def create_pool(session, values):
+def create_pool(session: Session, values: dict[str, Any]) -> models.Pool:
     listener = None
     if values.get('listener_id'):
         listener = session.get(models.Listener, values['listener_id'])
@@ -81,20 +88,20 @@ def create_pool(session, values):
     return pool
 
 
-def get_pool(session, pool_id):
+def get_pool(session: Session, pool_id: str) -> models.Pool:
     pool = session.get(models.Pool, pool_id)
     if pool is None or pool.provisioning_status == lifecycle.DELETED:
         raise errors.NotFound('Pool', pool_id)
     return pool
 
 
-def _lock_pool(session, pool_id):
+def _lock_pool(session: Session, pool_id: str) -> tuple[models.LoadBalancer, models.Pool]:
     """The pool's LB locked, then the pool read again under that lock."""
     lb = lifecycle.lock_mutable_lb(session, get_pool(session, pool_id).load_balancer_id)
     return lb, get_pool(session, pool_id)
 
 
-def update_pool(session, pool_id, changes):
+def update_pool(session: Session, pool_id: str, changes: dict[str, Any]) -> models.Pool:
     lb, pool = _lock_pool(session, pool_id)
     sp = changes.get('session_persistence')
     if sp and not sp.get('type') and pool.session_persistence:
@@ -111,7 +118,7 @@ def update_pool(session, pool_id, changes):
     return pool
 
 
-def delete_pool(session, pool_id):
+def delete_pool(session: Session, pool_id: str) -> None:
     lb, pool = _lock_pool(session, pool_id)
     for policy in pool.l7policies:
         if policy.provisioning_status != lifecycle.PENDING_DELETE:
@@ -121,7 +128,8 @@ def delete_pool(session, pool_id):
     lifecycle.touch_lb(session, lb, [pool])
 
 
-def lock_pool_parent(session, pool_id):
+def lock_pool_parent(session: Session,
+                     pool_id: str) -> tuple[models.LoadBalancer, models.Pool]:
     """For member and HM writes: the pool required ACTIVE (checked first, as
     Octavia does), and the LB locked."""
     lifecycle.require_active(get_pool(session, pool_id), 'Pool')
@@ -130,5 +138,5 @@ def lock_pool_parent(session, pool_id):
     return lb, pool
 
 
-def pool_pending(pool):
+def pool_pending(pool: models.Pool) -> None:
     lifecycle.mark(lifecycle.PENDING_UPDATE, pool, *pool.default_listeners)

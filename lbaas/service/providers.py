@@ -20,11 +20,11 @@ AZ_CAPABILITIES = {
 }
 
 
-def enabled():
+def enabled() -> dict[str, str]:
     return dict(config.CONF.api_settings.enabled_provider_drivers)
 
 
-def resolve(name):
+def resolve(name: str | None) -> str:
     """The provider an LB uses; 400 when it is not enabled."""
     name = name or config.CONF.api_settings.default_provider_driver
     if name not in enabled():
@@ -32,25 +32,25 @@ def resolve(name):
     return name
 
 
-def is_amphora(name):
+def is_amphora(name: str | None) -> bool:
     return (name or 'amphora') in AMPHORA_ALIASES
 
 
-def check_algorithm(provider, algorithm):
+def check_algorithm(provider: str | None, algorithm: str) -> None:
     if is_amphora(provider) and algorithm == 'SOURCE_IP_PORT':
         raise errors.NotImplementedByProvider(
-            provider, 'The amphora provider does not support the SOURCE_IP_PORT '
+            str(provider), 'The amphora provider does not support the SOURCE_IP_PORT '
                       'algorithm.')
 
 
-def check_l7_listener(provider, protocol):
+def check_l7_listener(provider: str | None, protocol: str) -> None:
     if is_amphora(provider) and protocol not in ('HTTP', 'TERMINATED_HTTPS'):
         raise errors.NotImplementedByProvider(
-            provider, 'L7 policies are supported on HTTP and TERMINATED_HTTPS '
+            str(provider), 'L7 policies are supported on HTTP and TERMINATED_HTTPS '
                       'listeners only.')
 
 
-def capabilities(name, kind):
+def capabilities(name: str, kind: str) -> list[dict[str, str]]:
     if name not in enabled():
         raise errors.ApiError("Provider '%s' is not enabled." % name)
     table = FLAVOR_CAPABILITIES if kind == 'flavor' else AZ_CAPABILITIES

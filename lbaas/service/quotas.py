@@ -5,14 +5,17 @@ count the project's live rows under the project's quota-row lock instead,
 so usage is right by construction. Octavia skips quotas under noauth; we do
 too unless `[api_settings] enforce_quotas_noauth` is set.
 """
+from typing import cast
+
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from lbaas import config, errors
 from lbaas.db import models
 from lbaas.db import session as db
 
 # API resource name -> (quota column, model counted, config default option)
-RESOURCES = {
+RESOURCES: dict[str, tuple[str, type[models.StatusMixin], str]] = {
     'loadbalancer': ('load_balancer', models.LoadBalancer, 'default_load_balancer_quota'),
     'listener': ('listener', models.Listener, 'default_listener_quota'),
     'pool': ('pool', models.Pool, 'default_pool_quota'),
@@ -27,25 +30,27 @@ QUOTA_ERROR_NAMES = {'loadbalancer': 'Load Balancer', 'listener': 'Listener',
                      'member': 'Member', 'l7policy': 'L7 Policy', 'l7rule': 'L7 Rule'}
 
 
-def enforced():
+def enforced() -> bool:
     settings = config.CONF.api_settings
-    return settings.auth_strategy != 'noauth' or settings.enforce_quotas_noauth
+    on: bool = settings.auth_strategy != 'noauth' or settings.enforce_quotas_noauth
+    return on
 
 
-def default_limit(resource):
-    return getattr(config.CONF.quotas, RESOURCES[resource][2])
+def default_limit(resource: str) -> int:
+    limit: int = getattr(config.CONF.quotas, RESOURCES[resource][2])
+    return limit
 
 
-def limits(quota):
+def limits(quota: models.Quota | None) -> dict[str, int]:
     """Effective limits of a project (quota row or None) in API names."""
-    result = {}
+    result: dict[str, int] = {}
     for resource, (column, _, _) in RESOURCES.items():
         value = getattr(quota, column) if quota is not None else None
         result[resource] = default_limit(resource) if value is None else value
     return result
 
 
-def _lock_quota_row(session, project_id):
+def _lock_quota_row(session: Session, project_id: str | None) -> models.Quota:
     """The project's quota row, locked: concurrent checks of one project queue here.
 
     The row is made first if missing (two first-time writers must not both
@@ -58,14 +63,14 @@ def _lock_quota_row(session, project_id):
     return session.scalars(stmt).one()
 
 
-def _usage(session, model, project_id):
+def _usage(session: Session, model: type[models.StatusMixin], project_id: str | None) -> int:
     stmt = select(func.count()).select_from(model).where(model.project_id == project_id)
     if model is models.LoadBalancer:
         stmt = stmt.where(model.provisioning_status != 'DELETED')
-    return session.scalar(stmt)
+    return cast(int, session.scalar(stmt))  # COUNT(*) is never NULL
 
 
-def check(session, project_id, **wanted):
+def check(session: Session, project_id: str | None, **wanted: int) -> None:
     """Raise 403 QuotaExceeded unless the project may add `wanted` more objects."""
     wanted = {k: v for k, v in wanted.items() if v}
     if not wanted or not enforced():

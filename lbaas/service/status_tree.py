@@ -5,19 +5,27 @@ handful of queries and no object construction. Pools appear under each
 listener that uses them (default pool, then L7 redirect targets), with the
 key `health_monitor`, as Octavia's implementation emits it.
 """
-from sqlalchemy import select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, Select, select
+from sqlalchemy.orm import Session
 
 from lbaas.db import models
 
+_Row = Row[*tuple[Any, ...]]
+_Groups = dict[Any, list[_Row]]
 
-def _grouped(session, stmt, key):
-    groups = {}
+
+def _grouped(session: Session, stmt: Select[*tuple[Any, ...]], key: str) -> _Groups:
+    groups: _Groups = {}
     for row in session.execute(stmt):
         groups.setdefault(getattr(row, key), []).append(row)
     return groups
 
 
-def _rows(session, lb_id):
+def _rows(session: Session, lb_id: str) -> tuple[Sequence[_Row], _Groups, dict[str, _Row],
+                                               dict[str, _Row], _Groups]:
     L, P, M, H, Pol = (models.Listener, models.Pool, models.Member,
                        models.HealthMonitor, models.L7Policy)
     listeners = session.execute(select(
@@ -39,16 +47,16 @@ def _rows(session, lb_id):
     return listeners, redirects, pools, monitors, members
 
 
-def _statuses(row):
+def _statuses(row: _Row | models.LoadBalancer) -> dict[str, Any]:
     return {'id': row.id, 'name': row.name or '',
             'operating_status': row.operating_status,
             'provisioning_status': row.provisioning_status}
 
 
-def status_tree(session, lb):
+def status_tree(session: Session, lb: models.LoadBalancer) -> dict[str, Any]:
     listeners, redirects, pools, monitors, members = _rows(session, lb.id)
 
-    def pool_node(pool):
+    def pool_node(pool: _Row) -> dict[str, Any]:
         node = _statuses(pool)
         hm = monitors.get(pool.id)
         if hm is not None:

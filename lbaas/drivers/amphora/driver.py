@@ -14,7 +14,7 @@ READY_PROBE = 0.25  # seconds: a booting agent refuses at once, a lost one times
 
 
 def pki_dir() -> str:
-    path: str = config.state_path('pki')  # type: ignore[no-untyped-call]  # lbaas.config: untyped
+    path: str = config.state_path('pki')
     return path
 
 

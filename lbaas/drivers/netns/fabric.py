@@ -62,7 +62,7 @@ class Fabric:
                 'controller address %s is outside %s' % (controller_ip, self.management)
             )
         if subnets is None:
-            subnets = config.local_subnets()  # type: ignore[no-untyped-call]  # lbaas.config: untyped
+            subnets = config.local_subnets()
         self.subnets: list[Subnet] = list(subnets)
         for subnet in self.subnets:
             layout.check_in_plan(subnet.cidr, layout.TENANT_PLAN, 'local subnet')
