@@ -4,7 +4,12 @@ Read-only views plus four actions: failover (rebuild through the LB's
 reconcile), config (push the agent configuration), stats, and delete of an
 amphora in ERROR.
 """
+import datetime
+from typing import Any
+
+import falcon
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from lbaas.api import base, errors, query
 from lbaas.db import models, work
@@ -21,11 +26,11 @@ PLAIN_FIELDS = ('id', 'compute_id', 'lb_network_ip', 'vrrp_ip', 'ha_ip', 'vrrp_p
                 'vrrp_priority', 'cached_zone', 'image_id', 'compute_flavor')
 
 
-def _timestamp(value):
+def _timestamp(value: datetime.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def amphora_view(amphora):
+def amphora_view(amphora: models.Amphora) -> dict[str, Any]:
     body = {name: getattr(amphora, name) for name in PLAIN_FIELDS}
     # QUIRK: the api-ref shows load_balancer_id; Octavia emits loadbalancer_id.
     body['loadbalancer_id'] = amphora.load_balancer_id
@@ -34,7 +39,7 @@ def amphora_view(amphora):
     return body
 
 
-COLUMNS = {name: getattr(A, name) for name in PLAIN_FIELDS}
+COLUMNS: dict[str, Any] = {name: getattr(A, name) for name in PLAIN_FIELDS}
 COLUMNS.update(loadbalancer_id=A.load_balancer_id, cert_expiration=A.cert_expiration,
                created_at=A.created_at, updated_at=A.updated_at,
                # Amphorae belong to no project; Octavia filters on their LB's.
@@ -42,7 +47,7 @@ COLUMNS.update(loadbalancer_id=A.load_balancer_id, cert_expiration=A.cert_expira
 SPEC = base.Spec(A, COLUMNS, amphora_view, 'amphorae', 'amphora')
 
 
-def _get(session, amphora_id, lock=False):
+def _get(session: Session, amphora_id: str, lock: bool = False) -> models.Amphora:
     stmt = select(A).where(A.id == amphora_id, A.status != DELETED)
     if lock:
         stmt = stmt.with_for_update()
@@ -53,7 +58,7 @@ def _get(session, amphora_id, lock=False):
 
 
 class Collection:
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         base.authorize(req, 'amphora:get_all')
         listing = query.parse(req, SPEC.columns)
         stmt = (select(A).join(LB, A.load_balancer_id == LB.id, isouter=True)
@@ -66,13 +71,13 @@ class Collection:
 
 
 class Item:
-    def on_get(self, req, resp, amphora_id):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, amphora_id: str) -> None:
         base.authorize(req, 'amphora:get_one')
         with db.reading() as session:
             body = amphora_view(_get(session, amphora_id))
         base.respond(resp, 200, {'amphora': body})
 
-    def on_delete(self, req, resp, amphora_id):
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, amphora_id: str) -> None:
         base.authorize(req, 'amphora:delete')
         with base.write() as session:
             amphora = _get(session, amphora_id, lock=True)
@@ -86,7 +91,7 @@ class Item:
 
 
 class Failover:
-    def on_put(self, req, resp, amphora_id):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, amphora_id: str) -> None:
         base.authorize(req, 'amphora:put_failover')
         with base.write() as session:
             loadbalancers.failover_amphora(session, amphora_id)
@@ -94,7 +99,7 @@ class Failover:
 
 
 class Config:
-    def on_put(self, req, resp, amphora_id):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, amphora_id: str) -> None:
         base.authorize(req, 'amphora:put_config')
         with db.reading() as session:
             _get(session, amphora_id)
@@ -104,7 +109,7 @@ class Config:
 
 
 class Stats:
-    def on_get(self, req, resp, amphora_id):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, amphora_id: str) -> None:
         base.authorize(req, 'amphora:get_stats')
         stmt = (select(models.ListenerStatistics, A.load_balancer_id)
                 .join(A, A.id == models.ListenerStatistics.amphora_id)
@@ -121,7 +126,7 @@ class Stats:
         base.respond(resp, 200, {'amphora_stats': stats})
 
 
-def routes():
+def routes() -> list[tuple[str, object]]:
     return [('/amphorae', Collection()), ('/amphorae/{amphora_id}', Item()),
             ('/amphorae/{amphora_id}/failover', Failover()),
             ('/amphorae/{amphora_id}/config', Config()),

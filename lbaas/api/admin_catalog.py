@@ -8,8 +8,10 @@ names it.
 import dataclasses
 from typing import Any
 
+import falcon
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from lbaas.api import admin_listing, admin_profiles, base, errors
 from lbaas.db import models
@@ -35,13 +37,13 @@ class EntryKind:
     update_schema: Any
 
 
-def _flavor_view(flavor):
+def _flavor_view(flavor: models.Flavor) -> dict[str, Any]:
     return {'id': flavor.id, 'name': flavor.name or '',
             'description': flavor.description or '', 'enabled': flavor.enabled,
             'flavor_profile_id': flavor.flavor_profile_id}
 
 
-def _zone_view(zone):
+def _zone_view(zone: models.AvailabilityZone) -> dict[str, Any]:
     return {'name': zone.name, 'description': zone.description or '',
             'enabled': zone.enabled,
             'availability_zone_profile_id': zone.availability_zone_profile_id}
@@ -69,7 +71,7 @@ AVAILABILITY_ZONE = EntryKind(
     update_schema=az_schema.AvailabilityZoneUpdate)
 
 
-def _get(session, kind, key):
+def _get(session: Session, kind: EntryKind, key: str) -> Any:
     # Octavia answers 404 for the NIL UUID before looking anything up.
     entry = None if key == admin_profiles.NIL_UUID else session.get(kind.spec.model, key)
     if entry is None:
@@ -77,14 +79,15 @@ def _get(session, kind, key):
     return entry
 
 
-def _require_unique_name(session, kind, name, entry=None):
+def _require_unique_name(session: Session, kind: EntryKind, name: str,
+                         entry: Any = None) -> None:
     model = kind.spec.model
     taken = session.scalars(select(model).where(model.name == name)).first()
     if taken is not None and taken is not entry:
         raise errors.Conflict('A %s of %s already exists.' % (kind.record, name))
 
 
-def _flush_unique(session, kind, name):
+def _flush_unique(session: Session, kind: EntryKind, name: str) -> None:
     """Flush; a name taken meanwhile by a concurrent request is a 409 too."""
     try:
         session.flush()
@@ -92,7 +95,7 @@ def _flush_unique(session, kind, name):
         raise errors.Conflict('A %s of %s already exists.' % (kind.record, name))
 
 
-def _release_or_refuse(session, kind, key):
+def _release_or_refuse(session: Session, kind: EntryKind, key: str) -> None:
     """409 while a live LB uses the entry; deleted LBs just let go of it."""
     in_use = session.scalar(select(func.count()).where(
         kind.lb_column == key, LB.provisioning_status != lifecycle.DELETED))
@@ -106,16 +109,16 @@ def _release_or_refuse(session, kind, key):
 
 
 class Collection:
-    def __init__(self, kind):
+    def __init__(self, kind: EntryKind) -> None:
         self.kind = kind
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         kind = self.kind
         with db.reading() as session:
             admin_listing.catalogue_list(req, resp, session, kind.spec,
                                          select(kind.spec.model), kind.key_column)
 
-    def on_post(self, req, resp):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         kind = self.kind
         values = base.validate(kind.create_schema, base.read_body(req, kind.key)).model_dump()
         base.authorize(req, '%s:post' % kind.spec.policy)
@@ -133,16 +136,16 @@ class Collection:
 
 
 class Item:
-    def __init__(self, kind):
+    def __init__(self, kind: EntryKind) -> None:
         self.kind = kind
 
-    def on_get(self, req, resp, key):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, key: str) -> None:
         base.authorize(req, '%s:get_one' % self.kind.spec.policy)
         with db.reading() as session:
             body = self.kind.spec.view(_get(session, self.kind, key))
         base.respond(resp, 200, {self.kind.key: body})
 
-    def on_put(self, req, resp, key):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, key: str) -> None:
         kind = self.kind
         data = base.validate(kind.update_schema, base.read_body(req, kind.key))
         changes = data.model_dump(exclude_unset=True)
@@ -157,7 +160,7 @@ class Item:
             body = kind.spec.view(entry)
         base.respond(resp, 200, {kind.key: body})
 
-    def on_delete(self, req, resp, key):
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, key: str) -> None:
         kind = self.kind
         base.authorize(req, '%s:delete' % kind.spec.policy)
         with base.write() as session:
@@ -167,7 +170,7 @@ class Item:
         base.respond(resp, 204)
 
 
-def routes():
+def routes() -> list[tuple[str, object]]:
     return [('/flavors', Collection(FLAVOR)), ('/flavors/{key}', Item(FLAVOR)),
             ('/availabilityzones', Collection(AVAILABILITY_ZONE)),
             ('/availabilityzones/{key}', Item(AVAILABILITY_ZONE))]

@@ -8,8 +8,12 @@ the tie-breaker, and the marker is the key of the previous page's last row.
 Query-string parsing, field selection and links are `query`'s own.
 """
 import collections
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import and_, or_
+import falcon
+from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy.orm import Session
 
 from lbaas.api import base, errors, query
 
@@ -17,7 +21,8 @@ from lbaas.api import base, errors, query
 _Marker = collections.namedtuple('_Marker', 'id')
 
 
-def _order(listing, columns, key_column):
+def _order(listing: query.Listing, columns: Mapping[str, Any],
+           key_column: Any) -> list[tuple[Any, str]]:
     keys = [(columns[name], direction) for name, direction in listing.sort]
     keys.append((key_column, 'asc'))
     if listing.page_reverse:
@@ -25,7 +30,8 @@ def _order(listing, columns, key_column):
     return keys
 
 
-def _after_marker(session, model, order, marker_key):
+def _after_marker(session: Session, model: Any, order: list[tuple[Any, str]],
+                  marker_key: str) -> ColumnElement[bool]:
     """Keyset condition: rows strictly after the marker row in `order`."""
     marker = session.get(model, marker_key)
     if marker is None:
@@ -41,7 +47,8 @@ def _after_marker(session, model, order, marker_key):
     return or_(*clauses)
 
 
-def select_page(session, stmt, spec, key_column, listing):
+def select_page(session: Session, stmt: Select[Any], spec: base.Spec, key_column: Any,
+                listing: query.Listing) -> list[Any]:
     """Filter, order and page `stmt`; return the page's rows in order."""
     for name, raw in listing.filters.items():
         stmt = stmt.where(query.filter_condition(spec.columns[name], name, raw))
@@ -57,14 +64,16 @@ def select_page(session, stmt, spec, key_column, listing):
     return rows
 
 
-def respond_page(req, resp, spec, key_column, listing, rows):
+def respond_page(req: falcon.Request, resp: falcon.Response, spec: base.Spec,
+                 key_column: Any, listing: query.Listing, rows: Sequence[Any]) -> None:
     items = [query.select_fields(spec.view(row), listing.fields) for row in rows]
     markers = [_Marker(getattr(row, key_column.key)) for row in rows]
     base.respond(resp, 200, {spec.plural: items,
                              spec.links_key: query.links(req, listing, markers)})
 
 
-def catalogue_list(req, resp, session, spec, stmt, key_column):
+def catalogue_list(req: falcon.Request, resp: falcon.Response, session: Session,
+                   spec: base.Spec, stmt: Select[Any], key_column: Any) -> None:
     """GET of a catalogue collection: one get_all check, then one page.
 
     These objects belong to no project, so there is no project scoping.

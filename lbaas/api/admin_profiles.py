@@ -5,9 +5,12 @@ JSON string of provider metadata, admin only. A profile that a flavor (or
 AZ) uses keeps its provider and metadata, and cannot be deleted.
 """
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
+import falcon
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from lbaas.api import admin_listing, admin_providers, base, errors
 from lbaas.db import models
@@ -30,15 +33,15 @@ class ProfileKind:
     update_schema: Any
 
 
-def _profile_view(data_field):
-    def view(profile):
+def _profile_view(data_field: str) -> Callable[[Any], dict[str, Any]]:
+    def view(profile: Any) -> dict[str, Any]:
         return {'id': profile.id, 'name': profile.name or '',
                 'provider_name': profile.provider_name,
                 data_field: getattr(profile, data_field)}
     return view
 
 
-def _spec(model, data_field, plural, policy, links_key):
+def _spec(model: Any, data_field: str, plural: str, policy: str, links_key: str) -> base.Spec:
     columns = {'id': model.id, 'name': model.name, 'provider_name': model.provider_name,
                data_field: getattr(model, data_field)}
     return base.Spec(model, columns, _profile_view(data_field), plural, policy, links_key)
@@ -64,12 +67,13 @@ AZ_PROFILE = ProfileKind(
     create_schema=az_schema.AvailabilityZoneProfileCreate,
     update_schema=az_schema.AvailabilityZoneProfileUpdate)
 
-def _in_use(session, kind, profile_id):
+def _in_use(session: Session, kind: ProfileKind, profile_id: str) -> bool:
     count = session.scalar(select(func.count()).where(kind.user_link == profile_id))
+    assert count is not None  # COUNT(*) always answers a number
     return count > 0
 
 
-def _get(session, kind, profile_id):
+def _get(session: Session, kind: ProfileKind, profile_id: str) -> Any:
     profile = None if profile_id == NIL_UUID else session.get(kind.spec.model, profile_id)
     if profile is None:
         raise errors.NotFound(kind.resource, profile_id)
@@ -77,16 +81,16 @@ def _get(session, kind, profile_id):
 
 
 class Collection:
-    def __init__(self, kind):
+    def __init__(self, kind: ProfileKind) -> None:
         self.kind = kind
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         model = self.kind.spec.model
         with db.reading() as session:
             admin_listing.catalogue_list(req, resp, session, self.kind.spec,
                                          select(model), model.id)
 
-    def on_post(self, req, resp):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         kind = self.kind
         values = base.validate(kind.create_schema, base.read_body(req, kind.key)).model_dump()
         base.authorize(req, '%s:post' % kind.spec.policy)
@@ -101,16 +105,16 @@ class Collection:
 
 
 class Item:
-    def __init__(self, kind):
+    def __init__(self, kind: ProfileKind) -> None:
         self.kind = kind
 
-    def on_get(self, req, resp, profile_id):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, profile_id: str) -> None:
         base.authorize(req, '%s:get_one' % self.kind.spec.policy)
         with db.reading() as session:
             body = self.kind.spec.view(_get(session, self.kind, profile_id))
         base.respond(resp, 200, {self.kind.key: body})
 
-    def on_put(self, req, resp, profile_id):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, profile_id: str) -> None:
         kind = self.kind
         data = base.validate(kind.update_schema, base.read_body(req, kind.key))
         changes = data.model_dump(exclude_unset=True)
@@ -131,7 +135,7 @@ class Item:
             body = kind.spec.view(profile)
         base.respond(resp, 200, {kind.key: body})
 
-    def on_delete(self, req, resp, profile_id):
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, profile_id: str) -> None:
         kind = self.kind
         base.authorize(req, '%s:delete' % kind.spec.policy)
         with base.write() as session:
@@ -143,7 +147,7 @@ class Item:
         base.respond(resp, 204)
 
 
-def routes():
+def routes() -> list[tuple[str, object]]:
     return [('/flavorprofiles', Collection(FLAVOR_PROFILE)),
             ('/flavorprofiles/{profile_id}', Item(FLAVOR_PROFILE)),
             ('/availabilityzoneprofiles', Collection(AZ_PROFILE)),

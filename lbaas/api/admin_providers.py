@@ -1,5 +1,8 @@
 """/v2/lbaas/providers, their capabilities, and checks of profile metadata."""
 import json
+from typing import Any
+
+import falcon
 
 from lbaas.api import base, errors
 from lbaas.schemas.common import TOPOLOGIES
@@ -8,7 +11,7 @@ from lbaas.service import providers
 # The amphora driver validates profile metadata against JSON schemas with
 # additionalProperties false (octavia/api/drivers/amphora_driver/*_schema.py):
 # key -> (JSON type, allowed values or None).
-AMPHORA_SCHEMAS = {
+AMPHORA_SCHEMAS: dict[str, dict[str, tuple[str, list[str] | None]]] = {
     'flavor': {
         'loadbalancer_topology': ('string', list(TOPOLOGIES)),
         'compute_flavor': ('string', None),
@@ -23,15 +26,16 @@ AMPHORA_SCHEMAS = {
         'valid_vip_networks': ('array', None),
     },
 }
-JSON_TYPES = {'string': str, 'boolean': bool, 'array': list}
+JSON_TYPES: dict[str, type] = {'string': str, 'boolean': bool, 'array': list}
 
 
-def require_enabled(provider):
+def require_enabled(provider: str) -> None:
     if provider not in providers.enabled():
         raise errors.InvalidInput("Provider '%s' is not enabled." % provider)
 
 
-def _schema_problem(data, schema):
+def _schema_problem(data: dict[str, Any],
+                    schema: dict[str, tuple[str, list[str] | None]]) -> str | None:
     """The first violation, worded as jsonschema words it, or None."""
     unexpected = sorted(key for key in data if key not in schema)
     if unexpected:
@@ -47,7 +51,7 @@ def _schema_problem(data, schema):
     return None
 
 
-def check_profile_data(provider, raw_data, kind):
+def check_profile_data(provider: str, raw_data: str, kind: str) -> None:
     """Validate a profile's JSON metadata the way `provider` would.
 
     `kind` is 'flavor' or 'availability_zone'. The schema already made sure
@@ -63,7 +67,7 @@ def check_profile_data(provider, raw_data, kind):
         raise errors.NotImplementedByProvider(provider, problem)
 
 
-def _trim_fields(req, items):
+def _trim_fields(req: falcon.Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     fields = req.get_param_as_list('fields')
     if not fields:
         return items
@@ -71,7 +75,7 @@ def _trim_fields(req, items):
 
 
 class Providers:
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         base.authorize(req, 'provider:get_all')
         items = [{'name': name, 'description': description}
                  for name, description in providers.enabled().items()]
@@ -82,11 +86,11 @@ class Providers:
 class Capabilities:
     """The metadata keys a provider accepts in flavor or AZ profiles."""
 
-    def __init__(self, kind, policy_resource):
+    def __init__(self, kind: str, policy_resource: str) -> None:
         self.kind = kind
         self.policy_resource = policy_resource
 
-    def on_get(self, req, resp, provider):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, provider: str) -> None:
         base.authorize(req, '%s:get_all' % self.policy_resource)
         items = providers.capabilities(provider, self.kind)
         name, description = req.get_param('name'), req.get_param('description')
@@ -97,7 +101,7 @@ class Capabilities:
         base.respond(resp, 200, {'%s_capabilities' % self.kind: _trim_fields(req, items)})
 
 
-def routes():
+def routes() -> list[tuple[str, object]]:
     return [('/providers', Providers()),
             ('/providers/{provider}/flavor_capabilities',
              Capabilities('flavor', 'provider-flavor')),

@@ -1,6 +1,7 @@
 """The WSGI application: middleware, routes under every Octavia prefix, errors."""
 import logging
 import uuid
+from typing import Any
 
 import falcon
 from sqlalchemy import exc as sa_exc
@@ -21,7 +22,7 @@ OPEN_PATHS = ('/', '', '/healthcheck')
 class RequestMiddleware:
     """Size limit, content negotiation, `.json` suffix, request id, context."""
 
-    def process_request(self, req, resp):
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         request_id = 'req-' + str(uuid.uuid4())
         req.context['request_id'] = request_id
         resp.set_header('x-openstack-request-id', request_id)
@@ -42,7 +43,7 @@ class RequestMiddleware:
                                               description='Authentication required')
 
 
-def _add_routes(app):
+def _add_routes(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     lbaas_routes = loadbalancers.routes() + resources.routes() + admin.lbaas_routes()
     for prefix in LBAAS_PREFIXES:
         for path, resource in lbaas_routes:
@@ -54,7 +55,7 @@ def _add_routes(app):
         app.add_route(path, resource)
 
 
-def create_app():
+def create_app() -> Any:
     app = falcon.App(middleware=[RequestMiddleware()], cors_enable=False)
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False

@@ -8,6 +8,8 @@ and replaces those headers with the token's identity before we read them.
 """
 import dataclasses
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from lbaas.api import policy
 from lbaas.config import CONF
@@ -25,7 +27,7 @@ class NotAuthenticated(Exception):
 
     message = 'The request you have made requires authentication.'
 
-    def __init__(self, message=None):
+    def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
 
 
@@ -51,7 +53,7 @@ class RequestContext:
     project_domain_id: str | None = None
     auth_token: str | None = dataclasses.field(default=None, repr=False)
 
-    def to_policy_creds(self):
+    def to_policy_creds(self) -> dict[str, Any]:
         """The credentials dict oslo.policy checks rules against."""
         return {
             'project_id': self.project_id,
@@ -65,23 +67,23 @@ class RequestContext:
         }
 
 
-def _split_roles(header):
+def _split_roles(header: str) -> list[str]:
     return [role.strip() for role in header.split(',') if role.strip()]
 
 
-def _request_id(environ):
+def _request_id(environ: Mapping[str, Any]) -> str:
     # oslo.middleware's RequestId, when present, already picked one.
     return (environ.get('openstack.request_id')
             or 'req-' + str(uuid.uuid4()))
 
 
-def _with_admin_flag(context):
+def _with_admin_flag(context: RequestContext) -> RequestContext:
     """Set is_admin the way Octavia does: from `context_is_admin`."""
     context.is_admin = policy.is_admin(context.to_policy_creds())
     return context
 
 
-def _noauth_context(environ):
+def _noauth_context(environ: Mapping[str, Any]) -> RequestContext:
     project_id = (environ.get('HTTP_X_PROJECT_ID')
                   or environ.get('HTTP_X_TENANT_ID')
                   or CONF.api_settings.default_project_id)
@@ -98,7 +100,7 @@ def _noauth_context(environ):
     return _with_admin_flag(context)
 
 
-def _keystone_context(environ):
+def _keystone_context(environ: Mapping[str, Any]) -> RequestContext:
     # auth_token strips these headers from the client's request and sets
     # them from the validated token, so they can be trusted here.
     if environ.get('HTTP_X_IDENTITY_STATUS') != 'Confirmed':
@@ -118,7 +120,7 @@ def _keystone_context(environ):
     return _with_admin_flag(context)
 
 
-def context_from_environ(environ):
+def context_from_environ(environ: Mapping[str, Any]) -> RequestContext:
     """Build the RequestContext of a WSGI request.
 
     Raises NotAuthenticated under keystone when the token was not confirmed.
@@ -128,7 +130,7 @@ def context_from_environ(environ):
     return _noauth_context(environ)
 
 
-def wrap_keystone(app, conf_dict=None):
+def wrap_keystone(app: Any, conf_dict: Mapping[str, Any] | None = None) -> Any:
     """Wrap a WSGI app in keystonemiddleware's auth_token.
 
     Its options come from `[keystone_authtoken]` of lbaas's CONF; entries of
@@ -137,8 +139,9 @@ def wrap_keystone(app, conf_dict=None):
     # Imported here so that noauth deployments never load keystonemiddleware.
     from keystonemiddleware import auth_token
 
-    class SkippingAuthProtocol(auth_token.AuthProtocol):
-        def process_request(self, request):
+    # keystonemiddleware ships no types: its AuthProtocol is Any to mypy.
+    class SkippingAuthProtocol(auth_token.AuthProtocol):  # type: ignore[misc]
+        def process_request(self, request: Any) -> Any:
             if request.path in UNAUTHENTICATED_PATHS:
                 # Still drop identity headers a client may have forged.
                 request.remove_auth_headers()

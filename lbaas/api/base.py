@@ -1,20 +1,25 @@
 """What every resource module shares: bodies in, envelopes out, list pages."""
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, cast
 
+import falcon
 import pydantic
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from lbaas import config
-from lbaas.api import errors, policy, query
+from lbaas.api import auth, errors, policy, query
 from lbaas.db import work
 from lbaas.schemas.common import format_validation_error
 
 
-def context(req):
-    return req.context['ctx']
+def context(req: falcon.Request) -> auth.RequestContext:
+    return cast(auth.RequestContext, req.context['ctx'])
 
 
-def read_body(req, key=None):
+def read_body(req: falcon.Request, key: str | None = None) -> Any:
     """The JSON body, unwrapped from its envelope `key` when one is named."""
     limit = config.CONF.api_settings.max_request_body_size
     raw = req.bounded_stream.read(limit + 1)  # chunked bodies carry no length
@@ -32,14 +37,14 @@ def read_body(req, key=None):
     return body[key]
 
 
-def validate(schema, data):
+def validate(schema: type[pydantic.BaseModel], data: Any) -> Any:
     try:
         return schema.model_validate(data)
     except pydantic.ValidationError as exc:
         raise errors.InvalidInput(format_validation_error(exc))
 
 
-def respond(resp, status, body=None):
+def respond(resp: falcon.Response, status: int, body: Any = None) -> None:
     resp.status = status
     if body is None:
         resp.text = None
@@ -48,18 +53,20 @@ def respond(resp, status, body=None):
     resp.text = json.dumps(body)
 
 
-def authorize(req, action, project_id=None):
+def authorize(req: falcon.Request, action: str, project_id: str | None = None) -> None:
     try:
         policy.authorize(context(req), action, project_id)
     except policy.PolicyForbidden:
         raise errors.Forbidden()
 
 
-def may(req, action, project_id=None):
+def may(req: falcon.Request, action: str, project_id: str | None = None) -> bool:
     return policy.allowed(context(req), action, project_id)
 
 
-def scoped_list(req, resp, spec, stmt, session, project_column=None):
+def scoped_list(req: falcon.Request, resp: falcon.Response, spec: 'Spec',
+                stmt: Select[Any], session: Session,
+                project_column: Any = None) -> None:
     """Run a list query confined to the caller's project unless allowed global.
 
     `spec` is the resource's `Listing` description: model, API columns,
@@ -85,7 +92,8 @@ def scoped_list(req, resp, spec, stmt, session, project_column=None):
 class Spec:
     """How a resource lists: its model, API columns, view and envelope."""
 
-    def __init__(self, model, columns, view, plural, policy, links_key=None):
+    def __init__(self, model: Any, columns: dict[str, Any], view: Callable[[Any], dict[str, Any]],
+                 plural: str, policy: str, links_key: str | None = None) -> None:
         self.model = model
         self.columns = columns
         self.view = view
@@ -94,7 +102,7 @@ class Spec:
         self.links_key = links_key or plural + '_links'
 
 
-def common_columns(model):
+def common_columns(model: Any) -> dict[str, Any]:
     """API names shared by every load-balancing object."""
     return {'id': model.id, 'project_id': model.project_id,
             'tenant_id': model.project_id,
@@ -104,11 +112,11 @@ def common_columns(model):
             'updated_at': model.updated_at}
 
 
-def not_deleted(model):
+def not_deleted(model: Any) -> Select[Any]:
     return select(model).where(model.provisioning_status != 'DELETED')
 
 
-def write():
+def write() -> AbstractContextManager[Session]:
     """A write transaction: the unit of work wakes a worker for each LB it
     gave work to, once it has committed."""
     return work.writing()

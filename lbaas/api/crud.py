@@ -10,6 +10,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import falcon
+from sqlalchemy.orm import Session
+
 from lbaas.api import base, query
 from lbaas.db import session as db
 from lbaas.schemas.common import apply_null_defaults
@@ -21,39 +24,42 @@ class Kind:
     spec: base.Spec          # listing: model, columns, view, plural, policy
     create_schema: Any
     update_schema: Any
-    get: Callable            # (session, [parent,] id) -> row
-    create: Callable         # (session, [parent,] values) -> row
-    update: Callable         # (session, [parent,] id, changes) -> row
-    delete: Callable         # (session, [parent,] id)
-    list_stmt: Callable      # (session, [parent]) -> select
-    null_defaults: dict = dataclasses.field(default_factory=dict)
-    parent_project: Callable | None = None  # (session, parent) -> project id
-    create_project: Callable | None = None  # (session, values) -> project id
+    get: Callable[..., Any]            # (session, [parent,] id) -> row
+    create: Callable[..., Any]         # (session, [parent,] values) -> row
+    update: Callable[..., Any]         # (session, [parent,] id, changes) -> row
+    delete: Callable[..., Any]         # (session, [parent,] id)
+    list_stmt: Callable[..., Any]      # (session, [parent]) -> select
+    null_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
+    parent_project: Callable[[Session, Any], str | None] | None = None  # (session, parent) -> project id
+    create_project: Callable[[Session, dict[str, Any]], str | None] | None = None  # (session, values) -> project id
 
-    def args(self, parent, *rest):
+    def args(self, parent: str | None, *rest: Any) -> tuple[Any, ...]:
         return ((parent,) if parent is not None else ()) + rest
 
 
-def _owner_project(kind, session, parent, values):
+def _owner_project(kind: Kind, session: Session, parent: str | None,
+                   values: dict[str, Any]) -> str | None:
     if kind.parent_project is not None:
         return kind.parent_project(session, parent)
+    assert kind.create_project is not None  # a Kind has one or the other
     return kind.create_project(session, values)
 
 
 class Collection:
-    def __init__(self, kind):
+    def __init__(self, kind: Kind) -> None:
         self.kind = kind
 
-    def on_get(self, req, resp, parent=None):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, parent: str | None = None) -> None:
         kind = self.kind
         with db.reading() as session:
             if parent is not None:
+                assert kind.parent_project is not None  # a child Kind has one
                 project = kind.parent_project(session, parent)
                 base.authorize(req, '%s:get_all' % kind.spec.policy, project)
             stmt = kind.list_stmt(*kind.args(parent))
             base.scoped_list(req, resp, kind.spec, stmt, session)
 
-    def on_post(self, req, resp, parent=None):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, parent: str | None = None) -> None:
         kind = self.kind
         values = base.validate(kind.create_schema,
                                base.read_body(req, kind.key)).model_dump()
@@ -66,21 +72,22 @@ class Collection:
 
 
 class Item:
-    def __init__(self, kind):
+    def __init__(self, kind: Kind) -> None:
         self.kind = kind
 
-    def _load(self, req, session, parent, obj_id, action):
+    def _load(self, req: falcon.Request, session: Session, parent: str | None, obj_id: str,
+              action: str) -> Any:
         row = self.kind.get(session, *self.kind.args(parent, obj_id))
         base.authorize(req, '%s:%s' % (self.kind.spec.policy, action), row.project_id)
         return row
 
-    def on_get(self, req, resp, obj_id, parent=None):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, obj_id: str, parent: str | None = None) -> None:
         with db.reading() as session:
             body = self.kind.spec.view(self._load(req, session, parent, obj_id, 'get_one'))
         base.respond(resp, 200, {self.kind.key: query.select_fields(
             body, query.requested_fields(req))})
 
-    def on_put(self, req, resp, obj_id, parent=None):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, obj_id: str, parent: str | None = None) -> None:
         kind = self.kind
         data = base.validate(kind.update_schema, base.read_body(req, kind.key))
         changes = apply_null_defaults(data.model_dump(exclude_unset=True), kind.null_defaults)
@@ -91,7 +98,7 @@ class Item:
             body = kind.spec.view(row)
         base.respond(resp, 200, {kind.key: body})
 
-    def on_delete(self, req, resp, obj_id, parent=None):
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, obj_id: str, parent: str | None = None) -> None:
         with base.write() as session:
             self._load(req, session, parent, obj_id, 'delete')
             self.kind.delete(session, *self.kind.args(parent, obj_id))
@@ -105,19 +112,29 @@ class ChildCollection(Collection):
     as `obj_id` and the child's as `child_id`.
     """
 
-    def on_get(self, req, resp, obj_id):
+    # The responders take Falcon's URL fields, not the parent's signature:
+    # hence the [override] ignores here and in ChildItem.
+    def on_get(  # type: ignore[override]
+            self, req: falcon.Request, resp: falcon.Response, obj_id: str) -> None:
         super().on_get(req, resp, parent=obj_id)
 
-    def on_post(self, req, resp, obj_id):
+    def on_post(  # type: ignore[override]
+            self, req: falcon.Request, resp: falcon.Response, obj_id: str) -> None:
         super().on_post(req, resp, parent=obj_id)
 
 
 class ChildItem(Item):
-    def on_get(self, req, resp, obj_id, child_id):
+    def on_get(  # type: ignore[override]
+            self, req: falcon.Request, resp: falcon.Response, obj_id: str,
+            child_id: str) -> None:
         super().on_get(req, resp, child_id, parent=obj_id)
 
-    def on_put(self, req, resp, obj_id, child_id):
+    def on_put(  # type: ignore[override]
+            self, req: falcon.Request, resp: falcon.Response, obj_id: str,
+            child_id: str) -> None:
         super().on_put(req, resp, child_id, parent=obj_id)
 
-    def on_delete(self, req, resp, obj_id, child_id):
+    def on_delete(  # type: ignore[override]
+            self, req: falcon.Request, resp: falcon.Response, obj_id: str,
+            child_id: str) -> None:
         super().on_delete(req, resp, child_id, parent=obj_id)

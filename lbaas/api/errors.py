@@ -8,23 +8,49 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any, cast
+
+import falcon
+from sqlalchemy import exc as sa_exc
 
 from lbaas.db import outage
 
 # The domain's errors, re-exported: API modules raise them through this module.
-from lbaas.errors import (  # noqa: F401
-    ApiError,
-    BodyTooLarge,
-    Conflict,
-    Forbidden,
-    Immutable,
-    InvalidInput,
-    NotFound,
-    NotImplementedByProvider,
-    PendingState,
-    QuotaExceeded,
-    ValidationFailure,
+from lbaas.errors import (
+    ApiError as ApiError,
 )
+from lbaas.errors import (
+    BodyTooLarge as BodyTooLarge,
+)
+from lbaas.errors import (
+    Conflict as Conflict,
+)
+from lbaas.errors import (
+    Forbidden as Forbidden,
+)
+from lbaas.errors import (
+    Immutable as Immutable,
+)
+from lbaas.errors import (
+    InvalidInput as InvalidInput,
+)
+from lbaas.errors import (
+    NotFound as NotFound,
+)
+from lbaas.errors import (
+    NotImplementedByProvider as NotImplementedByProvider,
+)
+from lbaas.errors import (
+    PendingState as PendingState,
+)
+from lbaas.errors import (
+    QuotaExceeded as QuotaExceeded,
+)
+from lbaas.errors import (
+    ValidationFailure as ValidationFailure,
+)
+from lbaas.schemas import common as schemas_common
 
 LOG = logging.getLogger(__name__)
 RETRY_AFTER = 5  # seconds a client is asked to wait while the database is away
@@ -32,27 +58,30 @@ UNAVAILABLE = ('The service is unavailable: its database cannot be reached. '
                'Please try again shortly.')
 
 
-def fault_body(message, faultcode='Client'):
+def fault_body(message: str, faultcode: str = 'Client') -> str:
     return json.dumps({'faultcode': faultcode, 'faultstring': message,
                        'debuginfo': None})
 
 
-def _respond(resp, status, body):
+def _respond(resp: falcon.Response, status: int, body: str) -> None:
     resp.status = status
     resp.content_type = 'application/json'
     resp.text = body
 
 
-def handle_api_error(req, resp, exc, params):
+def handle_api_error(req: falcon.Request, resp: falcon.Response, exc: ApiError,
+                     params: dict[str, Any]) -> None:
     _respond(resp, exc.status, fault_body(exc.message, exc.faultcode))
 
 
-def handle_rule_error(req, resp, exc, params):
+def handle_rule_error(req: falcon.Request, resp: falcon.Response,
+                      exc: schemas_common.ValidationFailure, params: dict[str, Any]) -> None:
     """A schemas.common.ValidationFailure raised by a rule: 400 with its text."""
     _respond(resp, 400, fault_body(exc.message))
 
 
-def handle_http_error(req, resp, exc, params):
+def handle_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError,
+                      params: dict[str, Any]) -> None:
     """Falcon's own errors (unknown route, bad method) in Octavia's shape."""
     status = int(exc.status_code)
     if status == 406:
@@ -69,18 +98,20 @@ def handle_http_error(req, resp, exc, params):
             message = 'The method %s is not allowed on %s.' % (req.method, req.path)
         body = fault_body(message, 'Client' if status < 500 else 'Server')
     _respond(resp, status, body)
-    for name, value in (exc.headers or {}).items():
+    for name, value in cast(Mapping[str, str], exc.headers or {}).items():
         resp.set_header(name, value)
 
 
-def handle_integrity_error(req, resp, exc, params):
+def handle_integrity_error(req: falcon.Request, resp: falcon.Response,
+                           exc: sa_exc.IntegrityError, params: dict[str, Any]) -> None:
     """Two writers raced for one unique value (a VIP address, a name)."""
     LOG.info('integrity conflict on %s %s: %s', req.method, req.path, exc.orig)
     _respond(resp, 409, fault_body('The request conflicts with the current state of '
                                    'another resource; retry it.'))
 
 
-def handle_data_error(req, resp, exc, params):
+def handle_data_error(req: falcon.Request, resp: falcon.Response, exc: sa_exc.DataError,
+                      params: dict[str, Any]) -> None:
     """A value the database cannot hold or compare (a NUL byte, a bad date)."""
     _respond(resp, 400, fault_body('Invalid input: a value is not valid for its field.'))
 
@@ -107,7 +138,8 @@ class _Throttle:
 _unavailable = _Throttle()
 
 
-def handle_database_error(req, resp, exc: Exception, params) -> None:
+def handle_database_error(req: falcon.Request, resp: falcon.Response, exc: Exception,
+                          params: dict[str, Any]) -> None:
     """Any database failure but a conflict or a bad value: 503, never 500.
 
     Unreachable, restarting, out of connections, a deadlock victim: the
@@ -123,6 +155,7 @@ def handle_database_error(req, resp, exc: Exception, params) -> None:
     resp.set_header('Retry-After', str(RETRY_AFTER))
 
 
-def handle_unexpected(req, resp, exc, params):
+def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception,
+                      params: dict[str, Any]) -> None:
     LOG.exception('Unexpected error serving %s %s', req.method, req.path)
     _respond(resp, 500, fault_body('Internal Server Error', 'Server'))

@@ -1,5 +1,9 @@
 """/v2/lbaas/loadbalancers: CRUD, status tree, stats, failover."""
-from sqlalchemy.orm import joinedload, selectinload
+from collections.abc import Sequence
+
+import falcon
+from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.sql.base import ExecutableOption
 
 from lbaas.api import base, query
 from lbaas.db import models
@@ -26,19 +30,20 @@ SHOW = LOAD + (joinedload(LB.tag_rows), joinedload(LB.additional_vips),
                joinedload(LB.vip_security_groups))
 
 
-def _get(session, req, lb_id, action='get_one', options=()):
+def _get(session: Session, req: falcon.Request, lb_id: str, action: str = 'get_one',
+         options: Sequence[ExecutableOption] = ()) -> models.LoadBalancer:
     lb = lifecycle.get_lb(session, lb_id, options=options)
     base.authorize(req, 'loadbalancer:%s' % action, lb.project_id)
     return lb
 
 
 class Collection:
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         with db.reading() as session:
             stmt = base.not_deleted(LB).join(models.Vip, isouter=True).options(*LOAD)
             base.scoped_list(req, resp, SPEC, stmt, session)
 
-    def on_post(self, req, resp):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = base.validate(LoadBalancerCreate, base.read_body(req, 'loadbalancer'))
         values = data.model_dump()
         ctx = base.context(req)
@@ -54,13 +59,13 @@ class Collection:
 
 
 class Item:
-    def on_get(self, req, resp, lb_id):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, lb_id: str) -> None:
         with db.reading() as session:
             body = views.loadbalancer(_get(session, req, lb_id, options=SHOW))
         base.respond(resp, 200, {'loadbalancer': query.select_fields(
             body, query.requested_fields(req))})
 
-    def on_put(self, req, resp, lb_id):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, lb_id: str) -> None:
         data = base.validate(LoadBalancerUpdate, base.read_body(req, 'loadbalancer'))
         changes = data.model_dump(exclude_unset=True)
         with base.write() as session:
@@ -72,7 +77,7 @@ class Item:
             body = views.loadbalancer(lb)
         base.respond(resp, 200, {'loadbalancer': body})
 
-    def on_delete(self, req, resp, lb_id):
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, lb_id: str) -> None:
         cascade = parse_bool(req.params.get('cascade', 'false'))
         with base.write() as session:
             _get(session, req, lb_id, 'delete')
@@ -81,14 +86,14 @@ class Item:
 
 
 class Status:
-    def on_get(self, req, resp, lb_id):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, lb_id: str) -> None:
         with db.reading() as session:
             body = status_tree.status_tree(session, _get(session, req, lb_id, 'get_status'))
         base.respond(resp, 200, body)
 
 
 class Stats:
-    def on_get(self, req, resp, lb_id):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, lb_id: str) -> None:
         with db.reading() as session:
             lb = _get(session, req, lb_id, 'get_stats')
             body = loadbalancers.stats(session, lb)
@@ -96,14 +101,14 @@ class Stats:
 
 
 class Failover:
-    def on_put(self, req, resp, lb_id):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, lb_id: str) -> None:
         with base.write() as session:
             _get(session, req, lb_id, 'put_failover')
             loadbalancers.failover(session, lb_id)
         base.respond(resp, 202)
 
 
-def routes():
+def routes() -> list[tuple[str, object]]:
     return [('/loadbalancers', Collection()), ('/loadbalancers/{lb_id}', Item()),
             ('/loadbalancers/{lb_id}/status', Status()),
             ('/loadbalancers/{lb_id}/statuses', Status()),

@@ -9,11 +9,15 @@ import functools
 import inspect
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 
 from oslo_policy import opts as policy_opts
 from oslo_policy import policy
 
 from lbaas.config import CONF
+
+if TYPE_CHECKING:
+    from lbaas.api.auth import RequestContext
 
 API_PREFIX = 'os_load-balancer_api:'
 PROJECT_SCOPE = ['project']
@@ -41,25 +45,26 @@ class PolicyForbidden(Exception):
 
     message = 'Policy does not allow this request to be performed.'
 
-    def __init__(self, message=None):
+    def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
 
 
-def _deprecated(name, check_str):
+def _deprecated(name: str, check_str: str) -> Any:
     return policy.DeprecatedRule(
         name=name, check_str=check_str, deprecated_since='W',
         deprecated_reason='The load-balancer_* roles of Octavia\'s advanced '
                           'RBAC give way to the Keystone default roles.')
 
 
-def _role_rule(name, check_str, old_check_str=None, description=None):
+def _role_rule(name: str, check_str: str, old_check_str: str | None = None,
+               description: str | None = None) -> Any:
     deprecated = _deprecated(name, old_check_str) if old_check_str else None
     return policy.RuleDefault(name, check_str, description=description,
                               deprecated_rule=deprecated,
                               scope_types=PROJECT_SCOPE)
 
 
-def _role_rules():
+def _role_rules() -> list[Any]:
     """Who is who: roles mapped to personas, old roles ORed in."""
     return [
         _role_rule('project-member', 'role:member and ' + OWNER,
@@ -86,7 +91,7 @@ def _role_rules():
     ]
 
 
-def _access_rules():
+def _access_rules() -> list[Any]:
     """The only rules the API rules below point at."""
     observer_member_or = ('rule:load-balancer:observer_and_owner or '
                           'rule:load-balancer:global_observer or '
@@ -185,17 +190,17 @@ _ACTIONS = {
 }
 
 
-def _with_article(name):
+def _with_article(name: str) -> str:
     return ('an ' if name[0] in 'aeiou' else 'a ') + name
 
 
-def _plural(name):
+def _plural(name: str) -> str:
     if name.endswith('amphora'):
         return name + 'e'
     return name[:-1] + 'ies' if name.endswith('y') else name + 's'
 
 
-def _api_rule(resource, action, check_str):
+def _api_rule(resource: str, action: str, check_str: str) -> Any:
     name, collection, item_id, _ = _RESOURCES[resource]
     method, on_item, suffix, template = _ACTIONS[action]
     path = collection + ('/{%s}' % item_id if on_item else '') + suffix
@@ -207,13 +212,13 @@ def _api_rule(resource, action, check_str):
         scope_types=PROJECT_SCOPE)
 
 
-def _api_rules():
+def _api_rules() -> list[Any]:
     return [_api_rule(resource, action, check_str)
             for resource, (_, _, _, actions) in _RESOURCES.items()
             for action, check_str in actions.items()]
 
 
-def list_rules():
+def list_rules() -> list[Any]:
     """Every registered default (entry point for oslopolicy-* tools)."""
     return _role_rules() + _access_rules() + _api_rules()
 
@@ -222,14 +227,14 @@ def list_rules():
 # enforce() re-stats it on every call, which costs more than the check.
 RELOAD_INTERVAL = 5.0
 
-_enforcer = None
+_enforcer: Any = None
 _next_reload = 0.0
 
 
 _enforcer_lock = threading.Lock()
 
 
-def get_enforcer():
+def get_enforcer() -> Any:
     """The process-wide Enforcer, built on first use, rules kept loaded."""
     global _enforcer, _next_reload
     now = time.monotonic()
@@ -253,13 +258,13 @@ def get_enforcer():
     return _enforcer
 
 
-def reset():
+def reset() -> None:
     """Forget the Enforcer so the next check re-reads [oslo_policy]."""
     global _enforcer
     _enforcer = None
 
 
-def enforcer_for_tools():
+def enforcer_for_tools() -> Any:
     """Entry point `oslo.policy.enforcer` (oslopolicy-checker and friends),
     which run without lbaas's command line having parsed CONF."""
     from lbaas import config
@@ -267,7 +272,7 @@ def enforcer_for_tools():
     return get_enforcer()
 
 
-def _token_scope(creds):
+def _token_scope(creds: dict[str, Any]) -> str:
     if creds.get('system_scope'):
         return 'system'
     if creds.get('domain_id'):
@@ -276,12 +281,13 @@ def _token_scope(creds):
 
 
 @functools.cache
-def _takes_current_rule(check_class):
+def _takes_current_rule(check_class: type) -> bool:
     # oslo.policy still supports checks whose __call__ lacks current_rule.
     return len(inspect.getfullargspec(check_class.__call__).args) > 4
 
 
-def _evaluate(check, target, creds, enforcer, rule_name):
+def _evaluate(check: Any, target: dict[str, Any], creds: dict[str, Any], enforcer: Any,
+              rule_name: str) -> bool:
     """Evaluate an oslo.policy check tree as Enforcer.enforce() does.
 
     oslo.policy inspects the signature of every node it visits
@@ -289,7 +295,7 @@ def _evaluate(check, target, creds, enforcer, rule_name):
     Walking the boolean nodes here and remembering each leaf class's
     signature gives the same answer in a few microseconds.
     """
-    kind = type(check)
+    kind: type = type(check)
     if kind is policy.OrCheck:
         return any(_evaluate(rule, target, creds, enforcer, rule_name)
                    for rule in check.rules)
@@ -305,12 +311,15 @@ def _evaluate(check, target, creds, enforcer, rule_name):
             return False
         return _evaluate(referenced, target, creds, enforcer, rule_name)
     # Leaves: role:, generic (project_id:, is_admin:), @, !, http:, plugins.
+    # oslo.policy's checks return a truth value; mypy sees them as Any.
     if _takes_current_rule(kind):
-        return check(target, creds, enforcer, rule_name)
-    return check(target, creds, enforcer)
+        result: bool = check(target, creds, enforcer, rule_name)
+        return result
+    result = check(target, creds, enforcer)
+    return result
 
 
-def _check(rule_name, target, creds):
+def _check(rule_name: str, target: dict[str, Any], creds: dict[str, Any]) -> bool:
     enforcer = get_enforcer()
     default = enforcer.registered_rules.get(rule_name)
     # A rule the code never registered is a bug in the caller, not a denial.
@@ -328,19 +337,20 @@ def _check(rule_name, target, creds):
     return bool(_evaluate(check, target, creds, enforcer, rule_name))
 
 
-def is_admin(creds):
+def is_admin(creds: dict[str, Any]) -> bool:
     """Whether credentials pass `context_is_admin` (sets context.is_admin)."""
     return _check('context_is_admin', creds, creds)
 
 
-def allowed(context, action, project_id=None):
+def allowed(context: 'RequestContext', action: str, project_id: str | None = None) -> bool:
     """Whether `context` may do `action` ('loadbalancer:get_one') on
     resources of `project_id` (default: the caller's own project)."""
     target = {'project_id': project_id or context.project_id}
     return _check(API_PREFIX + action, target, context.to_policy_creds())
 
 
-def authorize(context, action, project_id=None):
+def authorize(context: 'RequestContext', action: str,
+              project_id: str | None = None) -> None:
     """Like allowed(), but raise PolicyForbidden when denied."""
     if not allowed(context, action, project_id):
         raise PolicyForbidden()

@@ -10,8 +10,12 @@ import dataclasses
 import datetime
 import math
 import urllib.parse
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Float, Integer, and_, exists, not_, or_
+import falcon
+from sqlalchemy import Boolean, ColumnElement, Float, Integer, Select, and_, exists, not_, or_
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import sqltypes
 
 from lbaas import config
@@ -28,13 +32,13 @@ class Listing:
     limit: int | None
     marker: str | None
     page_reverse: bool
-    sort: list
-    fields: list
-    filters: dict
-    tag_filters: dict
+    sort: list[tuple[str, str]]
+    fields: list[str]
+    filters: dict[str, Any]
+    tag_filters: dict[str, list[str]]
 
 
-def _max_limit():
+def _max_limit() -> int | None:
     value = config.CONF.api_settings.pagination_max_limit
     if value == 'infinite':
         return None
@@ -42,7 +46,7 @@ def _max_limit():
     return None if number < 0 else number
 
 
-def _parse_limit(raw):
+def _parse_limit(raw: Any) -> int | None:
     ceiling = _max_limit()
     if raw is None:
         return ceiling
@@ -57,8 +61,8 @@ def _parse_limit(raw):
     return min(number, ceiling) if ceiling else number
 
 
-def _parse_sort(params, sortable):
-    keys = []
+def _parse_sort(params: Mapping[str, Any], sortable: Mapping[str, Any]) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = []
     if params.get('sort'):
         for item in _as_list(params['sort']):
             key, _, direction = item.partition(':')
@@ -75,21 +79,21 @@ def _parse_sort(params, sortable):
     return keys
 
 
-def _last(params, key):
+def _last(params: Mapping[str, Any], key: str) -> Any:
     """A single-valued parameter given more than once counts its last value (webob)."""
     value = params.get(key)
     return value[-1] if isinstance(value, list) else value
 
 
-def _as_list(value):
+def _as_list(value: Any) -> list[str]:
     values = value if isinstance(value, list) else [value]
     return [part for v in values for part in str(v).split(',') if part]
 
 
-def parse(req, columns):
+def parse(req: falcon.Request, columns: Mapping[str, Any]) -> Listing:
     """Read a list request's query string; `columns` maps API names to columns."""
     params = req.params
-    filters = {}
+    filters: dict[str, Any] = {}
     for key, value in params.items():
         if key in RESERVED:
             continue
@@ -131,7 +135,8 @@ def parse_datetime(raw: str) -> datetime.datetime:
     return value.replace(microsecond=0)
 
 
-def _datetime_condition(column: ColumnElement, name: str, raw: str) -> ColumnElement:
+def _datetime_condition(column: ColumnElement[Any], name: str,
+                        raw: str) -> ColumnElement[bool]:
     """Equality at the second the API shows: [t, t + 1s)."""
     try:
         start = parse_datetime(raw)
@@ -143,7 +148,7 @@ def _datetime_condition(column: ColumnElement, name: str, raw: str) -> ColumnEle
     return and_(column >= start, column < start + _WHOLE_SECOND)
 
 
-def _number(kind: sqltypes.TypeEngine, name: str, raw: str) -> int | float:
+def _number(kind: sqltypes.TypeEngine[Any], name: str, raw: str) -> int | float:
     try:
         if isinstance(kind, Integer):
             number = int(raw)
@@ -159,7 +164,7 @@ def _number(kind: sqltypes.TypeEngine, name: str, raw: str) -> int | float:
         raise _bad_value(name, raw, 'Value should be %s.' % what)
 
 
-def filter_condition(column: ColumnElement, name: str, raw: str) -> ColumnElement:
+def filter_condition(column: ColumnElement[Any], name: str, raw: str) -> ColumnElement[bool]:
     """`column == raw`, with `raw` converted to the column's type first.
 
     A value the column cannot hold answers 400 here, before any database
@@ -180,8 +185,9 @@ def filter_condition(column: ColumnElement, name: str, raw: str) -> ColumnElemen
     raise InvalidInput('One or more arguments are either duplicate or invalid')
 
 
-def _tag_conditions(model, tag_filters):
-    def has(tag):
+def _tag_conditions(model: Any,
+                    tag_filters: Mapping[str, list[str]]) -> list[ColumnElement[bool]]:
+    def has(tag: str) -> ColumnElement[bool]:
         return exists().where(Tag.resource_id == model.id, Tag.tag == tag)
     conditions = []
     if 'tags' in tag_filters:
@@ -195,7 +201,7 @@ def _tag_conditions(model, tag_filters):
     return conditions
 
 
-def _order(listing, columns, model):
+def _order(listing: Listing, columns: Mapping[str, Any], model: Any) -> list[tuple[Any, str]]:
     keys = [(columns[k], d) for k, d in listing.sort]
     keys += [(model.created_at, 'asc'), (model.id, 'asc')]
     if listing.page_reverse:
@@ -203,7 +209,8 @@ def _order(listing, columns, model):
     return keys
 
 
-def _after_marker(session, base_stmt, model, order, marker_id):
+def _after_marker(session: Session, base_stmt: Select[Any], model: Any,
+                  order: list[tuple[Any, str]], marker_id: str) -> ColumnElement[bool]:
     """Keyset condition: rows strictly after the marker row in `order`."""
     # The list statement carries the joins that sort columns of other tables need.
     values = session.execute(base_stmt.with_only_columns(*[c for c, _ in order])
@@ -220,7 +227,8 @@ def _after_marker(session, base_stmt, model, order, marker_id):
     return or_(*clauses)
 
 
-def select_page(session, stmt, model, columns, listing):
+def select_page(session: Session, stmt: Select[Any], model: Any, columns: Mapping[str, Any],
+                listing: Listing) -> list[Any]:
     """Apply filters, order and paging to `stmt`; return the page's rows."""
     base_stmt = stmt
     for key, raw in listing.filters.items():
@@ -239,13 +247,13 @@ def select_page(session, stmt, model, columns, listing):
     return rows
 
 
-def links(req, listing, rows):
+def links(req: falcon.Request, listing: Listing, rows: Sequence[Any]) -> list[dict[str, str]]:
     """Octavia's `<plural>_links`: next when the page is full, previous after a marker."""
-    result = []
+    result: list[dict[str, str]] = []
     if not rows or not listing.limit:
         return result
     base = (config.CONF.api_settings.api_base_uri or req.prefix).rstrip('/') + req.path
-    common = [('limit', listing.limit)]
+    common: list[tuple[str, Any]] = [('limit', listing.limit)]
     if listing.sort:
         common.append(('sort', ','.join('%s:%s' % kd for kd in listing.sort)))
     if len(rows) >= listing.limit:
@@ -257,12 +265,12 @@ def links(req, listing, rows):
     return result
 
 
-def requested_fields(req):
+def requested_fields(req: falcon.Request) -> list[str]:
     """`fields` of a GET, repeated or comma separated; [] means every field."""
     return _as_list(req.params.get('fields') or [])
 
 
-def select_fields(item, fields):
+def select_fields(item: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     if not fields:
         return item
     return {k: v for k, v in item.items() if k in fields}

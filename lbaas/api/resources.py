@@ -1,5 +1,8 @@
 """Listeners, pools, members, health monitors, L7 policies and rules."""
-from sqlalchemy.orm import selectinload
+from typing import Any
+
+import falcon
+from sqlalchemy.orm import Session, selectinload
 
 from lbaas.api import base, crud
 from lbaas.db import models as m
@@ -15,11 +18,11 @@ from lbaas.schemas.common import parse_bool
 from lbaas.service import healthmonitors, l7, lifecycle, listeners, loadbalancers, members, pools
 
 
-def _lb_project(session, values):
+def _lb_project(session: Session, values: dict[str, Any]) -> str | None:
     return lifecycle.get_lb(session, values['loadbalancer_id']).project_id
 
 
-def _pool_create_project(session, values):
+def _pool_create_project(session: Session, values: dict[str, Any]) -> str | None:
     if values.get('listener_id'):
         return listeners.get(session, values['listener_id']).project_id
     return _lb_project(session, values)
@@ -140,7 +143,7 @@ L7RULE = crud.Kind(
 class MemberBatch(crud.ChildCollection):
     """PUT /pools/{pool_id}/members: replace the pool's members in one call."""
 
-    def on_put(self, req, resp, obj_id):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, obj_id: str) -> None:
         parent = obj_id
         body = base.read_body(req)
         data = base.validate(member_schema.MemberBatch, body if isinstance(body, dict) else {})
@@ -155,7 +158,7 @@ class MemberBatch(crud.ChildCollection):
 
 
 class ListenerStats:
-    def on_get(self, req, resp, obj_id):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, obj_id: str) -> None:
         with db.reading() as session:
             listener = listeners.get(session, obj_id)
             base.authorize(req, 'listener:get_stats', listener.project_id)
@@ -163,8 +166,8 @@ class ListenerStats:
         base.respond(resp, 200, body)
 
 
-def routes():
-    result = []
+def routes() -> list[tuple[str, object]]:
+    result: list[tuple[str, object]] = []
     for kind, path in ((LISTENER, '/listeners'), (POOL, '/pools'),
                        (HEALTHMONITOR, '/healthmonitors'), (L7POLICY, '/l7policies')):
         result += [(path, crud.Collection(kind)), (path + '/{obj_id}', crud.Item(kind))]

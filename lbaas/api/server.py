@@ -29,7 +29,8 @@ LOG = logging.getLogger(__name__)
 OPTIONAL_SETTINGS = {'control_socket_disable': True}
 
 
-class _Gunicorn(BaseApplication):
+# gunicorn and uvicorn_worker ship no types: their base classes are Any to mypy.
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any], wrap: Any = None) -> None:
         self.options = options
         self.wrap = wrap
@@ -113,7 +114,7 @@ class ClientCounts:
             self._free.append(row)
 
 
-class _UvicornWorker(UvicornWorker):
+class _UvicornWorker(UvicornWorker):  # type: ignore[misc]  # untyped base, as above
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # uvicorn writes access lines to gunicorn's access log, without the time.

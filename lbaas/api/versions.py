@@ -1,6 +1,8 @@
 """Version discovery: `/` lists v2.0 to v2.30, the last CURRENT; `/v2` says "v2"."""
 import json
 
+import falcon
+
 from lbaas import config
 
 LATEST_MINOR = 30
@@ -8,7 +10,7 @@ UPDATED = '2025-09-01T00:00:00Z'
 
 
 class Root:
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         base = (config.CONF.api_settings.api_base_uri or req.prefix).rstrip('/')
         versions = [{'id': 'v2.%d' % minor,
                      'status': 'CURRENT' if minor == LATEST_MINOR else 'SUPPORTED',
@@ -20,18 +22,18 @@ class Root:
 
 
 class V2:
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = 'application/json'
         resp.text = json.dumps('v2')
 
 
 class Health:
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = 'text/plain'
         resp.text = 'OK'
 
     on_head = on_get
 
 
-def routes():
+def routes() -> list[tuple[str, object]]:
     return [('/', Root()), ('/v2', V2()), ('/v2.0', V2()), ('/healthcheck', Health())]
