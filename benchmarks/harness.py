@@ -38,6 +38,15 @@ end
 '''
 
 
+def report(path, results, *texts):
+    """Write `results` as JSON to `path`, then print the texts (table, notes)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, 'w') as out:
+        json.dump(results, out, indent=2)
+    print('\n\n'.join(texts))
+    print('results written to %s' % path)
+
+
 def free_port(kind=socket.SOCK_STREAM):
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(('127.0.0.1', 0))

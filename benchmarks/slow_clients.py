@@ -310,13 +310,7 @@ def main(argv=None):
         phases = run(server.url, args.requests)
     meta['load_average_after'] = [round(x, 2) for x in os.getloadavg()]
     results = {'meta': meta, 'phases': phases}
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, 'w') as out:
-        json.dump(results, out, indent=2)
-    print(table(results, previous))
-    print()
-    print(describe(results))
-    print('results written to %s' % args.json)
+    harness.report(args.json, results, table(results, previous), describe(results))
 
 
 if __name__ == '__main__':

@@ -14,6 +14,7 @@ from sqlalchemy import CursorResult, delete, select
 
 from lbaas import config
 from lbaas.controller import reconcile
+from lbaas.controller.snapshot import amphora_value
 from lbaas.db import models, work
 from lbaas.db import outage as db_outage
 from lbaas.db import session as db
@@ -95,7 +96,7 @@ def reap_amphorae(drivers: Drivers) -> int:
             )
         )
     for amphora in doomed:
-        reconcile.delete_amphora(amphora, drivers)
+        reconcile.delete_amphora(amphora_value(amphora), drivers)
     return len(doomed)
 
 

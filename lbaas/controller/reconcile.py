@@ -18,8 +18,7 @@ import dataclasses
 import datetime
 import logging
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import update
 
 from lbaas import wire
 from lbaas.controller import leases, settle
@@ -113,10 +112,8 @@ def _retire(
             lease.renew()
 
 
-def delete_amphora(amphora: Amphora | models.Amphora, drivers: Drivers) -> None:
+def delete_amphora(amphora: Amphora, drivers: Drivers) -> None:
     """Unplug and delete an amphora on the host, then mark its row DELETED."""
-    if isinstance(amphora, models.Amphora):
-        amphora = amphora_value(amphora)
     drivers.network.unplug_amphora(amphora)
     # A build that died before recording its compute id still left something.
     drivers.compute.delete(amphora.compute_id or drivers.compute.compute_id_for(amphora.id))
@@ -214,10 +211,3 @@ def _push(
         digests[amphora.id] = digest
         lease.renew()
     return digests
-
-
-def live_amphorae(session: Session, lb_id: str) -> list[models.Amphora]:
-    stmt = select(models.Amphora).where(
-        models.Amphora.load_balancer_id == lb_id, models.Amphora.status != AmphoraStatus.DELETED
-    )
-    return list(session.scalars(stmt))

@@ -117,10 +117,7 @@ def network_of(lb: models.LoadBalancer) -> base.LoadBalancerNetwork:
         id=lb.id,
         topology=lb.topology,
         vips=tuple(
-            base.Vip(
-                subnet_id=v.subnet_id, address=v.ip_address, port_id=getattr(v, 'port_id', None)
-            )
-            for v in vips
+            base.Vip(subnet_id=v.subnet_id, address=v.ip_address, port_id=v.port_id) for v in vips
         ),
     )
 

@@ -23,7 +23,6 @@ import ipaddress
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ from lbaas.drivers.netns import (
     netlink,
     processes,
 )
+from tests.scenario import conftest as scenario_conftest
 from tests.scenario.test_netns_drivers import NETWORK_ID, SUBNET_SPECS, V4_SUBNET, V6_SUBNET
 
 __all__ = [
@@ -144,27 +144,8 @@ def assert_conforms(cls, protocol):
 # -- the real drivers' world ------------------------------------------------------------
 
 
-@functools.cache
-def why_not_runnable():
-    if os.geteuid() != 0:
-        return 'needs root (network namespaces, veths, bridges)'
-    if shutil.which('haproxy') is None:
-        return 'haproxy is not installed (apt-get install haproxy)'
-    if shutil.which('ip') is None:
-        return 'iproute2 is not installed (the agent is started with `ip netns exec`)'
-    probe = 'ctr-probe-' + TAG
-    try:
-        netlink.create_namespace(probe)
-        if subprocess.run(['ip', 'netns', 'exec', probe, 'true']).returncode != 0:
-            return '`ip netns exec` does not work here'
-    except OSError as exc:
-        return 'network namespaces do not work here: %s' % exc
-    finally:
-        try:
-            netlink.remove_namespace(probe)
-        except OSError:
-            pass
-    return None
+# Root, HAProxy and working namespaces: asked once, as the scenario tier asks.
+why_not_runnable = functools.cache(scenario_conftest.why_not_runnable)
 
 
 def _free_management_network():

@@ -193,8 +193,9 @@ def _hammer_call(rng, lb_ids, pools):
             'description': str(rng.random())}}
     if choice == 1:
         return 'PUT', 'pools/%s/members' % pool, {'members': [
-            {'address': '198.18.8.%d' % rng.randrange(1, 250), 'protocol_port': 80,
-             'weight': rng.randrange(1, 10)} for _ in range(rng.randrange(1, 4))]}
+            {'address': '198.18.8.%d' % host, 'protocol_port': 80,
+             'weight': rng.randrange(1, 10)}  # distinct: a batch may not repeat a member
+            for host in rng.sample(range(1, 250), rng.randrange(1, 4))]}
     if choice == 2:
         return 'POST', 'pools/%s/members' % pool, {'member': {
             'address': '198.18.9.%d' % rng.randrange(1, 250), 'protocol_port': 80}}

@@ -36,6 +36,7 @@ from lbaas.drivers.netns import (
     netlink,
     processes,
 )
+from tests.scenario.conftest import why_not_runnable
 
 NETWORK_ID = '5fd5b4c2-8bd1-4b1c-9a67-6b1f7d0c0a01'
 V4_SUBNET = '9c3e0f7e-3f0b-4d8e-8d5b-2b6f9a4c1d01'
@@ -81,28 +82,10 @@ backend pool
 """
 
 
-def _why_not_runnable():
-    if os.geteuid() != 0:
-        return 'needs root (network namespaces, veths, bridges)'
-    if shutil.which('haproxy') is None:
-        return 'haproxy is not installed (apt-get install haproxy)'
-    if shutil.which('ip') is None:
-        return 'iproute2 is not installed (the agent is started with `ip netns exec`)'
-    probe = 'test-probe-' + TAG
-    try:
-        netlink.create_namespace(probe)
-        if subprocess.run(['ip', 'netns', 'exec', probe, 'true']).returncode != 0:
-            return '`ip netns exec` does not work here'
-    except OSError as exc:
-        return 'network namespaces do not work here: %s' % exc
-    finally:
-        netlink.remove_namespace(probe)
-    return None
-
 
 @pytest.fixture(scope='module')
 def env():
-    reason = _why_not_runnable()
+    reason = why_not_runnable()
     if reason:
         print('skipping netns driver scenarios: ' + reason, file=sys.stderr)
         pytest.skip(reason)
