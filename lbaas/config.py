@@ -6,6 +6,7 @@ can carry their settings over; `lbaas-sample.conf` is generated from here
 """
 import ipaddress
 import os
+import secrets
 from collections.abc import Iterable
 
 from oslo_config import cfg
@@ -132,6 +133,44 @@ house_keeping_opts: list[cfg.Opt] = [
     cfg.IntOpt('cleanup_interval', default=30),
     cfg.IntOpt('load_balancer_expiry_age', default=604800),
     cfg.IntOpt('amphora_expiry_age', default=604800),
+    cfg.IntOpt('cert_expiry_buffer', default=1209600, min=1,
+               help='Renew an amphora certificate this many seconds before it expires.'),
+    cfg.IntOpt('cert_interval', default=3600, min=1,
+               help='Seconds between looks for certificates to renew.'),
+]
+
+health_manager_opts: list[cfg.Opt] = [
+    cfg.StrOpt('bind_ip',
+               help='Address the health manager receives heartbeats on; default: '
+                    '[networking] controller_ip.'),
+    cfg.PortOpt('bind_port', default=5555),
+    cfg.ListOpt('controller_ip_port_list', default=[],
+                help='host:port of every health manager; each amphora sends each '
+                     'heartbeat to all of them. Default: bind_ip:bind_port.'),
+    cfg.StrOpt('heartbeat_key', secret=True,
+               help='HMAC key of heartbeats, the same on every controller host. '
+                    'Default: a random key kept in state_dir/heartbeat.key.'),
+    cfg.FloatOpt('heartbeat_interval', default=1.0, min=0.05,
+                 help='Seconds between an amphora\'s heartbeats.'),
+    cfg.FloatOpt('heartbeat_timeout', default=3.0, min=0.1,
+                 help='An amphora silent this long is failed over; more than '
+                      'heartbeat_interval.'),
+    cfg.FloatOpt('health_check_interval', default=0.5, min=0.05,
+                 help='Seconds between looks for silent amphorae.'),
+    cfg.IntOpt('failover_threshold', min=1,
+               help='Hold failovers back when at least this many amphorae are '
+                    'silent at once (Octavia\'s option); unset: only the share below.'),
+    cfg.FloatOpt('failover_threshold_share', default=0.5, min=0.0, max=1.0,
+                 help='Hold failovers back when more than this share of the amphorae '
+                      'is silent at once (the controller\'s own network is the likelier '
+                      'fault); 1.0 turns the breaker off.'),
+]
+
+certificates_opts: list[cfg.Opt] = [
+    cfg.IntOpt('cert_validity_time', default=2592000, min=60,
+               help='Seconds an amphora\'s server certificate is valid (30 days).'),
+    cfg.IntOpt('ca_validity_time', default=315360000, min=3600,
+               help='Seconds the controller CA and client certificate are valid.'),
 ]
 
 quota_opts: list[cfg.Opt] = [
@@ -180,6 +219,8 @@ GROUPS: dict[str | None, list[cfg.Opt]] = {
     'database': database_opts,
     'controller_worker': worker_opts,
     'house_keeping': house_keeping_opts,
+    'health_manager': health_manager_opts,
+    'certificates': certificates_opts,
     'quotas': quota_opts,
     'networking': networking_opts,
 }
@@ -209,6 +250,44 @@ def state_path(*parts: str) -> str:
 def database_url() -> str:
     url: str = CONF.database.connection or 'sqlite:///' + state_path('lbaas.sqlite')
     return url
+
+
+def health_manager_bind() -> tuple[str, int]:
+    """(address, port) the health manager receives heartbeats on."""
+    hm = CONF.health_manager
+    return hm.bind_ip or CONF.networking.controller_ip, hm.bind_port
+
+
+def health_manager_addresses() -> list[tuple[str, int]]:
+    """Every health manager an amphora sends its heartbeats to."""
+    listed = CONF.health_manager.controller_ip_port_list
+    if not listed:
+        return [health_manager_bind()]
+    found = []
+    for item in listed:
+        host, _, port = item.strip().rpartition(':')
+        found.append((host.strip('[]'), int(port)))
+    return found
+
+
+def heartbeat_key() -> bytes:
+    """The heartbeat HMAC key: configured, or made once and kept in the state dir."""
+    configured: str | None = CONF.health_manager.heartbeat_key
+    if configured:
+        return configured.encode('utf-8')
+    path = state_path('heartbeat.key')
+    if not os.path.exists(path):  # first use on this host: a random key
+        staged = '%s.%d' % (path, os.getpid())
+        with open(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w') as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(staged, path)  # whole or not at all; a concurrent first use wins
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(staged)
+    with open(path) as f:
+        return f.read().strip().encode('utf-8')
 
 
 class LocalSubnet:

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 import os.path
+import zlib
 
 # Not `typing.TYPE_CHECKING`: the agent never imports `typing` (start-up time,
 # see above); type checkers treat a module-level TYPE_CHECKING the same way.
@@ -229,6 +231,69 @@ class AgentInfo:
             haproxy_version=_optional(data, "haproxy_version", str),
             hostname=_optional(data, "hostname", str),
         )
+
+
+# Heartbeats (amphora -> health manager), Octavia's v3 envelope: the JSON
+# message zlib-compressed at level 9, then HMAC-SHA256 of the compressed bytes
+# with the shared heartbeat key appended as 64 lowercase hex characters.
+# Message: {"id": amphora id, "seq": int, "ver": 3, "digest": running bundle
+# digest or null, "listeners": {listener id: {"status": "OPEN"|"FULL"|...,
+# "stats": {"tx", "rx", "conns", "totconns", "ereq"}}}, "pools":
+# {"<pool id>:<listener id>": {"status": "UP"|"DOWN", "members": {member id:
+# HAProxy's status text}}}}; stats are deltas since the last datagram except
+# "conns" (current). "digest" is ours; Octavia's receivers ignore it.
+HEARTBEAT_VERSION = 3
+HEARTBEAT_MAX_BYTES = 65535  # one UDP datagram; larger ones are dropped
+_HMAC_HEX = 64
+
+
+class HeartbeatError(WireError):
+    """A datagram to drop; `kind` says why: oversized, forged or garbled."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind} heartbeat{': ' + detail if detail else ''}")
+        self.kind = kind
+
+
+def _heartbeat_mac(payload: bytes, key: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).hexdigest().encode("ascii")
+
+
+def encode_heartbeat(message: dict[str, object], key: bytes) -> bytes:
+    """One heartbeat datagram carrying `message`, signed with `key`."""
+    payload = zlib.compress(json.dumps(message, separators=(",", ":")).encode("utf-8"), 9)
+    return payload + _heartbeat_mac(payload, key)
+
+
+def decode_heartbeat(datagram: bytes, key: bytes) -> dict[str, object]:
+    """The message in a datagram; HeartbeatError if it is to be dropped.
+
+    The HMAC is checked before anything is decompressed, so a forged datagram
+    costs one hash; decompression is bounded, so a zlib bomb costs nothing.
+    """
+    if len(datagram) > HEARTBEAT_MAX_BYTES:
+        raise HeartbeatError("oversized", f"{len(datagram)} bytes")
+    payload, mac = datagram[:-_HMAC_HEX], datagram[-_HMAC_HEX:]
+    if len(datagram) <= _HMAC_HEX or not hmac.compare_digest(mac, _heartbeat_mac(payload, key)):
+        raise HeartbeatError("forged")
+    try:
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(payload, 16 * HEARTBEAT_MAX_BYTES)
+        if inflater.unconsumed_tail:
+            raise HeartbeatError("oversized", "inflates beyond the limit")
+        message = json.loads(raw)
+    except (zlib.error, ValueError) as exc:
+        raise HeartbeatError("garbled", str(exc)) from None
+    if (
+        not isinstance(message, dict)
+        or not isinstance(message.get("id"), str)
+        or not isinstance(message.get("seq"), int)
+        or isinstance(message.get("seq"), bool)
+        or not isinstance(message.get("listeners", {}), dict)
+        or not isinstance(message.get("pools", {}), dict)
+    ):
+        raise HeartbeatError("garbled", "not a heartbeat message")
+    return message
 
 
 def to_json(obj: object) -> bytes:
