@@ -12,7 +12,7 @@ import time
 from lbaas import config
 
 LOG = logging.getLogger('lbaas')
-SERVICES = ('api', 'worker', 'housekeeping')
+SERVICES = ('api', 'worker', 'housekeeping', 'health-manager')
 
 
 def _common(parser):
@@ -97,6 +97,14 @@ def cmd_housekeeping(args):
     housekeeping.run(stop)
 
 
+def cmd_health_manager(args):
+    from lbaas.controller import health
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    health.run(stop)
+
+
 def cmd_config_sample(args):
     from oslo_config import generator
     generator.main(['--namespace', 'lbaas', '--namespace', 'oslo.policy',
@@ -125,7 +133,8 @@ def _child_command(args, service):
 
 
 def cmd_serve(args):
-    """All in one: database, then api, worker and housekeeping as children."""
+    """All in one: database, then api, worker, housekeeping and the health
+    manager as children."""
     from lbaas.db import migrate
     _warn_loose_permissions()
     migrate.upgrade()
@@ -161,7 +170,9 @@ def build_parser():
     for name, func, text in (('serve', cmd_serve, 'all-in-one service'),
                              ('api', cmd_api, 'REST API'),
                              ('worker', cmd_worker, 'reconcile worker'),
-                             ('housekeeping', cmd_housekeeping, 'periodic clean-up')):
+                             ('housekeeping', cmd_housekeeping, 'periodic clean-up'),
+                             ('health-manager', cmd_health_manager,
+                              'heartbeats: amphora health, statuses, failovers')):
         p = sub.add_parser(name, help=text)
         _common(p)
         p.set_defaults(func=func)

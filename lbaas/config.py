@@ -122,9 +122,6 @@ worker_opts: list[cfg.Opt] = [
                  help='First retry delay in seconds; doubles each attempt.'),
     cfg.StrOpt('wakeup_address', default='127.0.0.1:9877',
                help='UDP address the worker listens on for nudges from the API.'),
-    cfg.FloatOpt('status_poll_interval', default=1.0,
-                 help='Seconds between reads of the amphorae\'s HAProxy statuses '
-                      'and counters (real amphorae only).'),
     cfg.IntOpt('threads', default=4, min=1,
                help='Load balancers reconciled at once by one worker.'),
 ]
@@ -137,6 +134,9 @@ house_keeping_opts: list[cfg.Opt] = [
                help='Renew an amphora certificate this many seconds before it expires.'),
     cfg.IntOpt('cert_interval', default=3600, min=1,
                help='Seconds between looks for certificates to renew.'),
+    cfg.IntOpt('build_stall_age', default=300, min=60,
+               help='An amphora still building this many seconds after its last '
+                    'change, with no worker on its load balancer, is torn down.'),
 ]
 
 health_manager_opts: list[cfg.Opt] = [
@@ -212,6 +212,25 @@ networking_opts: list[cfg.Opt] = [
              'a network id belong to one network. Repeat for more.'),
 ]
 
+keepalived_vrrp_opts: list[cfg.Opt] = [
+    cfg.FloatOpt('vrrp_advert_int', default=0.2, min=0.01, max=40.95,
+                 help='Seconds between VRRP advertisements (VRRPv3: hundredths of a '
+                      'second). A backup takes over after about three missed ones; '
+                      'Octavia\'s default is 1.'),
+    cfg.IntOpt('vrrp_check_interval', default=1, min=1,
+               help='Seconds between runs of the check that HAProxy answers '
+                    '(keepalived runs scripts at most once a second); Octavia: 5.'),
+    cfg.IntOpt('vrrp_fail_count', default=2, min=1,
+               help='Failed checks in a row before the amphora gives up the VIP.'),
+    cfg.IntOpt('vrrp_success_count', default=2, min=1,
+               help='Passed checks in a row before the amphora may hold the VIP again.'),
+    cfg.IntOpt('vrrp_garp_refresh_interval', default=5, min=0,
+               help='Seconds between gratuitous ARP / unsolicited NA refreshes from '
+                    'the VIP holder; 0 sends them only on taking the VIP over.'),
+    cfg.IntOpt('vrrp_garp_refresh_count', default=2, min=1,
+               help='Gratuitous ARPs / unsolicited NAs sent at each refresh.'),
+]
+
 GROUPS: dict[str | None, list[cfg.Opt]] = {
     None: default_opts,
     'api_settings': api_opts,
@@ -223,6 +242,7 @@ GROUPS: dict[str | None, list[cfg.Opt]] = {
     'certificates': certificates_opts,
     'quotas': quota_opts,
     'networking': networking_opts,
+    'keepalived_vrrp': keepalived_vrrp_opts,
 }
 
 

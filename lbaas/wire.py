@@ -25,6 +25,7 @@ sets those (``-W -S <master.sock> -p <pid file>``).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import hmac
 import json
@@ -276,13 +277,16 @@ def decode_heartbeat(datagram: bytes, key: bytes) -> dict[str, object]:
     payload, mac = datagram[:-_HMAC_HEX], datagram[-_HMAC_HEX:]
     if len(datagram) <= _HMAC_HEX or not hmac.compare_digest(mac, _heartbeat_mac(payload, key)):
         raise HeartbeatError("forged")
+    inflater = zlib.decompressobj()
     try:
-        inflater = zlib.decompressobj()
         raw = inflater.decompress(payload, 16 * HEARTBEAT_MAX_BYTES)
-        if inflater.unconsumed_tail:
-            raise HeartbeatError("oversized", "inflates beyond the limit")
+    except zlib.error as exc:
+        raise HeartbeatError("garbled", str(exc)) from None
+    if inflater.unconsumed_tail:
+        raise HeartbeatError("oversized", "inflates beyond the limit")
+    try:
         message = json.loads(raw)
-    except (zlib.error, ValueError) as exc:
+    except ValueError as exc:
         raise HeartbeatError("garbled", str(exc)) from None
     if (
         not isinstance(message, dict)
@@ -310,3 +314,92 @@ def from_json(cls: type[D], raw: bytes | str) -> D:
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireError(f"invalid JSON: {exc}") from None
     return cls.from_dict(data)
+
+
+# Certificate rotation (controller -> agent): PUT PATH_CERTIFICATE with an
+# AmphoraCertificate; the agent answers with the CertificateStatus it now
+# presents. Old agents answer 404, which the controller reports as such.
+PATH_CERTIFICATE = "/1.0/certificate"  # PUT AmphoraCertificate -> CertificateStatus
+
+
+def _pem(data: dict[str, object], key: str, required: bool = True) -> bytes | None:
+    """A PEM field: ASCII text on the wire, bytes in the dataclass."""
+    text = _require(data, key, str) if required else _optional(data, key, str)
+    if text is None:
+        return None
+    try:
+        return text.encode("ascii")
+    except UnicodeEncodeError:
+        raise WireError(f"field {key!r} must be ASCII PEM text") from None
+
+
+def _timestamp(data: dict[str, object], key: str) -> datetime.datetime:
+    """An ISO 8601 field with an offset, returned in UTC."""
+    text = _require(data, key, str)
+    try:
+        value = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise WireError(f"field {key!r} must be an ISO 8601 timestamp") from None
+    if value.tzinfo is None:
+        raise WireError(f"field {key!r} needs a UTC offset")
+    return value.astimezone(datetime.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class AmphoraCertificate:
+    """An amphora's server certificate and key, as the CA issues them.
+
+    `ca_pem` is the controller's trust bundle (one or more CA certificates):
+    the agent trusts it for client certificates from then on. None leaves
+    the agent's CA file as it is.
+    """
+
+    cert_pem: bytes
+    key_pem: bytes = dataclasses.field(repr=False)  # never in a log line
+    not_after: datetime.datetime = dataclasses.field(compare=False)
+    ca_pem: bytes | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "cert_pem": self.cert_pem.decode("ascii"),
+            "key_pem": self.key_pem.decode("ascii"),
+            "not_after": self.not_after.isoformat(),
+            "ca_pem": None if self.ca_pem is None else self.ca_pem.decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> Self:
+        if not isinstance(data, dict):
+            raise WireError("an amphora certificate must be a JSON object")
+        return cls(
+            cert_pem=_pem(data, "cert_pem") or b"",
+            key_pem=_pem(data, "key_pem") or b"",
+            not_after=_timestamp(data, "not_after"),
+            ca_pem=_pem(data, "ca_pem", required=False),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class CertificateStatus:
+    """The server certificate an agent presents to new connections."""
+
+    amphora_id: str
+    not_after: datetime.datetime
+    serial_number: str  # hex, as the issuer wrote it
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "amphora_id": self.amphora_id,
+            "not_after": self.not_after.isoformat(),
+            "serial_number": self.serial_number,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> Self:
+        if not isinstance(data, dict):
+            raise WireError("a certificate status must be a JSON object")
+        return cls(
+            amphora_id=_require(data, "amphora_id", str),
+            not_after=_timestamp(data, "not_after"),
+            serial_number=_require(data, "serial_number", str),
+        )

@@ -2,8 +2,11 @@
 
     lbaas agent --amphora-id ID --state-dir DIR --bind HOST:PORT
                 [--ca-file F --cert-file F --key-file F] [--haproxy PATH]
+                [--health-manager HOST:PORT ... --heartbeat-key-file F
+                 --heartbeat-interval SECONDS]
 
 Certificates default to ca.pem, agent.pem and agent.key in the state dir.
+Heartbeats go to every --health-manager (none: no heartbeats).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import threading
 
 from lbaas import wire
+from lbaas.agent.heartbeat import HeartbeatSender
 from lbaas.agent.server import AgentHTTPServer, make_server_context
 from lbaas.agent.service import AgentService
 
@@ -43,6 +47,9 @@ class AgentArgs(argparse.Namespace):
     haproxy: str
     keepalived: str
     stop_grace: float
+    health_managers: list[tuple[str, int]]
+    heartbeat_key_file: str | None
+    heartbeat_interval: float
     debug: bool
 
 
@@ -68,8 +75,13 @@ def parse_args(argv: list[str]) -> AgentArgs:
         default=5.0,
         help="seconds HAProxy may take to finish connections on stop",
     )
+    _add_heartbeat_arguments(parser)
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv, namespace=AgentArgs())
+    if args.health_managers and not args.heartbeat_key_file:
+        parser.error("--health-manager needs --heartbeat-key-file")
+    if not args.heartbeat_interval > 0:
+        parser.error("--heartbeat-interval must be more than 0")
     args.state_dir = os.path.abspath(args.state_dir)
     args.ca_file = args.ca_file or wire.state_path(args.state_dir, wire.CA_FILE)
     args.cert_file = args.cert_file or wire.state_path(args.state_dir, wire.CERT_FILE)
@@ -81,6 +93,33 @@ def parse_args(argv: list[str]) -> AgentArgs:
                 f"paths longer than {wire.MAX_SOCKET_PATH} bytes"
             )
     return args
+
+
+def _add_heartbeat_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--health-manager",
+        dest="health_managers",
+        type=parse_bind,
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="where heartbeats go (UDP); repeat for each health manager",
+    )
+    parser.add_argument(
+        "--heartbeat-key-file", help="file holding the heartbeats' HMAC key (its text)"
+    )
+    parser.add_argument(
+        "--heartbeat-interval", type=float, default=1.0, help="seconds between heartbeats"
+    )
+
+
+def read_heartbeat_key(path: str) -> bytes:
+    """The key in `path`: its text without surrounding whitespace, as UTF-8."""
+    with open(path, encoding="utf-8") as f:
+        key = f.read().strip().encode("utf-8")
+    if not key:
+        raise ValueError("the file is empty")
+    return key
 
 
 def setup_logging(state_dir: str, debug: bool) -> None:
@@ -108,6 +147,20 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_requested.set())
     service = AgentService(args.amphora_id, args.state_dir, args.haproxy, args.keepalived)
+    heartbeats = None
+    if args.health_managers and args.heartbeat_key_file:
+        try:
+            key = read_heartbeat_key(args.heartbeat_key_file)
+        except (OSError, ValueError) as exc:
+            return _fail(f"cannot read the heartbeat key {args.heartbeat_key_file}: {exc}")
+        heartbeats = HeartbeatSender(
+            args.amphora_id,
+            args.state_dir,
+            service,
+            args.health_managers,
+            key,
+            args.heartbeat_interval,
+        )
     try:
         context = make_server_context(args.ca_file, args.cert_file, args.key_file)
     except (OSError, ssl.SSLError) as exc:
@@ -118,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"cannot listen on {args.bind[0]}:{args.bind[1]}: {exc}")
     threading.Thread(target=server.serve_forever, args=(0.2,), name="http", daemon=True).start()
     threading.Thread(target=service.supervise, name="supervisor", daemon=True).start()
+    if heartbeats is not None:
+        heartbeats.start()
     pid_file = wire.state_path(args.state_dir, wire.AGENT_PID_FILE)
     with open(pid_file, "w") as f:
         f.write(f"{os.getpid()}\n")
@@ -132,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     while not stop_requested.wait(1.0):
         pass
     LOG.info("stopping")
+    if heartbeats is not None:
+        # First: a beat from an agent stopping HAProxy would report no listeners.
+        heartbeats.stop()
     server.shutdown()
     service.shutdown(grace=args.stop_grace)
     server.server_close()

@@ -2,6 +2,10 @@
 
 One request per connection (HTTP/1.0): the controller talks to an agent a few
 times per change, so connection reuse would buy little and cost state.
+
+The server certificate can be replaced while the agent runs (PUT
+/1.0/certificate, see certificates.py): each handshake takes the context in
+force when it starts, so a rotation affects new connections only.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import ssl
 from collections.abc import Callable, Mapping
 
 from lbaas import wire
+from lbaas.agent import certificates
 from lbaas.agent.bundle import InvalidBundle
 from lbaas.agent.service import AgentService, ApplyFailed, Unavailable
 
@@ -27,14 +32,25 @@ MAX_BODY = 64 * 1024 * 1024  # certificates for many listeners fit easily
 Route = Callable[[], object]
 
 
-def make_server_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
+class AgentSSLContext(ssl.SSLContext):
+    """A server context that remembers the files it was loaded from, so the
+    server it is handed to can rotate them (main.py passes only the context)."""
+
+    files: certificates.CertificateFiles
+
+
+def make_server_context(ca_file: str, cert_file: str, key_file: str) -> AgentSSLContext:
     """TLS >= 1.2, our certificate, and only clients signed by the controller CA.
 
     Amphora certificates are signed by the same CA but carry only the
     serverAuth extended key usage, which OpenSSL rejects for a client: an
     amphora cannot use its own certificate to drive another amphora.
+    A rotation that a crash interrupted is completed first.
     """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    files = certificates.CertificateFiles(ca_file, cert_file, key_file)
+    certificates.finish_pending(files)
+    context = AgentSSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.files = files
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_cert_chain(cert_file, key_file)
@@ -52,8 +68,22 @@ class AgentHTTPServer(http.server.ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.service = service
-        self.ssl_context = ssl_context
+        # Rotation needs to know the files; a plain context cannot be rotated.
+        self.certificates: certificates.ServerCertificates | None = None
+        amphora_id = getattr(service, "amphora_id", None)  # test doubles may not say
+        if isinstance(ssl_context, AgentSSLContext) and isinstance(amphora_id, str):
+            self.certificates = certificates.ServerCertificates(
+                amphora_id, ssl_context.files, ssl_context, make_server_context
+            )
+        self._fixed_context = ssl_context
         super().__init__(address, AgentRequestHandler)
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The context a handshake starting now uses."""
+        if self.certificates is not None:
+            return self.certificates.context
+        return self._fixed_context
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the address to a name (getfqdn): in
@@ -95,7 +125,9 @@ class AgentRequestHandler(http.server.BaseHTTPRequestHandler):
         self._dispatch(routes)
 
     def do_PUT(self) -> None:
-        self._dispatch({wire.PATH_CONFIG: self._put_config})
+        self._dispatch(
+            {wire.PATH_CONFIG: self._put_config, wire.PATH_CERTIFICATE: self._put_certificate}
+        )
 
     def do_DELETE(self) -> None:
         self._dispatch({wire.PATH_CONFIG: self.server.service.remove})
@@ -108,6 +140,21 @@ class AgentRequestHandler(http.server.BaseHTTPRequestHandler):
     def _put_config(self) -> wire.AgentStatus:
         bundle = wire.from_json(wire.ConfigBundle, self._read_body())
         return self.server.service.apply(bundle)
+
+    def _put_certificate(self) -> wire.CertificateStatus:
+        offered = wire.from_json(wire.AmphoraCertificate, self._read_body())
+        if self.server.certificates is None:
+            raise _HTTPError(503, "this agent was started without certificate files")
+        try:
+            status = self.server.certificates.install(offered)
+        except certificates.InvalidCertificate as exc:
+            raise _HTTPError(400, f"certificate not installed: {exc.message}") from None
+        LOG.info(
+            "server certificate %s installed, valid until %s",
+            status.serial_number,
+            status.not_after.isoformat(),
+        )
+        return status
 
     def _read_body(self) -> bytes:
         length = self.headers.get("Content-Length")
@@ -170,4 +217,11 @@ class _HTTPError(Exception):
 
 
 def _all_paths() -> set[str]:
-    return {wire.PATH_ROOT, wire.PATH_INFO, wire.PATH_STATUS, wire.PATH_STATS, wire.PATH_CONFIG}
+    return {
+        wire.PATH_ROOT,
+        wire.PATH_INFO,
+        wire.PATH_STATUS,
+        wire.PATH_STATS,
+        wire.PATH_CONFIG,
+        wire.PATH_CERTIFICATE,
+    }

@@ -8,7 +8,13 @@ import threading
 
 from lbaas import wire
 from lbaas.agent.bundle import BundleStore
-from lbaas.agent.haproxy import HAProxyError, HAProxyProcess, StatRow
+from lbaas.agent.haproxy import (
+    HAProxyError,
+    HAProxyProcess,
+    StatRow,
+    parse_show_stat,
+    unix_command,
+)
 from lbaas.agent.keepalived import KeepalivedProcess
 
 LOG = logging.getLogger(__name__)
@@ -74,6 +80,18 @@ class AgentService:
             return self.haproxy.stats()
         except OSError as exc:
             raise Unavailable(f"HAProxy stats socket {self.haproxy.stats_socket}: {exc}") from None
+
+    # -- for the heartbeat sender (heartbeat.HeartbeatSource) ---------------
+
+    def stat_rows(self, timeout: float) -> list[StatRow] | None:
+        """`show stat`, waiting at most `timeout`; None when HAProxy does not
+        run, OSError when it runs but its stats socket does not answer."""
+        if not self.haproxy.is_running():
+            return None
+        return parse_show_stat(unix_command(self.haproxy.stats_socket, "show stat", timeout))
+
+    def running_digest(self) -> str | None:
+        return self.store.current_digest()
 
     # -- changes -----------------------------------------------------------
 

@@ -13,16 +13,14 @@ from typing import Any, Protocol, cast
 from sqlalchemy import CursorResult, delete, select
 
 from lbaas import config
-from lbaas.controller import reconcile
+from lbaas.controller import certificates, failover, reconcile
 from lbaas.controller.snapshot import amphora_value
-from lbaas.db import models, work
+from lbaas.db import models
 from lbaas.db import outage as db_outage
 from lbaas.db import session as db
 from lbaas.drivers import registry
 from lbaas.drivers.base import ComputeDriver, Drivers
-from lbaas.statuses import PENDING, Provisioning
-
-FAILOVERABLE = (Provisioning.ACTIVE, Provisioning.ERROR)
+from lbaas.statuses import PENDING, AmphoraStatus
 
 LOG = logging.getLogger(__name__)
 
@@ -100,6 +98,32 @@ def reap_amphorae(drivers: Drivers) -> int:
     return len(doomed)
 
 
+def reap_stalled_builds(drivers: Drivers, now: datetime.datetime | None = None) -> int:
+    """Tear down amphorae whose build stalled: still PENDING_CREATE or BOOTING
+    `build_stall_age` after their last change, and no worker on their LB (its
+    pass gave up, went to ERROR, or the LB is gone). The LB's next change or
+    failover builds a new one."""
+    age = datetime.timedelta(seconds=config.CONF.house_keeping.build_stall_age)
+    Amp, LB = models.Amphora, models.LoadBalancer
+    building = (AmphoraStatus.PENDING_CREATE, AmphoraStatus.BOOTING)
+    with db.reading() as session:
+        stalled = list(
+            session.scalars(
+                select(Amp)
+                .outerjoin(LB)
+                .where(
+                    Amp.status.in_(building),
+                    Amp.updated_at < (now or models.utcnow()) - age,
+                    (LB.id.is_(None)) | (LB.provisioning_status.not_in(PENDING)),
+                )
+            )
+        )
+    for amphora in stalled:
+        LOG.warning('amphora %s: its build stalled; tearing it down', amphora.id)
+        reconcile.delete_amphora(amphora_value(amphora), drivers)
+    return len(stalled)
+
+
 def sweep_host(drivers: Drivers) -> tuple[int, int]:
     """Match this host's amphorae with the database, both ways.
 
@@ -130,23 +154,8 @@ def sweep_host(drivers: Drivers) -> tuple[int, int]:
         and on_host[a.id].status in ('DELETED', 'ERROR')
     ]
     for amphora in broken:
-        _request_failover(amphora)
+        failover.request_failover(amphora.id, 'is gone from its host')
     return removed, len(broken)
-
-
-def _request_failover(amphora: models.Amphora) -> None:
-    with work.writing() as session:
-        lb = session.get(
-            models.LoadBalancer,
-            amphora.load_balancer_id,
-            with_for_update={'of': models.LoadBalancer},
-        )
-        if lb is None or lb.provisioning_status not in FAILOVERABLE:
-            return  # busy: the next sweep looks again
-        row = cast(models.Amphora, session.get(models.Amphora, amphora.id))  # read live just now
-        row.failover_requested = True
-        work.give_work(session, lb, [lb])
-        LOG.warning('amphora %s of load balancer %s is gone: failing over', amphora.id, lb.id)
 
 
 def sweep(drivers: Drivers, outage: db_outage.Outage, interval: float) -> float:
@@ -154,7 +163,9 @@ def sweep(drivers: Drivers, outage: db_outage.Outage, interval: float) -> float:
     try:
         purge_deleted()
         reap_amphorae(drivers)
+        reap_stalled_builds(drivers)
         sweep_host(drivers)
+        certificates.sweep(drivers)  # every [house_keeping] cert_interval, and at once
     except Exception as exc:  # a database outage or hiccup must not end the sweeps
         return outage.failed(exc, interval)
     outage.ended()

@@ -2,7 +2,9 @@
 
 A pass reads the LB's graph once (snapshot.py), decides what to do without
 side effects (plan.py), then runs named steps: record the plan, build and plug
-amphorae, check they answer, render, push, settle. It returns a `Result`
+amphorae, check they answer, render, push, hand the VIPs over, retire the
+amphorae replaced, settle. Replacements are built before what they replace
+is removed, so a failover of a serving amphora moves a working VIP. It returns a `Result`
 (done, or run again after a delay) instead of blocking on a booting agent.
 
 Every step can run again after a crash at any point: amphora rows record how
@@ -17,18 +19,20 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import update
 
-from lbaas import wire
+from lbaas import config, wire
 from lbaas.controller import leases, settle
 from lbaas.controller.plan import READY, Plan, plan
 from lbaas.controller.snapshot import Snapshot, amphora_value, load
-from lbaas.dataplane import render
+from lbaas.dataplane import keepalived, render
+from lbaas.dataplane import viewmodel as vm
 from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.drivers.base import Addressing, Amphora, Drivers, TransientError
-from lbaas.statuses import AmphoraStatus
+from lbaas.statuses import AmphoraStatus, Topology
 
 LOG = logging.getLogger(__name__)
 READY_TIMEOUT = 30.0  # seconds an agent may take to answer after its build
@@ -67,12 +71,16 @@ def reconcile(lb_id: str, drivers: Drivers, lease: leases.Lease) -> Result:
             build=todo.build
             + tuple(a for a in amphorae if a not in todo.keep and a not in todo.retire),
         )
-    _retire(todo.retire, snap, drivers, lease)
     amphorae.update(_build(todo, amphorae, snap, drivers))
     serving = [amphorae[a] for a in amphorae if a not in todo.retire]
     if not _all_ready(serving, snap, drivers):
         return Result(requeue_after=BOOT_POLL)
     digests = _push(serving, snap, drivers, lease)
+    # Build before remove: the amphorae being replaced serve until their
+    # replacements do, then the VIPs move and the old ones go.
+    for amphora in serving:
+        drivers.network.hold_vips(amphora, snap.network)
+    _retire(todo.retire, snap, drivers, lease)
     settle.finish(snap, lease, digests)
     return DONE
 
@@ -187,13 +195,72 @@ def _all_ready(serving: list[Amphora], snap: Snapshot, drivers: Drivers) -> bool
     return False
 
 
-def render_bundle(snap: Snapshot, amphora: Amphora, drivers: Drivers) -> wire.ConfigBundle:
-    """Render the amphora's HAProxy configuration, paths inside its own runtime dir."""
+def render_bundle(
+    snap: Snapshot,
+    amphora: Amphora,
+    drivers: Drivers,
+    serving: Sequence[Amphora] | None = None,
+) -> wire.ConfigBundle:
+    """Render the amphora's bundle, paths inside its own runtime dir.
+
+    Under ACTIVE_STANDBY the bundle also carries keepalived's configuration
+    and check script, and HAProxy replicates stick tables: both with the
+    other amphorae of `serving` (default: the snapshot's), once their VRRP
+    addresses are known.
+    """
     assert snap.view is not None
-    paths = render.RuntimePaths.in_state_dir(
-        drivers.compute.runtime_dir(amphora.id), cert_dir='certs', pid_file=False
+    runtime_dir = drivers.compute.runtime_dir(amphora.id)
+    paths = render.RuntimePaths.in_state_dir(runtime_dir, cert_dir='certs', pid_file=False)
+    pair = [a for a in (serving or [s.value for s in snap.amphorae]) if a.vrrp_ip]
+    vrrp = _vrrp_instance(snap, amphora, pair)
+    if vrrp is None:
+        return wire.ConfigBundle(haproxy_cfg=render.render_haproxy(snap.view, paths))
+    view = dataclasses.replace(
+        snap.view,
+        peers=tuple(vm.PeerView(name=a.id, address=a.vrrp_ip or '') for a in pair),
+        local_peer=amphora.id,
     )
-    return wire.ConfigBundle(haproxy_cfg=render.render_haproxy(snap.view, paths))
+    vrrp_paths = keepalived.KeepalivedPaths.in_state_dir(runtime_dir)
+    return wire.ConfigBundle(
+        haproxy_cfg=render.render_haproxy(view, paths),
+        files={keepalived.CHECK_SCRIPT_FILE: keepalived.render_check_script(vrrp_paths)},
+        keepalived_cfg=keepalived.render_keepalived(vrrp, vrrp_paths),
+    )
+
+
+def _vrrp_instance(
+    snap: Snapshot, amphora: Amphora, pair: list[Amphora]
+) -> keepalived.VrrpInstanceView | None:
+    """This amphora's side of the VRRP pair; None if not ACTIVE_STANDBY or
+    not yet addressed (the noop network driver never addresses one)."""
+    if snap.topology != Topology.ACTIVE_STANDBY or snap.view is None or not amphora.vrrp_ip:
+        return None
+    # The interface and router id are on the row only (drivers.base.Amphora
+    # does not carry them): one small read.
+    with db.reading() as session:
+        row = session.get(models.Amphora, amphora.id)
+        interface, router_id = (row.vrrp_interface, row.vrrp_id) if row else (None, None)
+    if not interface:
+        return None
+    settings = config.CONF.keepalived_vrrp
+    return keepalived.VrrpInstanceView(
+        lb_id=snap.lb_id,
+        amphora_id=amphora.id,
+        interface=interface,
+        virtual_router_id=router_id or 1,
+        priority=amphora.vrrp_priority or 90,
+        source_ip=amphora.vrrp_ip,
+        peer_ips=tuple(a.vrrp_ip for a in pair if a.id != amphora.id and a.vrrp_ip),
+        vips=snap.view.vips,
+        timers=keepalived.VrrpTimers(
+            advert_int=settings.vrrp_advert_int,
+            check_interval=settings.vrrp_check_interval,
+            fail_count=settings.vrrp_fail_count,
+            success_count=settings.vrrp_success_count,
+            garp_refresh_interval=settings.vrrp_garp_refresh_interval,
+            garp_refresh_count=settings.vrrp_garp_refresh_count,
+        ),
+    )
 
 
 def _push(
@@ -203,7 +270,7 @@ def _push(
     subnets = drivers.network.member_subnet_ids(snap.member_addresses)
     digests = {}
     for amphora in serving:
-        bundle = render_bundle(snap, amphora, drivers)
+        bundle = render_bundle(snap, amphora, drivers, serving)
         drivers.network.plug_member_subnets(amphora, subnets)
         digest = bundle.digest()
         if drivers.amphora.running_digest(amphora) != digest:

@@ -15,7 +15,7 @@ import threading
 from sqlalchemy import update
 
 from lbaas import config, wakeup
-from lbaas.controller import leases, reconcile, status
+from lbaas.controller import leases, reconcile
 from lbaas.controller.snapshot import children
 from lbaas.db import models, outage
 from lbaas.db import session as db
@@ -49,8 +49,6 @@ class Worker:
         """Poll until stopped; a database outage is waited out, never fatal."""
         listener = listener or wakeup.Listener()
         settings = config.CONF.controller_worker
-        if registry.driver_name('amphora_driver') != 'noop':
-            status.start(self.drivers, settings.status_poll_interval, self.stopping)
         LOG.info('worker %s polling every %.1fs', self.owner, settings.poll_interval)
         try:
             while not self.stopping.is_set():

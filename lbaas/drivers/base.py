@@ -9,6 +9,7 @@ suite per seam against the in-memory fake (`noop`) and the real driver.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import Protocol, TypeAlias
 
 from lbaas import wire
@@ -29,6 +30,12 @@ class TransientError(Exception):
     def __init__(self, message: str, delay: float | None = None) -> None:
         super().__init__(message)
         self.delay = delay
+
+
+class CertificateExpired(TransientError):
+    """The amphora's server certificate has expired, so nothing but the
+    rotation may talk to it. Housekeeping renews it (every
+    `[house_keeping] cert_interval`); retrying after that succeeds."""
 
 
 class PermanentError(Exception):
@@ -100,8 +107,15 @@ class NetworkDriver(Protocol):
     def plug_amphora(self, amphora: Amphora, lb: LoadBalancerNetwork) -> Addressing:
         """Connect an amphora to the management and VIP networks. Idempotent."""
 
+    def hold_vips(self, amphora: Amphora, lb: LoadBalancerNetwork) -> None:
+        """SINGLE: the VIPs move to this amphora, which serves them. Idempotent.
+
+        Called once its configuration runs, before the amphora it replaces
+        is unplugged; under ACTIVE_STANDBY keepalived moves them instead.
+        """
+
     def unplug_amphora(self, amphora: Amphora) -> None:
-        """Remove what plug_amphora made; a missing one is already gone."""
+        """Remove what plug_amphora and hold_vips made; a missing one is already gone."""
 
     def member_subnet_ids(self, addresses: frozenset[str]) -> list[str]:
         """Local subnets that hold these member addresses."""
@@ -128,9 +142,39 @@ class AmphoraDriver(Protocol):
     def stats(self, amphora: Amphora) -> list[StatRow] | None:
         """HAProxy's `show stat` rows; None when the amphora cannot say."""
 
+    def rotate_certificate(self, amphora: Amphora, cert: wire.AmphoraCertificate) -> None:
+        """Give the agent a new server certificate (and trust bundle), used
+        from its next handshake on. Works on an agent whose certificate has
+        already expired: this call alone checks its chain and name, not its dates."""
+
+    def certificate_expiry(self, amphora: Amphora) -> datetime.datetime | None:
+        """When the certificate the agent presents expires (UTC); None when
+        the amphora cannot be reached to say."""
+
+
+class CertificateAuthority(Protocol):
+    """Issues amphora server certificates and keeps the controller's own
+    credentials (client certificate, CA) from expiring."""
+
+    def issue_amphora_cert(self, amphora_id: str, validity_seconds: int) -> wire.AmphoraCertificate:
+        """A fresh key and certificate naming the amphora, with the trust bundle."""
+
+    def refresh(self, expiry_buffer: int) -> datetime.datetime:
+        """Renew what expires within `expiry_buffer` seconds; returns when the
+        controller's client certificate expires (UTC)."""
+
+
+def _noop_certificates() -> CertificateAuthority:
+    # Callers that build Drivers by hand (tests, benchmarks) name three noop
+    # drivers; the fourth seam follows them. registry.load() always names it.
+    from lbaas.drivers.noop import NoopCertificateAuthority
+
+    return NoopCertificateAuthority()
+
 
 @dataclasses.dataclass(frozen=True)
 class Drivers:
     compute: ComputeDriver
     network: NetworkDriver
     amphora: AmphoraDriver
+    certificates: CertificateAuthority = dataclasses.field(default_factory=_noop_certificates)

@@ -9,6 +9,7 @@ contract suites and unit tests can look, and can be told to fail.
 
 from __future__ import annotations
 
+import datetime
 import threading
 import uuid
 
@@ -18,6 +19,10 @@ from lbaas.drivers.base import Addressing, Amphora, LoadBalancerNetwork, StatRow
 NOOP_RUNTIME_ROOT = '/nonexistent/noop-amphorae'
 # vrrp_port_id of an amphora plugged without one: the same on every plug (a retry).
 NOOP_PORT_NAMESPACE = uuid.UUID('6f3c9a52-1d7e-4b8a-9c04-2e5d8b1f7a93')
+# What a noop amphora says of a certificate nobody rotated: it was built with
+# one of the default lifetime, from the moment it is first asked.
+NOOP_CERT_LIFETIME = datetime.timedelta(days=30)
+NOOP_CLIENT_CERT_END = datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC)
 
 
 class Faults:
@@ -47,6 +52,7 @@ class NoopCompute:
         return self.compute_id_for(amphora_id)
 
     def compute_id_for(self, amphora_id: str) -> str:
+        self.faults.check('compute_id_for')
         return 'noop-' + amphora_id
 
     def delete(self, compute_id: str) -> None:
@@ -59,10 +65,12 @@ class NoopCompute:
         # A restarted worker's fake has forgotten what it built: say ACTIVE,
         # as Octavia's noop compute does, rather than rebuild the world.
         # What it deleted itself it does know.
+        self.faults.check('status')
         with self._lock:
             return 'DELETED' if compute_id in self.deleted else 'ACTIVE'
 
     def runtime_dir(self, amphora_id: str) -> str:
+        self.faults.check('runtime_dir')
         return '%s/%s' % (NOOP_RUNTIME_ROOT, amphora_id)
 
 
@@ -70,6 +78,7 @@ class NoopNetwork:
     def __init__(self) -> None:
         self.faults = Faults()
         self.plugged: dict[str, set[str]] = {}  # amphora id -> subnet ids
+        self.vip_holder: dict[str, str] = {}  # LB id -> amphora id holding its VIPs (SINGLE)
 
     def plug_amphora(self, amphora: Amphora, lb: LoadBalancerNetwork) -> Addressing:
         self.faults.check('plug_amphora')
@@ -87,10 +96,20 @@ class NoopNetwork:
             vrrp_interface=None,
         )
 
+    def hold_vips(self, amphora: Amphora, lb: LoadBalancerNetwork) -> None:
+        self.faults.check('hold_vips')
+        if lb.topology != 'ACTIVE_STANDBY':
+            self.vip_holder[lb.id] = amphora.id
+
     def unplug_amphora(self, amphora: Amphora) -> None:
+        self.faults.check('unplug_amphora')
         self.plugged.pop(amphora.id, None)
+        for lb_id, holder in list(self.vip_holder.items()):
+            if holder == amphora.id:
+                del self.vip_holder[lb_id]
 
     def member_subnet_ids(self, addresses: frozenset[str]) -> list[str]:
+        self.faults.check('member_subnet_ids')
         return []
 
     def plug_member_subnets(self, amphora: Amphora, subnet_ids: list[str]) -> dict[str, str]:
@@ -98,13 +117,15 @@ class NoopNetwork:
         return {}
 
     def release_vip(self, lb: LoadBalancerNetwork) -> None:
-        pass
+        self.faults.check('release_vip')
 
 
 class NoopAmphora:
     def __init__(self) -> None:
         self.faults = Faults()
         self.pushed: dict[str, wire.ConfigBundle] = {}
+        self.certificates: dict[str, wire.AmphoraCertificate] = {}  # amphora id -> last rotated
+        self.expiry: dict[str, datetime.datetime] = {}  # what certificate_expiry answers
 
     def ready(self, amphora: Amphora) -> bool:
         self.faults.check('ready')
@@ -113,6 +134,7 @@ class NoopAmphora:
     def running_digest(self, amphora: Amphora) -> str | None:
         # The noop amphora "runs" whatever the database says was pushed last,
         # so a restarted worker does not push everything again.
+        self.faults.check('running_digest')
         return amphora.config_digest
 
     def push(self, amphora: Amphora, bundle: wire.ConfigBundle) -> str:
@@ -121,4 +143,41 @@ class NoopAmphora:
         return bundle.digest()
 
     def stats(self, amphora: Amphora) -> list[StatRow] | None:
+        self.faults.check('stats')
         return []
+
+    def rotate_certificate(self, amphora: Amphora, cert: wire.AmphoraCertificate) -> None:
+        self.faults.check('rotate_certificate')
+        self.certificates[amphora.id] = cert
+        self.expiry[amphora.id] = cert.not_after
+
+    def certificate_expiry(self, amphora: Amphora) -> datetime.datetime | None:
+        self.faults.check('certificate_expiry')
+        now = datetime.datetime.now(datetime.UTC)
+        return self.expiry.setdefault(amphora.id, now + NOOP_CERT_LIFETIME)
+
+
+class NoopCertificateAuthority:
+    """Issues placeholder certificates (no cryptography) and counts them."""
+
+    def __init__(self) -> None:
+        self.faults = Faults()
+        self.issued: list[tuple[str, int]] = []  # (amphora id, validity seconds)
+        self.refreshed: list[int] = []  # expiry buffers refresh() was called with
+
+    def issue_amphora_cert(self, amphora_id: str, validity_seconds: int) -> wire.AmphoraCertificate:
+        self.faults.check('issue_amphora_cert')
+        self.issued.append((amphora_id, validity_seconds))
+        now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        serial = len(self.issued)
+        return wire.AmphoraCertificate(
+            cert_pem=b'noop certificate %d for %s\n' % (serial, amphora_id.encode()),
+            key_pem=b'noop key %d\n' % serial,
+            not_after=now + datetime.timedelta(seconds=validity_seconds),
+            ca_pem=b'noop CA\n',
+        )
+
+    def refresh(self, expiry_buffer: int) -> datetime.datetime:
+        self.faults.check('refresh')
+        self.refreshed.append(expiry_buffer)
+        return NOOP_CLIENT_CERT_END

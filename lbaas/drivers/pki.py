@@ -1,6 +1,6 @@
 """The controller's private PKI for the controller <-> agent channel.
 
-One CA (created at first start, reused afterwards) signs:
+One signing CA (created at first start, reused afterwards) signs:
 - one client certificate for the controller (extended key usage clientAuth);
 - one server certificate per amphora, subject CN and DNS SAN = amphora id
   (serverAuth only, so it cannot act as a client towards another agent).
@@ -9,15 +9,28 @@ EC P-256 keys: generating one takes well under a millisecond, RSA-2048 tens
 of milliseconds, and this is on the path of provisioning an amphora.
 
 Files in the PKI directory: ca.pem, ca.key, controller.pem, controller.key
-(keys mode 0600). Several controller processes may start at once: creation
-happens under an exclusive file lock and each file is written by rename.
+(keys mode 0600). ca.pem is the trust bundle: the signing CA first, then
+older CAs still trusted after a rollover; ca.key is the signing CA's key.
+Several controller processes share the directory: every change happens under
+an exclusive file lock, each file is written by rename, and a process that
+sees the files changed loads them again under the same lock.
+
+Nothing here expires under a running service as long as `refresh` runs
+(housekeeping calls it every `[house_keeping] cert_interval`): it renews the
+client certificate within the buffer of its end, and rolls the CA over when
+the signing CA has less than two amphora certificate lifetimes (plus the
+buffer) left. After a rollover amphora certificates come from the new CA,
+the bundle pushed with each of them makes agents trust both, the client
+certificate moves to the new CA only when it is due (by then every amphora
+has been renewed at least once), and the old CA leaves the bundle when it
+expires.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import fcntl
+import logging
 import os
 from typing import Self
 
@@ -34,14 +47,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from lbaas import wire
 
+LOG = logging.getLogger(__name__)
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
 CLIENT_CERT = "controller.pem"
 CLIENT_KEY = "controller.key"
 CA_NAME = "lbaas controller CA"
 CLIENT_NAME = "lbaas-controller"
-CA_VALIDITY_DAYS = 3650
-DEFAULT_VALIDITY_DAYS = 30
+CA_VALIDITY_SECONDS = 3650 * 86400
+DEFAULT_VALIDITY_SECONDS = 30 * 86400
 CLOCK_SKEW = datetime.timedelta(minutes=5)  # tolerate hosts slightly behind
 # Keys a CA may sign with (ours is EC; any of these loaded from ca.key works).
 ISSUER_KEY_TYPES = (
@@ -53,36 +67,28 @@ ISSUER_KEY_TYPES = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class IssuedCertificate:
-    cert_pem: bytes
-    key_pem: bytes
-    ca_pem: bytes
-    not_after: datetime.datetime
-
-
 class ControllerPKI:
     def __init__(
         self,
-        pki_dir: str,
-        validity_days: int = DEFAULT_VALIDITY_DAYS,
-        ca_validity_days: int = CA_VALIDITY_DAYS,
+        pki_dir: str | os.PathLike[str],
+        validity_seconds: int = DEFAULT_VALIDITY_SECONDS,
+        ca_validity_seconds: int = CA_VALIDITY_SECONDS,
     ) -> None:
         self.pki_dir = os.path.abspath(pki_dir)
-        self.validity_days = validity_days
-        self.ca_validity_days = ca_validity_days
+        self.validity_seconds = validity_seconds
+        self.ca_validity_seconds = ca_validity_seconds
         os.makedirs(self.pki_dir, mode=0o700, exist_ok=True)
-        with self._locked():
+        with self.locked():
             self._ensure_ca()
-            self._ensure_client_cert()
-        self._ca_key = _load_key(self.path(CA_KEY))
-        self._ca_cert = _load_cert(self.path(CA_CERT))
+            self._ensure_client_cert(buffer=datetime.timedelta(0))
+            self._load()
 
     def path(self, name: str) -> str:
         return os.path.join(self.pki_dir, name)
 
     @property
     def ca_file(self) -> str:
+        """The trust bundle: agents' certificates must chain to one of its CAs."""
         return self.path(CA_CERT)
 
     @property
@@ -92,83 +98,162 @@ class ControllerPKI:
 
     @property
     def ca_pem(self) -> bytes:
-        return self._ca_cert.public_bytes(serialization.Encoding.PEM)
+        """The signing CA's certificate."""
+        return self._current()[0][0].public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def trust_pem(self) -> bytes:
+        """Every CA trusted now, the signing one first (the content of ca.pem)."""
+        return _bundle_pem(self._current()[0])
+
+    def locked(self) -> FileLock:
+        """Held while files change, and while a process loads them."""
+        return FileLock(self.path(".lock"))
+
+    def files_signature(self, *names: str) -> tuple[tuple[int, int, int], ...]:
+        """Changes whenever one of the files is replaced (they are written by rename)."""
+        signature = []
+        for name in names:
+            info = os.stat(self.path(name))
+            signature.append((info.st_ino, info.st_mtime_ns, info.st_size))
+        return tuple(signature)
+
+    # -- CertificateAuthority ----------------------------------------------------
 
     def issue_amphora_cert(
-        self, amphora_id: str, validity_days: int | None = None
-    ) -> IssuedCertificate:
-        """A server certificate naming `amphora_id` (CN and DNS SAN)."""
+        self, amphora_id: str, validity_seconds: int | None = None
+    ) -> wire.AmphoraCertificate:
+        """A server certificate naming `amphora_id` (CN and DNS SAN), with the
+        trust bundle the agent should hold alongside it."""
+        cas, ca_key = self._current()
         key = ec.generate_private_key(ec.SECP256R1())
-        days = validity_days or self.validity_days
         cert = _build_cert(
             subject=_name(amphora_id),
             public_key=key.public_key(),
-            issuer_cert=self._ca_cert,
-            issuer_key=self._ca_key,
-            days=days,
+            issuer_cert=cas[0],
+            issuer_key=ca_key,
+            seconds=validity_seconds or self.validity_seconds,
             usage=ExtendedKeyUsageOID.SERVER_AUTH,
             dns_name=amphora_id,
         )
-        return IssuedCertificate(
+        return wire.AmphoraCertificate(
             cert_pem=cert.public_bytes(serialization.Encoding.PEM),
             key_pem=_key_pem(key),
-            ca_pem=self.ca_pem,
             not_after=cert.not_valid_after_utc,
+            ca_pem=_bundle_pem(cas),
         )
 
+    def refresh(self, expiry_buffer: int) -> datetime.datetime:
+        """Keep the controller's own credentials ahead of expiry (see the module
+        docstring); returns when its client certificate expires."""
+        buffer = datetime.timedelta(seconds=expiry_buffer)
+        with self.locked():
+            self._prune_expired_cas()
+            self._roll_over_if_due(buffer)
+            self._ensure_client_cert(buffer)
+            self._load()
+            return _load_cert(self.path(CLIENT_CERT)).not_valid_after_utc
+
     def write_agent_files(
-        self, amphora_id: str, state_dir: str, validity_days: int | None = None
-    ) -> IssuedCertificate:
+        self,
+        amphora_id: str,
+        state_dir: str | os.PathLike[str],
+        validity_seconds: int | None = None,
+    ) -> wire.AmphoraCertificate:
         """Issue a certificate and write the agent's ca.pem, agent.pem, agent.key.
 
-        The agent trusts this CA for client certificates; the file names are
-        the agent's defaults (lbaas.wire.CA_FILE, CERT_FILE, KEY_FILE).
+        The agent trusts the bundle for client certificates; the file names
+        are the agent's defaults (lbaas.wire.CA_FILE, CERT_FILE, KEY_FILE).
         """
-        issued = self.issue_amphora_cert(amphora_id, validity_days)
+        issued = self.issue_amphora_cert(amphora_id, validity_seconds)
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
-        _write_atomic(os.path.join(state_dir, wire.CA_FILE), issued.ca_pem, 0o644)
+        _write_atomic(os.path.join(state_dir, wire.CA_FILE), issued.ca_pem or b"", 0o644)
         _write_atomic(os.path.join(state_dir, wire.KEY_FILE), issued.key_pem, 0o600)
         _write_atomic(os.path.join(state_dir, wire.CERT_FILE), issued.cert_pem, 0o644)
         return issued
 
-    # -- creation at first start ---------------------------------------------
+    # -- loading -------------------------------------------------------------------
 
-    def _locked(self) -> FileLock:
-        return FileLock(self.path(".lock"))
+    def _load(self) -> None:
+        """Read the CA files (the caller holds the lock)."""
+        self._signature = self.files_signature(CA_CERT, CA_KEY)
+        self._cas = _load_certs(self.path(CA_CERT))
+        self._ca_key = _load_key(self.path(CA_KEY))
+
+    def _current(self) -> tuple[list[x509.Certificate], CertificateIssuerPrivateKeyTypes]:
+        """The CAs and signing key, read again if another process changed them."""
+        if self.files_signature(CA_CERT, CA_KEY) != self._signature:
+            with self.locked():
+                self._load()
+        return self._cas, self._ca_key
+
+    # -- creation and renewal (the caller holds the lock) ----------------------------
 
     def _ensure_ca(self) -> None:
         if os.path.exists(self.path(CA_CERT)) and os.path.exists(self.path(CA_KEY)):
             return
+        self._new_ca(CA_NAME, keep=[])
+
+    def _new_ca(self, name: str, keep: list[x509.Certificate]) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _build_cert(
-            subject=_name(CA_NAME),
+            subject=_name(name),
             public_key=key.public_key(),
             issuer_cert=None,
             issuer_key=key,
-            days=self.ca_validity_days,
+            seconds=self.ca_validity_seconds,
         )
+        # The key first: a reader that takes the lock never sees the two apart.
         _write_atomic(self.path(CA_KEY), _key_pem(key), 0o600)
-        _write_atomic(self.path(CA_CERT), cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        _write_atomic(self.path(CA_CERT), _bundle_pem([cert, *keep]), 0o644)
 
-    def _ensure_client_cert(self) -> None:
-        if (
-            os.path.exists(self.path(CLIENT_CERT))
-            and os.path.exists(self.path(CLIENT_KEY))
-            and _signed_by(self.path(CLIENT_CERT), self.path(CA_CERT))
-        ):
+    def _roll_over_if_due(self, buffer: datetime.timedelta) -> None:
+        cas = _load_certs(self.path(CA_CERT))
+        lead = 2 * datetime.timedelta(seconds=self.validity_seconds) + buffer
+        left = cas[0].not_valid_after_utc - _now()
+        if left >= lead:
             return
-        ca_key, ca_cert = _load_key(self.path(CA_KEY)), _load_cert(self.path(CA_CERT))
+        if datetime.timedelta(seconds=self.ca_validity_seconds) <= lead:
+            LOG.warning(
+                "CA expires in %s; a new one would not last longer than the %s "
+                "a rollover needs: raise [certificates] ca_validity_time",
+                left,
+                lead,
+            )
+            return
+        name = "%s %s" % (CA_NAME, _now().strftime("%Y-%m-%dT%H:%M:%SZ"))
+        self._new_ca(name, keep=cas)
+        LOG.warning("CA rolled over: %r signs from now on; the old CA stays trusted", name)
+
+    def _prune_expired_cas(self) -> None:
+        cas = _load_certs(self.path(CA_CERT))
+        alive = [cas[0]] + [ca for ca in cas[1:] if ca.not_valid_after_utc > _now()]
+        if len(alive) < len(cas):
+            _write_atomic(self.path(CA_CERT), _bundle_pem(alive), 0o644)
+
+    def _ensure_client_cert(self, buffer: datetime.timedelta) -> None:
+        """Reissue the client certificate if missing, untrusted or due."""
+        cas = _load_certs(self.path(CA_CERT))
+        if os.path.exists(self.path(CLIENT_CERT)) and os.path.exists(self.path(CLIENT_KEY)):
+            cert = _load_cert(self.path(CLIENT_CERT))
+            end = cert.not_valid_after_utc
+            # Due, yet the signing CA would give no longer: only a rollover helps.
+            capped = end >= cas[0].not_valid_after_utc and end > _now()
+            if _issued_by_one_of(cert, cas) and (end - _now() > buffer or capped):
+                return
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _build_cert(
             subject=_name(CLIENT_NAME),
             public_key=key.public_key(),
-            issuer_cert=ca_cert,
-            issuer_key=ca_key,
-            days=self.ca_validity_days,
+            issuer_cert=cas[0],
+            issuer_key=_load_key(self.path(CA_KEY)),
+            seconds=self.ca_validity_seconds,
             usage=ExtendedKeyUsageOID.CLIENT_AUTH,
         )
+        # Readers load the pair under the lock, so the order does not matter.
         _write_atomic(self.path(CLIENT_KEY), _key_pem(key), 0o600)
         _write_atomic(self.path(CLIENT_CERT), cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        LOG.info("controller client certificate issued, valid until %s", cert.not_valid_after_utc)
 
 
 def _build_cert(
@@ -176,13 +261,20 @@ def _build_cert(
     public_key: CertificatePublicKeyTypes,
     issuer_cert: x509.Certificate | None,
     issuer_key: CertificateIssuerPrivateKeyTypes,
-    days: int,
+    seconds: int,
     usage: x509.ObjectIdentifier | None = None,
     dns_name: str | None = None,
 ) -> x509.Certificate:
-    """Sign a certificate; issuer_cert None means self-signed CA."""
-    now = datetime.datetime.now(datetime.UTC)
+    """Sign a certificate; issuer_cert None means self-signed CA.
+
+    A certificate never outlives its issuer: past the CA's end it could not
+    be verified anyway, and renewal looks at the certificate's own date.
+    """
+    now = _now()
     is_ca = issuer_cert is None
+    not_after = now + datetime.timedelta(seconds=seconds)
+    if issuer_cert is not None:
+        not_after = min(not_after, issuer_cert.not_valid_after_utc)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -190,7 +282,7 @@ def _build_cert(
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - CLOCK_SKEW)
-        .not_valid_after(now + datetime.timedelta(days=days))
+        .not_valid_after(not_after)
         .add_extension(
             x509.BasicConstraints(ca=is_ca, path_length=0 if is_ca else None), critical=True
         )
@@ -224,6 +316,10 @@ def _build_cert(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
@@ -248,13 +344,24 @@ def _load_cert(path: str) -> x509.Certificate:
         return x509.load_pem_x509_certificate(f.read())
 
 
-def _signed_by(cert_path: str, ca_path: str) -> bool:
-    # A client certificate left over from an earlier CA must be replaced.
-    try:
-        _load_cert(cert_path).verify_directly_issued_by(_load_cert(ca_path))
-        return True
-    except (InvalidSignature, ValueError, TypeError):
-        return False
+def _load_certs(path: str) -> list[x509.Certificate]:
+    with open(path, "rb") as f:
+        return x509.load_pem_x509_certificates(f.read())
+
+
+def _bundle_pem(certs: list[x509.Certificate]) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def _issued_by_one_of(cert: x509.Certificate, cas: list[x509.Certificate]) -> bool:
+    # A certificate left over from a CA no longer trusted must be replaced.
+    for ca in cas:
+        try:
+            cert.verify_directly_issued_by(ca)
+            return True
+        except (InvalidSignature, ValueError, TypeError):
+            continue
+    return False
 
 
 def _write_atomic(path: str, data: bytes, mode: int) -> None:

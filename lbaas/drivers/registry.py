@@ -16,11 +16,18 @@ from typing import TYPE_CHECKING, TypeVar
 
 from lbaas import config
 from lbaas.drivers import noop
-from lbaas.drivers.base import AmphoraDriver, ComputeDriver, Drivers, NetworkDriver
+from lbaas.drivers.base import (
+    AmphoraDriver,
+    CertificateAuthority,
+    ComputeDriver,
+    Drivers,
+    NetworkDriver,
+)
 
 if TYPE_CHECKING:  # imported when used: pyroute2 is Linux only
     from lbaas.drivers.amphora.driver import RestAmphora
     from lbaas.drivers.netns import Fabric, NetnsCompute, NetnsNetwork
+    from lbaas.drivers.pki import ControllerPKI
 
 LOG = logging.getLogger(__name__)
 REAL = {'compute_driver': 'netns', 'network_driver': 'netns', 'amphora_driver': 'rest'}
@@ -91,6 +98,27 @@ def _rest_amphora() -> RestAmphora:
     return RestAmphora()
 
 
+def _controller_pki() -> ControllerPKI:
+    from lbaas.drivers.pki import ControllerPKI
+
+    settings = config.CONF.certificates
+    return ControllerPKI(
+        config.state_path('pki'),
+        validity_seconds=settings.cert_validity_time,
+        ca_validity_seconds=settings.ca_validity_time,
+    )
+
+
+def certificate_authority_name() -> str:
+    """The real PKI wherever a real driver needs certificates, else the fake.
+
+    There is no option of its own (Octavia's `cert_generator`) yet: the CA
+    follows the data plane chosen.
+    """
+    real = driver_name('compute_driver') == 'netns' or driver_name('amphora_driver') == 'rest'
+    return 'local' if real else 'noop'
+
+
 # Each table is typed by its seam, so every driver listed is checked to satisfy it.
 COMPUTE_FACTORIES: dict[str, Callable[[], ComputeDriver]] = {
     'noop': noop.NoopCompute,
@@ -104,6 +132,10 @@ AMPHORA_FACTORIES: dict[str, Callable[[], AmphoraDriver]] = {
     'noop': noop.NoopAmphora,
     'rest': _rest_amphora,
 }
+CERTIFICATE_FACTORIES: dict[str, Callable[[], CertificateAuthority]] = {
+    'noop': noop.NoopCertificateAuthority,
+    'local': _controller_pki,
+}
 
 
 def _make(option: str, factories: Mapping[str, Callable[[], D]]) -> D:
@@ -115,9 +147,10 @@ def _make(option: str, factories: Mapping[str, Callable[[], D]]) -> D:
 
 def load() -> Drivers:
     LOG.info(describe())
-    # Made in this order: compute, network, amphora.
+    # Made in this order: compute, network, amphora, certificates.
     return Drivers(
         compute=_make('compute_driver', COMPUTE_FACTORIES),
         network=_make('network_driver', NETWORK_FACTORIES),
         amphora=_make('amphora_driver', AMPHORA_FACTORIES),
+        certificates=CERTIFICATE_FACTORIES[certificate_authority_name()](),
     )

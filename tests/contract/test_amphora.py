@@ -9,6 +9,13 @@ amphora refuses is a PermanentError (the LB goes to ERROR), an amphora that
 cannot be reached a TransientError (retried); stats() is a list of `show stat`
 rows, or None when the amphora cannot say.
 
+Certificates (lbaas/controller/certificates.py): certificate_expiry() says
+when the certificate the agent presents ends (aware UTC), None when it cannot
+be reached; after rotate_certificate() it reports the new certificate's end
+and everything else keeps working. The real driver reaches an agent whose
+certificate has expired for the rotation, and only for it: meanwhile its
+pushes are a CertificateExpired, a TransientError.
+
 The fake runs whatever the database says was pushed last: its
 running_digest() reads amphora.config_digest. The tests model that for both
 drivers by passing `dataclasses.replace(amphora, config_digest=<returned
@@ -20,6 +27,8 @@ paths inside the compute driver's runtime_dir for the amphora.
 """
 
 import dataclasses
+import datetime
+import inspect
 import socket
 import time
 import uuid
@@ -31,12 +40,14 @@ from lbaas.dataplane import render
 from lbaas.dataplane.viewmodel import ListenerView, LoadBalancerView, MemberView, PoolView
 from lbaas.drivers import base, noop
 from lbaas.drivers.amphora.driver import RestAmphora
+from lbaas.drivers.pki import ControllerPKI
 from tests.contract.conftest import (
     V4_SUBNET,
     Impl,
     assert_conforms,
     fake_lb,
     poll,
+    protocol_methods,
     timed,
 )
 
@@ -44,9 +55,10 @@ LB = fake_lb('198.18.0.20', V4_SUBNET)
 MEMBER = '198.18.0.201'
 READY_TIMEOUT = 10.0
 CAPS = {
-    'fake': {'validates_config': False, 'reachability': False},
-    'real': {'validates_config': True, 'reachability': True},
+    'fake': {'validates_config': False, 'reachability': False, 'checks_certificates': False},
+    'real': {'validates_config': True, 'reachability': True, 'checks_certificates': True},
 }
+SHORT_LIVED = 2  # seconds: a certificate that expires during the test
 INVALID = '\nbackend contract-broken\n    this-is-not-a-directive 42\n'
 
 
@@ -73,7 +85,11 @@ def impl(request):
             'fake',
             noop.NoopAmphora(),
             CAPS['fake'],
-            {'amphora': amphora, 'runtime_dir': noop.NoopCompute().runtime_dir},
+            {
+                'amphora': amphora,
+                'runtime_dir': noop.NoopCompute().runtime_dir,
+                'authority': noop.NoopCertificateAuthority(),
+            },
         )
     env = request.getfixturevalue('real_env')
     # As `_build` leaves it: built, plugged, the Addressing recorded; the agent
@@ -98,6 +114,7 @@ def impl(request):
             'runtime_dir': env.compute.runtime_dir,
             'env': env,
             'built_at': started,
+            'authority': ControllerPKI(env.compute.pki_dir),
         },
     )
 
@@ -241,6 +258,78 @@ def test_an_unreachable_amphora_is_not_ready_and_transient(impl, where):
     bundle, _ = bundle_for(impl, lost)
     with pytest.raises(base.TransientError):
         impl.driver.push(lost, bundle)
+    assert impl.driver.certificate_expiry(lost) is None
+    with pytest.raises(base.TransientError):
+        impl.driver.rotate_certificate(lost, impl.authority.issue_amphora_cert(lost.id, 600))
+
+
+# -- certificates ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    'cls', [noop.NoopCertificateAuthority, ControllerPKI], ids=['fake', 'real']
+)
+def test_authorities_conform_to_the_protocol(cls):
+    assert_conforms(cls, base.CertificateAuthority)
+
+
+def now():
+    return datetime.datetime.now(datetime.UTC)
+
+
+def test_certificate_expiry_is_ahead_after_build(impl, amphora):
+    expiry = impl.driver.certificate_expiry(amphora)
+    assert expiry is not None and expiry.tzinfo is not None
+    assert expiry > now() + datetime.timedelta(days=1)  # the default lifetime: 30 days
+
+
+def test_rotation_is_reported_and_nothing_else_changes(impl, amphora):
+    bundle, _ = bundle_for(impl, amphora)
+    digest = push(impl, amphora, bundle)
+    running = dataclasses.replace(amphora, config_digest=digest)
+    cert = impl.authority.issue_amphora_cert(amphora.id, 600)
+    impl.driver.rotate_certificate(running, cert)
+    assert impl.driver.certificate_expiry(running) == cert.not_after
+    assert impl.driver.ready(running) is True
+    assert impl.driver.running_digest(running) == digest  # HAProxy untouched
+    following, _ = bundle_for(impl, amphora)
+    assert push(impl, running, following) == following.digest()
+
+
+def test_a_certificate_for_another_amphora_is_refused(impl, amphora):
+    if not impl.caps['checks_certificates']:
+        pytest.skip('the %s amphora driver accepts any certificate' % impl.name)
+    before = impl.driver.certificate_expiry(amphora)
+    with pytest.raises(base.PermanentError) as refused:
+        impl.driver.rotate_certificate(amphora, impl.authority.issue_amphora_cert('other', 600))
+    assert 'refused the certificate' in str(refused.value)
+    assert impl.driver.certificate_expiry(amphora) == before
+    assert impl.driver.ready(amphora) is True
+
+
+def test_an_expired_certificate_is_transient_until_rotated(impl, amphora):
+    if not impl.caps['checks_certificates']:
+        pytest.skip('certificates of the %s amphora driver never expire' % impl.name)
+    bundle, _ = bundle_for(impl, amphora)
+    impl.driver.rotate_certificate(
+        amphora, impl.authority.issue_amphora_cert(amphora.id, SHORT_LIVED)
+    )
+    time.sleep(SHORT_LIVED + 1)
+    assert impl.driver.certificate_expiry(amphora) < now()
+    assert impl.driver.ready(amphora) is False
+    for call in (
+        lambda: impl.driver.push(amphora, bundle),
+        lambda: impl.driver.running_digest(amphora),
+    ):
+        with pytest.raises(base.CertificateExpired) as expired:
+            call()
+        assert isinstance(expired.value, base.TransientError)
+        assert 'certificate' in str(expired.value) and amphora.id in str(expired.value)
+    # The rotation reaches it, and with it everything else.
+    cert = impl.authority.issue_amphora_cert(amphora.id, 600)
+    impl.driver.rotate_certificate(amphora, cert)
+    assert impl.driver.certificate_expiry(amphora) == cert.not_after
+    assert push(impl, amphora, bundle) == bundle.digest()
 
 
 # -- the fake's fault injection ------------------------------------------------------------
@@ -277,3 +366,30 @@ def test_fake_ready_raises_a_planned_fault():
     assert raised.value is error
     driver.faults.planned.clear()
     assert driver.ready(amphora) is True
+
+
+def _arguments(method):
+    """Placeholder arguments for a fake's method: the fault fires before they are read."""
+    parameters = list(inspect.signature(method).parameters)
+    return [None] * len(parameters)
+
+
+@pytest.mark.parametrize(
+    ('fake', 'protocol'),
+    [
+        (noop.NoopCompute, base.ComputeDriver),
+        (noop.NoopNetwork, base.NetworkDriver),
+        (noop.NoopAmphora, base.AmphoraDriver),
+        (noop.NoopCertificateAuthority, base.CertificateAuthority),
+    ],
+    ids=['compute', 'network', 'amphora', 'certificates'],
+)
+def test_every_fake_method_raises_its_planned_fault(fake, protocol):
+    driver = fake()
+    for name in protocol_methods(protocol):
+        error = base.TransientError('planned for %s' % name)
+        driver.faults.planned = {name: error}
+        method = getattr(driver, name)
+        with pytest.raises(base.TransientError) as raised:
+            method(*_arguments(method))
+        assert raised.value is error, name

@@ -15,13 +15,14 @@ written as subsets of the local subnets, the exact answers for the real one.
 
 import dataclasses
 import ipaddress
+import subprocess
 import time
 import uuid
 
 import pytest
 
 from lbaas.drivers import base, noop
-from lbaas.drivers.netns import NetnsNetwork
+from lbaas.drivers.netns import NetnsNetwork, layout
 from tests.contract.conftest import (
     LOCAL_SUBNETS,
     V4_SUBNET,
@@ -182,6 +183,41 @@ def test_plug_member_subnets_gives_addresses_inside_them(impl, amphora, subnet_i
         assert plugged == {}
     # Every push plugs again: nothing changes.
     assert impl.driver.plug_member_subnets(amphora, subnet_ids) == plugged
+
+
+def vip_is_held(impl, amphora, lb):
+    """Whether the amphora holds the LB's main VIP now."""
+    if impl.name == 'fake':
+        return impl.driver.vip_holder.get(lb.id) == amphora.id
+    shown = subprocess.run(
+        ['ip', '-n', layout.namespace_for(amphora.id), '-o', 'addr', 'show'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return ' %s/' % lb.vips[0].address in shown
+
+
+def test_hold_vips_moves_the_vip_only_when_asked(impl):
+    # Build before remove: a replacement is plugged and configured while the
+    # amphora it replaces still serves the VIP; then it takes the VIP over.
+    lb = fake_lb('198.18.0.12', V4_SUBNET)
+    amphora = impl.new_amphora()
+    plug(impl, amphora, lb)
+    assert not vip_is_held(impl, amphora, lb)
+    impl.driver.hold_vips(amphora, lb)
+    impl.driver.hold_vips(amphora, lb)  # idempotent
+    assert vip_is_held(impl, amphora, lb)
+    impl.driver.unplug_amphora(amphora)
+    assert not vip_is_held(impl, amphora, lb)
+
+
+def test_hold_vips_under_active_standby_leaves_them_to_keepalived(impl):
+    lb = fake_lb('198.18.0.13', V4_SUBNET, topology='ACTIVE_STANDBY')
+    amphora = impl.new_amphora()
+    plug(impl, amphora, lb)
+    impl.driver.hold_vips(amphora, lb)
+    assert not vip_is_held(impl, amphora, lb)
 
 
 def test_release_vip_does_not_raise(impl):

@@ -58,8 +58,9 @@ network_driver = netns
 amphora_driver = rest
 wakeup_address = 127.0.0.1:{wakeup_port}
 poll_interval = 0.5
-status_poll_interval = 0.5
 retry_backoff = 0.5
+[health_manager]
+heartbeat_interval = 0.5
 [networking]
 fabric_namespace = {fabric}
 host_link = {host_link}

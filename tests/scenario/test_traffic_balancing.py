@@ -157,7 +157,7 @@ def test_stats_show_the_traffic(api, lb, client):
     before = api.show('listeners/%s/stats' % listener['id'], 'stats')
     answers(client, url(lb['vip_address'], WEIGHTED), 20)
     deadline = time.monotonic() + 10
-    while True:  # the worker reads HAProxy's counters every status_poll_interval
+    while True:  # the health manager records the heartbeats' counters
         after = api.show('listeners/%s/stats' % listener['id'], 'stats')
         if after['total_connections'] - before['total_connections'] >= 20:
             break

@@ -6,6 +6,7 @@ cap, so a broken data plane fails a test instead of hanging the tier.
 """
 import collections
 import http.client
+import itertools
 import threading
 import time
 
@@ -209,3 +210,48 @@ def listener(port, default_pool=None, protocol='HTTP', **fields):
     if default_pool is not None:
         body['default_pool'] = default_pool
     return body
+
+
+class Probe:
+    """One request every Probe.EVERY s from `client`, on a thread; records
+    (time, the `peer` a member's /headers page saw, or None)."""
+
+    EVERY = 0.05  # seconds between the client's requests
+    TIMEOUT = 0.5  # seconds one request may take
+
+    def __init__(self, client, target):
+        self.client, self.target = client, target
+        self.results = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.started = time.monotonic()
+
+    def _run(self):
+        while not self._stop.is_set():
+            sent = time.monotonic()
+            try:
+                reply = self.client.request(self.target, timeout=Probe.TIMEOUT)
+                peer = reply.json()['peer'] if reply.status == 200 else None
+            except (*NETWORK_ERRORS, ValueError):
+                peer = None
+            self.results.append((time.monotonic() - self.started, peer))
+            self._stop.wait(max(0.0, Probe.EVERY - (time.monotonic() - sent)))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+    def since(self, at):
+        return [(t, peer) for t, peer in self.results if t >= at]
+
+    def longest_gap(self):
+        """Longest time between two answers (or the start and an answer)."""
+        answered = [0.0] + [t for t, peer in self.results if peer]
+        return max(b - a for a, b in itertools.pairwise(answered))
+
+    def failed(self):
+        return sum(1 for _, peer in self.results if not peer)

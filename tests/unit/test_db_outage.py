@@ -9,7 +9,7 @@ from sqlalchemy import exc as sa_exc
 
 from lbaas import config
 from lbaas.api import errors
-from lbaas.controller import housekeeping, leases, status, worker
+from lbaas.controller import health, housekeeping, leases, worker
 from lbaas.db import outage as db_outage
 
 
@@ -151,27 +151,36 @@ def test_housekeeping_retries_soon_while_the_database_is_away(monkeypatch, caplo
     assert housekeeping.sweep(object(), outage, 30) == 0.5
     monkeypatch.setattr(housekeeping, 'purge_deleted', lambda: (0, 0))
     monkeypatch.setattr(housekeeping, 'reap_amphorae', lambda drivers: 0)
+    monkeypatch.setattr(housekeeping, 'reap_stalled_builds', lambda drivers: 0)
     monkeypatch.setattr(housekeeping, 'sweep_host', lambda drivers: (0, 0))
     assert housekeeping.sweep(object(), outage, 30) == 30
     assert len(warnings(caplog, 'housekeeping: database unavailable')) == 1
 
 
-def test_the_status_poller_survives_an_outage(caplog):
-    poller = status.StatusPoller(drivers=None, interval=0.01)
-    stop = threading.Event()
+def test_the_health_manager_survives_an_outage(monkeypatch, caplog):
+    config.CONF.set_override('heartbeat_timeout', 0.1, 'health_manager')
+    manager = health.HealthManager(sock=object(), key=b'k')
     rounds = []
 
-    def poll_once():
-        rounds.append(1)
-        if len(rounds) == 4:
-            stop.set()
-        raise refused()
-    poller.poll_once = poll_once
-    thread = threading.Thread(target=poller.run, args=(stop,))
-    thread.start()
-    thread.join(10)
-    assert not thread.is_alive() and len(rounds) == 4
-    assert len(warnings(caplog, 'status poller: database unavailable')) == 1
+    def flush(batch):
+        rounds.append(batch)
+        if len(rounds) < 4:
+            raise refused()
+    monkeypatch.setattr(manager.store, 'flush', flush)
+    beat = {'amp-1': object()}
+    manager.inbox.pending.update(beat)
+    pauses = [manager.flush_once() for _ in range(4)]
+    assert pauses == [0.25, 0.5, 1.0, 0.025]
+    assert rounds == [beat] * 4  # the reports wait for the database, not lost
+    assert len(warnings(caplog, 'health manager: database unavailable')) == 1
+    assert len(warnings(caplog, 'health manager: database back')) == 1
+    # No look for silent amphorae until heartbeat_timeout after it came back.
+    monkeypatch.setattr(manager.stale, 'run_once', lambda: rounds.append('check'))
+    manager.check_once()
+    assert rounds[-1] != 'check'
+    manager.quiet_until = 0
+    manager.check_once()
+    assert rounds[-1] == 'check'
 
 
 class Raising:

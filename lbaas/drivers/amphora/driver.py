@@ -2,12 +2,22 @@
 
 A transport only: the controller renders each amphora's bundle; this driver
 carries it to the agent and maps the agent client's errors onto the worker's
-retry rules: unreachable is transient, a refused configuration is permanent.
+retry rules: unreachable is transient, a refused configuration is permanent,
+and an agent whose certificate expired is transient too (CertificateExpired:
+housekeeping renews the certificate, then the retry goes through).
 """
+
+import datetime
 
 from lbaas import config, wire
 from lbaas.drivers.amphora import rest
-from lbaas.drivers.base import Amphora, PermanentError, StatRow, TransientError
+from lbaas.drivers.base import (
+    Amphora,
+    CertificateExpired,
+    PermanentError,
+    StatRow,
+    TransientError,
+)
 
 PORT = wire.DEFAULT_PORT
 READY_PROBE = 0.25  # seconds: a booting agent refuses at once, a lost one times out
@@ -37,12 +47,16 @@ class RestAmphora:
     def running_digest(self, amphora: Amphora) -> str | None:
         try:
             return self.client.status(*self._where(amphora)).config_digest
+        except rest.AgentCertificateExpired as exc:
+            raise _expired(amphora, exc)
         except rest.AgentUnreachable:
             return None
 
     def push(self, amphora: Amphora, bundle: wire.ConfigBundle) -> str:
         try:
             status = self.client.put_config(*self._where(amphora), bundle)
+        except rest.AgentCertificateExpired as exc:
+            raise _expired(amphora, exc)
         except rest.AgentUnreachable as exc:
             raise TransientError(str(exc))
         except rest.AgentRejected as exc:
@@ -64,3 +78,34 @@ class RestAmphora:
             return self.client.stats(*self._where(amphora))
         except rest.AgentError:
             return None
+
+    def rotate_certificate(self, amphora: Amphora, cert: wire.AmphoraCertificate) -> None:
+        try:
+            installed = self.client.put_certificate(*self._where(amphora), cert)
+        except rest.AgentRejected as exc:
+            raise PermanentError(
+                'amphora %s refused the certificate: %s %s' % (amphora.id, exc.message, exc.details)
+            )
+        except rest.AgentError as exc:
+            raise TransientError(str(exc))
+        if installed.not_after != cert.not_after:  # it answers with what it now presents
+            raise TransientError(
+                'amphora %s presents a certificate valid until %s after the rotation, not %s'
+                % (amphora.id, installed.not_after, cert.not_after)
+            )
+
+    def certificate_expiry(self, amphora: Amphora) -> datetime.datetime | None:
+        try:
+            where = self._where(amphora)
+            return self.client.server_certificate(*where).not_valid_after_utc
+        except rest.AgentUnreachable:
+            return None
+        except rest.AgentError as exc:  # not ours, or not this amphora's
+            raise PermanentError(str(exc))
+
+
+def _expired(amphora: Amphora, exc: rest.AgentError) -> CertificateExpired:
+    return CertificateExpired(
+        'amphora %s cannot be used until its certificate is renewed (%s); housekeeping '
+        'renews it within [house_keeping] cert_interval' % (amphora.id, exc)
+    )

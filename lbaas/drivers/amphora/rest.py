@@ -8,18 +8,32 @@ amphora's configuration.
 
 One request per connection; every call is idempotent, so a caller may retry
 on AgentUnreachable, including a `put_config` whose answer was lost.
+
+The PKI files are read again whenever they change (a renewed client
+certificate, a CA rollover done by housekeeping in another process), so a
+long-running worker never presents an expired certificate. Only the
+certificate calls (`put_certificate`, `server_certificate`) reach an agent
+whose own certificate is out of date; see trust.py.
 """
 
 import http.client
 import json
+import logging
 import socket
 import ssl
+import threading
 import time
 from typing import Any, TypeVar
 
+from cryptography import x509
+
 from lbaas import wire
+from lbaas.drivers import pki as pki_files
+from lbaas.drivers.amphora import trust
 from lbaas.drivers.base import StatRow
 from lbaas.drivers.pki import ControllerPKI
+
+LOG = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0  # covers `haproxy -c` and a reload with many certificates
@@ -27,7 +41,10 @@ READY_PROBE_TIMEOUT = 1.0
 FIRST_POLL_INTERVAL = 0.02
 MAX_POLL_INTERVAL = 0.2
 
-W = TypeVar("W", wire.AgentInfo, wire.AgentStatus)
+W = TypeVar("W", wire.AgentInfo, wire.AgentStatus, wire.CertificateStatus)
+# OpenSSL's verify codes for a certificate outside its validity period.
+OUT_OF_DATE = (9, 10)  # X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED
+WATCHED_FILES = (pki_files.CA_CERT, pki_files.CLIENT_CERT, pki_files.CLIENT_KEY)
 
 
 class AgentError(Exception):
@@ -42,6 +59,10 @@ class AgentUnreachable(AgentError):
 
 class AgentTLSError(AgentError):
     """The TLS handshake failed: wrong certificate, name or CA. Not transient."""
+
+
+class AgentCertificateExpired(AgentTLSError):
+    """Its certificate is outside its validity period: only a rotation reaches it."""
 
 
 class AgentResponseError(AgentError):
@@ -71,6 +92,27 @@ def make_client_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLC
     return context
 
 
+def make_unverified_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """For the certificate calls only: the caller verifies the peer (trust.py)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+class _Credentials:
+    """The contexts and trusted CAs made from one version of the PKI files."""
+
+    def __init__(self, pki: ControllerPKI) -> None:
+        cert_file, key_file = pki.client_cert_files
+        self.signature = pki.files_signature(*WATCHED_FILES)
+        self.context = make_client_context(pki.ca_file, cert_file, key_file)
+        self.unverified = make_unverified_context(cert_file, key_file)
+        self.trusted = trust.load_trusted(pki.ca_file)
+
+
 class AgentClient:
     def __init__(
         self,
@@ -78,8 +120,10 @@ class AgentClient:
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
-        pki = ControllerPKI(pki_dir)
-        self._context = make_client_context(pki.ca_file, *pki.client_cert_files)
+        self._pki = ControllerPKI(pki_dir)
+        with self._pki.locked():
+            self._credentials = _Credentials(self._pki)
+        self._reload_lock = threading.Lock()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
 
@@ -109,6 +153,30 @@ class AgentClient:
         on every reload)."""
         rows: list[StatRow] = self._request("GET", amphora_id, address, port, wire.PATH_STATS)
         return rows
+
+    def put_certificate(
+        self, amphora_id: str, address: str, port: int, cert: wire.AmphoraCertificate
+    ) -> wire.CertificateStatus:
+        """Install a new server certificate on the agent, even an expired one's."""
+        data = self._request(
+            "PUT",
+            amphora_id,
+            address,
+            port,
+            wire.PATH_CERTIFICATE,
+            body=wire.to_json(cert),
+            verify_dates=False,
+        )
+        return self._decode(amphora_id, wire.CertificateStatus, data)
+
+    def server_certificate(
+        self, amphora_id: str, address: str, port: int, connect_timeout: float | None = None
+    ) -> x509.Certificate:
+        """The certificate the agent presents now (checked, dates aside); no request."""
+        timeout = connect_timeout or self.connect_timeout
+        tls, cert = self._connect_unverified(amphora_id, address, port, timeout)
+        tls.close()
+        return cert
 
     def delete_config(self, amphora_id: str, address: str, port: int) -> wire.AgentStatus:
         data = self._request("DELETE", amphora_id, address, port, wire.PATH_CONFIG)
@@ -152,9 +220,14 @@ class AgentClient:
         path: str,
         body: bytes | None = None,
         connect_timeout: float | None = None,
+        verify_dates: bool = True,
     ) -> Any:
         """The agent's answer: parsed JSON, as it came (callers give it a type)."""
-        tls = self._connect(amphora_id, address, port, connect_timeout or self.connect_timeout)
+        timeout = connect_timeout or self.connect_timeout
+        if verify_dates:
+            tls = self._connect(amphora_id, address, port, timeout)
+        else:
+            tls, _ = self._connect_unverified(amphora_id, address, port, timeout)
         try:
             status, payload = self._exchange(tls, method, address, port, path, body)
         except ssl.SSLError as exc:
@@ -167,19 +240,54 @@ class AgentClient:
             tls.close()
         return self._check(amphora_id, status, payload)
 
-    def _connect(self, amphora_id: str, address: str, port: int, timeout: float) -> ssl.SSLSocket:
+    def _current(self) -> _Credentials:
+        """The credentials of the PKI files as they are now."""
+        credentials = self._credentials
+        try:
+            if self._pki.files_signature(*WATCHED_FILES) == credentials.signature:
+                return credentials
+            with self._reload_lock, self._pki.locked():  # files change under this lock
+                self._credentials = _Credentials(self._pki)
+            LOG.info("controller certificate files changed: loaded them again")
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            # The previous credentials stay valid until their end: keep them.
+            LOG.warning("cannot load the changed PKI files, keeping the previous: %s", exc)
+        return self._credentials
+
+    def _connect_unverified(
+        self, amphora_id: str, address: str, port: int, timeout: float
+    ) -> tuple[ssl.SSLSocket, x509.Certificate]:
+        credentials = self._current()
+        tls = self._connect(amphora_id, address, port, timeout, credentials.unverified)
+        try:
+            cert = trust.verify_ignoring_dates(
+                tls.getpeercert(binary_form=True), credentials.trusted, amphora_id
+            )
+        except trust.UntrustedCertificate as exc:
+            tls.close()
+            raise AgentTLSError(amphora_id, f"server certificate refused: {exc}") from None
+        return tls, cert
+
+    def _connect(
+        self,
+        amphora_id: str,
+        address: str,
+        port: int,
+        timeout: float,
+        context: ssl.SSLContext | None = None,
+    ) -> ssl.SSLSocket:
         try:
             sock = socket.create_connection((address, port), timeout=timeout)
         except OSError as exc:
             raise AgentUnreachable(amphora_id, f"connect {address}:{port}: {exc}") from None
         try:
             # The name checked is the amphora id, whatever address we reached.
-            return self._context.wrap_socket(sock, server_hostname=amphora_id)
+            context = context or self._current().context
+            return context.wrap_socket(sock, server_hostname=amphora_id)
         except ssl.SSLCertVerificationError as exc:
             sock.close()
-            raise AgentTLSError(
-                amphora_id, f"server certificate refused: {exc.verify_message}"
-            ) from None
+            error = AgentCertificateExpired if exc.verify_code in OUT_OF_DATE else AgentTLSError
+            raise error(amphora_id, f"server certificate refused: {exc.verify_message}") from None
         except ssl.SSLError as exc:
             sock.close()
             raise AgentTLSError(amphora_id, f"TLS handshake failed: {exc}") from None

@@ -3,7 +3,8 @@
 build() makes, in this order and each step idempotent: the fabric, the
 namespace `amp-<8 hex>` (loopback up, amphora sysctls), the state record
 with a management address, the management veth, the agent's certificate,
-and the agent process. A build interrupted anywhere is finished by the next
+its heartbeat key (rewritten by every build) and the agent process. The
+agent sends heartbeats to every `[health_manager]` address. A build interrupted anywhere is finished by the next
 build of the same amphora id; one whose agent is alive returns at once.
 
 The agent is started with `ip netns exec` in its own session, so it outlives
@@ -29,6 +30,7 @@ from lbaas.drivers.pki import ControllerPKI
 LOG = logging.getLogger(__name__)
 SPAWNED_PID_FILE = 'netns-agent.pid'
 AGENT_CONSOLE_FILE = 'agent.console.log'  # the agent's stderr: tracebacks at start
+HEARTBEAT_KEY_FILE = 'heartbeat.key'  # in the amphora's state dir, next to its certificate
 EXEC_SETTLE = 0.5  # seconds an agent's empty command line (mid-execve) is read again
 BUILD_GRACE = 60.0  # a namespace without an agent is BUILDING for this long, then ERROR
 AMPHORA_SYSCTLS = {
@@ -89,6 +91,7 @@ class NetnsCompute:
         netlink.write_sysctls(namespace, AMPHORA_SYSCTLS)
         self.fabric.attach_management(record)
         self._ensure_certificate(amphora_id)
+        self._write_heartbeat_key(amphora_id)
         pid = self._agent_pid(record)
         if pid is not None and not self._at_home(pid, namespace):
             # Its namespace was deleted under it (`ip netns del`): the agent
@@ -195,16 +198,42 @@ class NetnsCompute:
             )
 
     def _ensure_certificate(self, amphora_id: str) -> None:
+        # The certificate's expiry is not reported from here: housekeeping's
+        # certificate sweep asks the agent of every ALLOCATED amphora whose
+        # row has none (lbaas/controller/certificates.py), by design.
         directory = self.store.amphora_dir(amphora_id)
         names = (wire.CA_FILE, wire.CERT_FILE, wire.KEY_FILE)
         if all(os.path.exists(os.path.join(directory, n)) for n in names):
             return
+        settings = config.CONF.certificates
         if self._pki is None:
-            self._pki = ControllerPKI(self.pki_dir)
-        self._pki.write_agent_files(amphora_id, directory)
+            self._pki = ControllerPKI(self.pki_dir, ca_validity_seconds=settings.ca_validity_time)
+        self._pki.write_agent_files(amphora_id, directory, settings.cert_validity_time)
+
+    def _heartbeat_key_path(self, amphora_id: str) -> str:
+        return os.path.join(self.store.amphora_dir(amphora_id), HEARTBEAT_KEY_FILE)
+
+    def _write_heartbeat_key(self, amphora_id: str) -> None:
+        """The key the agent signs heartbeats with; an agent reads it once, at start."""
+        path = self._heartbeat_key_path(amphora_id)
+        staged = '%s.tmp-%d' % (path, os.getpid())
+        with open(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'wb') as f:
+            f.write(config.heartbeat_key())
+        os.replace(staged, path)
+
+    def _heartbeat_options(self, amphora_id: str) -> list[str]:
+        options = []
+        for host, port in config.health_manager_addresses():
+            options += ['--health-manager', _host_port(host, port)]
+        return options + [
+            '--heartbeat-key-file',
+            self._heartbeat_key_path(amphora_id),
+            '--heartbeat-interval',
+            repr(float(config.CONF.health_manager.heartbeat_interval)),
+        ]
 
     def _agent_command(self, record: AmphoraRecord) -> list[str]:
-        bind = '%s:%d' % (record.management_ip, self.agent_port)
+        bind = _host_port(record.management_ip, self.agent_port)
         return [
             shutil.which('ip') or '/usr/sbin/ip',
             'netns',
@@ -221,6 +250,7 @@ class NetnsCompute:
             bind,
             '--stop-grace',
             str(self.stop_grace),
+            *self._heartbeat_options(record.amphora_id),
         ]
 
     def _start_agent(self, record: AmphoraRecord) -> None:
@@ -285,6 +315,10 @@ class NetnsCompute:
         for pid, child in list(self._children.items()):
             if child.poll() is not None:
                 self._children.pop(pid, None)
+
+
+def _host_port(host: str, port: int) -> str:
+    return '[%s]:%d' % (host, port) if ':' in host else '%s:%d' % (host, port)
 
 
 def _write_atomic(path: str, text: str) -> None:

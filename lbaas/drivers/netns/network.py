@@ -3,10 +3,12 @@
 An amphora gets one interface per local network it is plugged into,
 `eth-<6 hex of network id>`, holding its own address on each subnet of that
 network it needs: the VIP subnet (its VRRP address) and every subnet that
-contains a member. Under the SINGLE topology the VIPs are added too (after
-the amphora's own address, so connections to members leave from the
-latter); under ACTIVE_STANDBY keepalived moves them and they are not added
-here. IPv6 addresses skip duplicate address detection.
+contains a member. Under the SINGLE topology `hold_vips` adds the VIPs too
+(after the amphora's own address, so connections to members leave from the
+latter), once the amphora serves: a replacement takes them over only after
+its HAProxy runs (it binds them before, `ip_nonlocal_bind`), so failover
+moves a working VIP. Under ACTIVE_STANDBY keepalived moves them and they are
+never added here. IPv6 addresses skip duplicate address detection.
 
 The amphora's own addresses come from the top of each subnet (the API hands
 out VIPs from the bottom), avoiding every address and VIP recorded by the
@@ -46,13 +48,11 @@ class NetnsNetwork:
         vips = self._vips(lb)
         vip_subnet = vips[0][0]
         preferred: dict[str, str | None] = {vip_subnet.id: amphora.vrrp_ip}
-        holds_vips = lb.topology != 'ACTIVE_STANDBY'
         record = self._assign(
             amphora.id,
             [subnet for subnet, _ in vips],
             preferred,
             vips=[[s.id, str(ip)] for s, ip in vips],
-            holds_vips=holds_vips,
         )
         self.fabric.attach_management(record)
         self._ensure_interfaces(record)
@@ -67,6 +67,20 @@ class NetnsNetwork:
             ha_port_id=lb.vips[0].port_id,
             vrrp_interface=layout.tenant_ifname(vip_subnet.network_id),
         )
+
+    def hold_vips(self, amphora: Amphora, lb: LoadBalancerNetwork) -> None:
+        """SINGLE: put the VIPs on this amphora and announce them (once)."""
+        if lb.topology == 'ACTIVE_STANDBY':
+            return  # keepalived holds them
+        with self.store.allocation_lock():
+            record = self.store.load(amphora.id)
+            if record is None:
+                raise TransientError('amphora %s is not built on this host' % amphora.id)
+            if record.holds_vips:
+                return
+            record.holds_vips = True
+            self.store.save(record)
+        self._ensure_interfaces(record)
 
     def unplug_amphora(self, amphora: Amphora) -> None:
         """Remove its tenant interfaces and free their addresses.
@@ -144,18 +158,15 @@ class NetnsNetwork:
         subnets: Iterable[Subnet],
         preferred: Mapping[str, str | None],
         vips: list[list[str]] | None = None,
-        holds_vips: bool | None = None,
     ) -> AmphoraRecord:
         """The amphora's record, with an address on each of `subnets`, and
-        `vips` and `holds_vips` recorded when given."""
+        `vips` recorded when given."""
         with self.store.allocation_lock():
             record = self.store.load(amphora_id)
             if record is None:
                 raise TransientError('amphora %s is not built on this host' % amphora_id)
             if vips is not None:
                 record.vips = vips
-            if holds_vips is not None:
-                record.holds_vips = holds_vips
             taken = self.store.tenant_addresses_in_use()
             taken |= {ipaddress.ip_address(ip) for _, ip in record.vips}
             for subnet in subnets:
