@@ -42,6 +42,10 @@ def _setup(args):
         host, _, port = args.bind.rpartition(':')
         conf.set_override('bind_host', host.strip('[]'), 'api_settings')
         conf.set_override('bind_port', int(port), 'api_settings')
+    try:
+        config.validate()
+    except config.ConfigError as exc:
+        sys.exit('lbaas: bad configuration: %s' % exc)
     logging.basicConfig(
         filename=args.log_file or conf.log_file,
         level=logging.DEBUG if conf.debug else logging.INFO,

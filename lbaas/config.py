@@ -281,13 +281,47 @@ def health_manager_bind() -> tuple[str, int]:
 def health_manager_addresses() -> list[tuple[str, int]]:
     """Every health manager an amphora sends its heartbeats to."""
     listed = CONF.health_manager.controller_ip_port_list
-    if not listed:
-        return [health_manager_bind()]
-    found = []
-    for item in listed:
-        host, _, port = item.strip().rpartition(':')
-        found.append((host.strip('[]'), int(port)))
-    return found
+    return [_address(item) for item in listed] if listed else [health_manager_bind()]
+
+
+def _address(item: str) -> tuple[str, int]:
+    """'host:port' or '[v6]:port' -> (address, port); ValueError if it is not."""
+    host, _, port = item.strip().rpartition(':')
+    address = str(ipaddress.ip_address(host.strip('[]')))
+    number = int(port)
+    if not 0 < number < 65536:
+        raise ValueError('port %d out of range' % number)
+    return address, number
+
+
+class ConfigError(Exception):
+    """A setting that cannot work; the message names the option."""
+
+
+def validate() -> None:
+    """Check what oslo.config's types cannot, before any service starts."""
+    hm = CONF.health_manager
+    for item in hm.controller_ip_port_list:
+        try:
+            _address(item)
+        except ValueError as exc:
+            raise ConfigError('[health_manager] controller_ip_port_list: %r is not an '
+                              'IP address and port (%s)' % (item, exc)) from None
+    if hm.bind_ip:
+        try:
+            ipaddress.ip_address(hm.bind_ip)
+        except ValueError:
+            raise ConfigError('[health_manager] bind_ip: %r is not an IP address'
+                              % hm.bind_ip) from None
+    if hm.heartbeat_timeout <= hm.heartbeat_interval:
+        raise ConfigError('[health_manager] heartbeat_timeout (%s) must be more than '
+                          'heartbeat_interval (%s)' % (hm.heartbeat_timeout,
+                                                       hm.heartbeat_interval))
+    for spec in CONF.networking.local_network:
+        try:
+            LocalSubnet(spec)
+        except (KeyError, ValueError) as exc:
+            raise ConfigError('[networking] local_network: %r: %s' % (spec, exc)) from None
 
 
 def heartbeat_key() -> bytes:
