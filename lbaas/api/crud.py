@@ -1,10 +1,15 @@
-"""Generic REST handlers for the objects under a load balancer.
+"""Generic REST handlers: the objects under a load balancer, and the catalogue.
 
 Listeners, pools, members, health monitors, L7 policies and rules all follow
 one pattern: validate the body against the resource's schema, authorize
 against the owning project, call the service inside one write transaction,
 answer with Octavia's envelope. A `Kind` names the pieces; the handlers here
 are shared. `parent` is the id from the URL for members and rules.
+
+The operator catalogue (flavors, availability zones and their profiles) uses
+the same handlers as catalogue kinds, marked by `catalogue_key`: they belong
+to no project, so the policy is checked without one and before any lookup,
+and their lists page on that key column (see `admin_listing`).
 """
 import dataclasses
 from collections.abc import Callable
@@ -13,7 +18,7 @@ from typing import Any
 import falcon
 from sqlalchemy.orm import Session
 
-from lbaas.api import base, query
+from lbaas.api import admin_listing, base, query
 from lbaas.db import session as db
 from lbaas.schemas.common import apply_null_defaults
 
@@ -32,6 +37,7 @@ class Kind:
     null_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
     parent_project: Callable[[Session, Any], str | None] | None = None  # (session, parent) -> project id
     create_project: Callable[[Session, dict[str, Any]], str | None] | None = None  # (session, values) -> project id
+    catalogue_key: Any = None  # catalogue kinds: the column lists page on
 
     def args(self, parent: str | None, *rest: Any) -> tuple[Any, ...]:
         return ((parent,) if parent is not None else ()) + rest
@@ -41,8 +47,10 @@ def _owner_project(kind: Kind, session: Session, parent: str | None,
                    values: dict[str, Any]) -> str | None:
     if kind.parent_project is not None:
         return kind.parent_project(session, parent)
-    assert kind.create_project is not None  # a Kind has one or the other
-    return kind.create_project(session, values)
+    if kind.create_project is not None:
+        return kind.create_project(session, values)
+    assert kind.catalogue_key is not None  # a Kind has one of the three
+    return None
 
 
 class Collection:
@@ -57,7 +65,11 @@ class Collection:
                 project = kind.parent_project(session, parent)
                 base.authorize(req, '%s:get_all' % kind.spec.policy, project)
             stmt = kind.list_stmt(*kind.args(parent))
-            base.scoped_list(req, resp, kind.spec, stmt, session)
+            if kind.catalogue_key is not None:
+                admin_listing.catalogue_list(req, resp, session, kind.spec, stmt,
+                                             kind.catalogue_key)
+            else:
+                base.scoped_list(req, resp, kind.spec, stmt, session)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, parent: str | None = None) -> None:
         kind = self.kind
@@ -77,8 +89,14 @@ class Item:
 
     def _load(self, req: falcon.Request, session: Session, parent: str | None, obj_id: str,
               action: str) -> Any:
+        rule = '%s:%s' % (self.kind.spec.policy, action)
+        if self.kind.catalogue_key is not None:
+            # No project to check against: refuse before the lookup, so a
+            # caller who may not see the catalogue learns nothing of its ids.
+            base.authorize(req, rule)
+            return self.kind.get(session, *self.kind.args(parent, obj_id))
         row = self.kind.get(session, *self.kind.args(parent, obj_id))
-        base.authorize(req, '%s:%s' % (self.kind.spec.policy, action), row.project_id)
+        base.authorize(req, rule, row.project_id)
         return row
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, obj_id: str, parent: str | None = None) -> None:
