@@ -41,9 +41,13 @@ BOOT_POLL = 0.02  # seconds between readiness checks of a booting agent
 
 @dataclasses.dataclass(frozen=True)
 class Result:
-    """How a pass ended: done, or worth running again after `requeue_after` s."""
+    """How a pass ended: done, or worth running again after `requeue_after` s;
+    `summary` says what it changed (the worker logs it), `request_id` names
+    the API request that gave the work."""
 
     requeue_after: float | None = None
+    summary: str = ''
+    request_id: str | None = None
 
     @property
     def done(self) -> bool:
@@ -62,7 +66,7 @@ def reconcile(lb_id: str, drivers: Drivers, lease: leases.Lease) -> Result:
         _retire(todo.retire, snap, drivers, lease)
         drivers.network.release_vip(snap.network)
         settle.finish_delete(lb_id, lease)
-        return DONE
+        return Result(summary='deleted', request_id=snap.request_id)
     amphorae = {a.value.id: a.value for a in snap.amphorae}
     if todo.changes_amphorae:
         amphorae.update(_record_plan(snap, todo))
@@ -74,15 +78,22 @@ def reconcile(lb_id: str, drivers: Drivers, lease: leases.Lease) -> Result:
     amphorae.update(_build(todo, amphorae, snap, drivers))
     serving = [amphorae[a] for a in amphorae if a not in todo.retire]
     if not _all_ready(serving, snap, drivers):
-        return Result(requeue_after=BOOT_POLL)
-    digests = _push(serving, snap, drivers, lease)
+        return Result(requeue_after=BOOT_POLL, request_id=snap.request_id)
+    digests, pushed = _push(serving, snap, drivers, lease)
     # Build before remove: the amphorae being replaced serve until their
     # replacements do, then the VIPs move and the old ones go.
     for amphora in serving:
         drivers.network.hold_vips(amphora, snap.network)
     _retire(todo.retire, snap, drivers, lease)
     settle.finish(snap, lease, digests)
-    return DONE
+    summary = '%d object(s) settled; %d amphora(e) built, %d retired; pushed to %d of %d' % (
+        len(snap.unsettled),
+        len(todo.create),
+        len(todo.retire),
+        pushed,
+        len(serving),
+    )
+    return Result(summary=summary, request_id=snap.request_id)
 
 
 def _record_plan(snap: Snapshot, todo: Plan) -> dict[str, Amphora]:
@@ -265,16 +276,19 @@ def _vrrp_instance(
 
 def _push(
     serving: list[Amphora], snap: Snapshot, drivers: Drivers, lease: leases.Lease
-) -> dict[str, str]:
-    """Push each amphora's bundle where its running digest differs; {id: digest}."""
+) -> tuple[dict[str, str], int]:
+    """Push each amphora's bundle where its running digest differs;
+    ({id: digest}, how many were pushed)."""
     subnets = drivers.network.member_subnet_ids(snap.member_addresses)
     digests = {}
+    pushed = 0
     for amphora in serving:
         bundle = render_bundle(snap, amphora, drivers, serving)
         drivers.network.plug_member_subnets(amphora, subnets)
         digest = bundle.digest()
         if drivers.amphora.running_digest(amphora) != digest:
             digest = drivers.amphora.push(amphora, bundle)
+            pushed += 1
         digests[amphora.id] = digest
         lease.renew()
-    return digests
+    return digests, pushed

@@ -85,6 +85,7 @@ class Snapshot:
     view: vm.LoadBalancerView | None  # None while deleting
     member_addresses: frozenset[str]
     unsettled: tuple[tuple[str, str], ...]  # (kind, id) of PENDING objects
+    request_id: str | None = None  # of the API request that gave the work
 
     @property
     def pending(self) -> bool:
@@ -141,6 +142,7 @@ def _freeze(lb: models.LoadBalancer) -> Snapshot:
         view=None if deleting else build.lb_view(lb),
         member_addresses=members,
         unsettled=unsettled(lb),
+        request_id=lb.request_id,
     )
 
 

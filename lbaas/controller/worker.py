@@ -11,6 +11,7 @@ import concurrent.futures
 import datetime
 import logging
 import threading
+import time
 
 from sqlalchemy import update
 
@@ -147,10 +148,19 @@ class Worker:
 
     def _attempt(self, lease: leases.Lease) -> None:
         """One reconcile pass; a failure is recorded (retry or ERROR)."""
+        started = time.monotonic()
         try:
             result = reconcile.reconcile(lease.lb_id, self.drivers, lease)
             if not result.done:
                 self._requeue(lease, result.requeue_after or 0.0)
+            elif result.summary:
+                LOG.info(
+                    'load balancer %s [%s]: %s in %.3fs',
+                    lease.lb_id,
+                    result.request_id or '-',
+                    result.summary,
+                    time.monotonic() - started,
+                )
         except driver_base.PermanentError as exc:
             LOG.error('load balancer %s failed: %s', lease.lb_id, exc)
             record_failure(lease, str(exc), permanent=True)
@@ -237,5 +247,9 @@ def _mark_failed(lb: models.LoadBalancer) -> None:
     lb.provisioning_status = Provisioning.ERROR if lb.id in targets else Provisioning.ACTIVE
     lb.failover_requested = False
     LOG.error(
-        'load balancer %s: giving up after %d attempts: %s', lb.id, lb.attempts, lb.last_error
+        'load balancer %s [%s]: giving up after %d attempts: %s',
+        lb.id,
+        lb.request_id or '-',
+        lb.attempts,
+        lb.last_error,
     )

@@ -110,6 +110,9 @@ class LoadBalancer(Taggable, StatusMixin, Base):
     # failure these go to ERROR and their parents back to ACTIVE (Octavia's
     # revert semantics). One write per pending period, as the LB is locked.
     pending_targets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The API request that gave the pending work, so that the worker's log
+    # lines for it carry the id the client got in x-openstack-request-id.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
     vip: Mapped['Vip'] = relationship(back_populates='load_balancer', uselist=False,
                                       cascade='all, delete-orphan', lazy='joined')

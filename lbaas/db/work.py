@@ -13,6 +13,7 @@ controller process) gives work too; see docs/architecture.md.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable, Iterator, Sequence
 
 from sqlalchemy.orm import Session
@@ -24,6 +25,11 @@ from lbaas.statuses import Provisioning
 
 Notifier = Callable[[str], None]
 _KEY = 'lbaas.work'  # where a unit keeps its LB ids on its session
+# The request being served (set by the API's middleware); give_work records
+# it on the LB, so the worker's lines for that work name it.
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    'lbaas_request_id', default=None
+)
 
 
 class UnitOfWork:
@@ -73,4 +79,5 @@ def give_work(
     lb.next_attempt_at = None
     lb.last_error = None
     lb.pending_targets = [t.id for t in targets]  # type: ignore[attr-defined]
+    lb.request_id = REQUEST_ID.get()
     notify_after_commit(session, lb.id)
