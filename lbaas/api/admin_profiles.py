@@ -3,15 +3,14 @@
 Both are the same thing for a different audience: a name, a provider and a
 JSON string of provider metadata, admin only. The generic handlers of `crud`
 serve them as catalogue kinds; the writes are `lbaas.service.catalog`'s,
-which checks the metadata with the provider rules of `admin_providers`.
+which checks the metadata with the provider rules of `service.providers`.
 """
-import functools
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 
-from lbaas.api import admin_providers, base, crud
+from lbaas.api import base, crud
 from lbaas.db import models
 from lbaas.schemas import availability_zone as az_schema
 from lbaas.schemas import flavor as flavor_schema
@@ -32,11 +31,6 @@ def _spec(model: Any, data_field: str, plural: str, policy: str, links_key: str)
     return base.Spec(model, columns, _profile_view(data_field), plural, policy, links_key)
 
 
-def _checked(write: Callable[..., Any]) -> Callable[..., Any]:
-    """A service write that validates metadata the way the provider would."""
-    return functools.partial(write, check_data=admin_providers.check_profile_data)
-
-
 FP, AZP = models.FlavorProfile, models.AvailabilityZoneProfile
 FLAVOR_PROFILE = crud.Kind(
     key='flavorprofile',
@@ -45,8 +39,8 @@ FLAVOR_PROFILE = crud.Kind(
                'flavorprofile_links'),
     create_schema=flavor_schema.FlavorProfileCreate,
     update_schema=flavor_schema.FlavorProfileUpdate,
-    get=catalog.get_flavor_profile, create=_checked(catalog.create_flavor_profile),
-    update=_checked(catalog.update_flavor_profile), delete=catalog.delete_flavor_profile,
+    get=catalog.get_flavor_profile, create=catalog.create_flavor_profile,
+    update=catalog.update_flavor_profile, delete=catalog.delete_flavor_profile,
     list_stmt=lambda: select(FP), catalogue_key=FP.id)
 
 AZ_PROFILE = crud.Kind(
@@ -55,8 +49,8 @@ AZ_PROFILE = crud.Kind(
                'availability-zone-profile', 'availability_zone_profile_links'),
     create_schema=az_schema.AvailabilityZoneProfileCreate,
     update_schema=az_schema.AvailabilityZoneProfileUpdate,
-    get=catalog.get_zone_profile, create=_checked(catalog.create_zone_profile),
-    update=_checked(catalog.update_zone_profile), delete=catalog.delete_zone_profile,
+    get=catalog.get_zone_profile, create=catalog.create_zone_profile,
+    update=catalog.update_zone_profile, delete=catalog.delete_zone_profile,
     list_stmt=lambda: select(AZP), catalogue_key=AZP.id)
 
 

@@ -5,13 +5,9 @@ an availability zone by its name; each points at a profile and is in use while
 a load balancer names it. A profile is a name, a provider and a JSON string of
 provider metadata; while a flavor (or AZ) uses it, its provider and metadata
 stay as they are and it cannot be deleted. None of these belong to a project.
-
-Provider metadata is checked by a `CheckData` function the caller passes in:
-(provider name, JSON metadata, 'flavor' or 'availability_zone') -> None, or an
-error from `lbaas.errors`.
+Provider metadata is checked the way the provider would (`providers`).
 """
 import dataclasses
-from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import func, select, update
@@ -20,11 +16,10 @@ from sqlalchemy.orm import Session
 
 from lbaas import errors
 from lbaas.db import models
-from lbaas.service import lifecycle
+from lbaas.service import lifecycle, providers
 
 NIL_UUID = '00000000-0000-0000-0000-000000000000'
 LB = models.LoadBalancer
-CheckData = Callable[[str, str, str], None]
 T = TypeVar('T')
 
 
@@ -172,9 +167,9 @@ def _refuse_in_use(session: Session, table: _Profile[T], profile_id: str) -> Non
                               % (table.resource, profile_id))
 
 
-def _create_profile(session: Session, table: _Profile[T], values: dict[str, Any],
-                    check_data: CheckData) -> T:
-    check_data(values['provider_name'], values[table.data_field], table.capability)
+def _create_profile(session: Session, table: _Profile[T], values: dict[str, Any]) -> T:
+    providers.check_profile_data(
+        values['provider_name'], values[table.data_field], table.capability)
     profile = table.model(**values)
     session.add(profile)
     session.flush()
@@ -182,14 +177,15 @@ def _create_profile(session: Session, table: _Profile[T], values: dict[str, Any]
 
 
 def _update_profile(session: Session, table: _Profile[T], profile_id: str,
-                    changes: dict[str, Any], check_data: CheckData) -> T:
+                    changes: dict[str, Any]) -> T:
     profile = _get(session, table.model, table.resource, profile_id)
     if {'provider_name', table.data_field} & changes.keys():
         # What users were built from must not change under them.
         _refuse_in_use(session, table, profile_id)
-        check_data(changes.get('provider_name', cast(Any, profile).provider_name),
-                   changes.get(table.data_field, getattr(profile, table.data_field)),
-                   table.capability)
+        providers.check_profile_data(
+            changes.get('provider_name', cast(Any, profile).provider_name),
+            changes.get(table.data_field, getattr(profile, table.data_field)),
+            table.capability)
     for field, value in changes.items():
         setattr(profile, field, value)
     return profile
@@ -205,14 +201,12 @@ def get_flavor_profile(session: Session, profile_id: str) -> models.FlavorProfil
     return _get(session, models.FlavorProfile, _FLAVOR_PROFILE.resource, profile_id)
 
 
-def create_flavor_profile(session: Session, values: dict[str, Any],
-                          check_data: CheckData) -> models.FlavorProfile:
-    return _create_profile(session, _FLAVOR_PROFILE, values, check_data)
+def create_flavor_profile(session: Session, values: dict[str, Any]) -> models.FlavorProfile:
+    return _create_profile(session, _FLAVOR_PROFILE, values)
 
 
-def update_flavor_profile(session: Session, profile_id: str, changes: dict[str, Any],
-                          check_data: CheckData) -> models.FlavorProfile:
-    return _update_profile(session, _FLAVOR_PROFILE, profile_id, changes, check_data)
+def update_flavor_profile(session: Session, profile_id: str, changes: dict[str, Any]) -> models.FlavorProfile:
+    return _update_profile(session, _FLAVOR_PROFILE, profile_id, changes)
 
 
 def delete_flavor_profile(session: Session, profile_id: str) -> None:
@@ -223,14 +217,12 @@ def get_zone_profile(session: Session, profile_id: str) -> models.AvailabilityZo
     return _get(session, models.AvailabilityZoneProfile, _ZONE_PROFILE.resource, profile_id)
 
 
-def create_zone_profile(session: Session, values: dict[str, Any],
-                        check_data: CheckData) -> models.AvailabilityZoneProfile:
-    return _create_profile(session, _ZONE_PROFILE, values, check_data)
+def create_zone_profile(session: Session, values: dict[str, Any]) -> models.AvailabilityZoneProfile:
+    return _create_profile(session, _ZONE_PROFILE, values)
 
 
-def update_zone_profile(session: Session, profile_id: str, changes: dict[str, Any],
-                        check_data: CheckData) -> models.AvailabilityZoneProfile:
-    return _update_profile(session, _ZONE_PROFILE, profile_id, changes, check_data)
+def update_zone_profile(session: Session, profile_id: str, changes: dict[str, Any]) -> models.AvailabilityZoneProfile:
+    return _update_profile(session, _ZONE_PROFILE, profile_id, changes)
 
 
 def delete_zone_profile(session: Session, profile_id: str) -> None:
