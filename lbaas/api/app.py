@@ -1,5 +1,6 @@
 """The WSGI application: middleware, routes under every Octavia prefix, errors."""
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -7,7 +8,19 @@ import falcon
 from sqlalchemy import exc as sa_exc
 
 from lbaas import config
-from lbaas.api import admin, auth, errors, loadbalancers, networks, policy, resources, versions
+from lbaas.api import (
+    admin,
+    auth,
+    errors,
+    identity,
+    loadbalancers,
+    metrics,
+    networks,
+    policy,
+    resources,
+    versions,
+)
+from lbaas.db import work
 from lbaas.schemas.common import ValidationFailure
 
 LOG = logging.getLogger(__name__)
@@ -17,6 +30,8 @@ LOG = logging.getLogger(__name__)
 LBAAS_PREFIXES = ('/v2', '/v2.0', '/v2/lbaas', '/v2.0/lbaas')
 OCTAVIA_PREFIXES = ('/v2/octavia', '/v2.0/octavia')
 OPEN_PATHS = ('/', '', '/healthcheck')
+# Prometheus and oslo's healthcheck negotiate their own (non-JSON) formats.
+OWN_FORMAT_PATHS = ('/healthcheck', '/metrics')
 
 
 class RequestMiddleware:
@@ -25,12 +40,15 @@ class RequestMiddleware:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         request_id = 'req-' + str(uuid.uuid4())
         req.context['request_id'] = request_id
+        req.context['started'] = time.monotonic()
+        work.REQUEST_ID.set(request_id)  # recorded on the LBs this request gives work
         resp.set_header('x-openstack-request-id', request_id)
         limit = config.CONF.api_settings.max_request_body_size
         if req.content_length and req.content_length > limit:
             raise errors.BodyTooLarge()
         accept = req.get_header('Accept')
-        if accept and not req.client_accepts('application/json'):
+        if (accept and req.path not in OWN_FORMAT_PATHS
+                and not req.client_accepts('application/json')):
             raise falcon.HTTPNotAcceptable(
                 description='Only application/json is served.')
         if req.path.endswith('.json'):
@@ -43,6 +61,23 @@ class RequestMiddleware:
                                               description='Authentication required')
 
 
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, done: bool
+    ) -> None:
+        """One log line per request, as operators grep for it."""
+        ctx = req.context.get('ctx')
+        started: float = req.context.get('started') or time.monotonic()
+        LOG.info(
+            '%s %s %s %.3fs [%s] project=%s',
+            req.method,
+            req.relative_uri,
+            resp.status[:3] if isinstance(resp.status, str) else resp.status,
+            time.monotonic() - started,
+            req.context.get('request_id', '-'),
+            getattr(ctx, 'project_id', None) or '-',
+        )
+
+
 def _add_routes(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     lbaas_routes = loadbalancers.routes() + resources.routes() + admin.lbaas_routes()
     for prefix in LBAAS_PREFIXES:
@@ -51,7 +86,8 @@ def _add_routes(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     for prefix in OCTAVIA_PREFIXES:
         for path, resource in admin.octavia_routes():
             app.add_route(prefix + path, resource)
-    for path, resource in versions.routes() + networks.routes():
+    for path, resource in (versions.routes() + networks.routes() + metrics.routes()
+                           + identity.routes()):
         app.add_route(path, resource)
 
 

@@ -4,6 +4,7 @@ import json
 import falcon
 
 from lbaas import config
+from lbaas.api import health
 
 LATEST_MINOR = 30
 UPDATED = '2025-09-01T00:00:00Z'
@@ -27,13 +28,6 @@ class V2:
         resp.text = json.dumps('v2')
 
 
-class Health:
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = 'text/plain'
-        resp.text = 'OK'
-
-    on_head = on_get
-
-
 def routes() -> list[tuple[str, object]]:
-    return [('/', Root()), ('/v2', V2()), ('/v2.0', V2()), ('/healthcheck', Health())]
+    # /healthcheck (lbaas.api.health) is oslo.middleware's, with a database check.
+    return [('/', Root()), ('/v2', V2()), ('/v2.0', V2()), *health.routes()]

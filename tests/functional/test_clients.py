@@ -516,3 +516,27 @@ def test_cli_child_resource_lifecycles(cli, http):
     failures = {kind: f.exception() for kind, f in futures.items() if f.exception()}
     assert not failures, '\n\n'.join('%s: %s: %s' % (k, type(e).__name__, e)
                                       for k, e in failures.items())
+
+
+# --- projects by name under noauth (the identity subset on the same endpoint) -----------
+def test_cli_quota_set_for_any_project(cli, http):
+    """`quota set <project>` resolves the project through /projects first."""
+    project = unique('cli-quota-project')
+    answered = cli('quota', 'set', '--loadbalancer', 5, '--listener', 7, project, '-f', 'json')
+    assert (answered['load_balancer'], answered['listener']) == (5, 7)
+    quota = http.get('quotas/' + project).json()['quota']
+    assert (quota['load_balancer'], quota['listener']) == (5, 7)
+    shown = cli('quota', 'show', project, '-f', 'json')
+    assert shown['load_balancer'] == 5
+    assert http.session.delete(http.base + 'quotas/' + project).status_code == 202
+
+
+def test_cli_create_for_another_project(cli, http):
+    project, name = unique('cli-other-project'), unique('cli-owned')
+    lb = cli('create', '--project', project, '--name', name, '--vip-subnet-id',
+             LOCAL_V4_SUBNET_NAME, '--wait', '-f', 'json')
+    assert (lb['project_id'], lb['provisioning_status']) == (project, 'ACTIVE')
+    listed = http.get('loadbalancers?project_id=' + project).json()['loadbalancers']
+    assert [x['id'] for x in listed] == [lb['id']]
+    cli('delete', '--wait', lb['id'])
+    assert http.get('loadbalancers/' + lb['id']).status_code == 404
