@@ -4,20 +4,22 @@ import logging
 import os
 import signal
 import stat
-import subprocess
 import sys
 import threading
-import time
+from importlib import metadata
 
 from lbaas import config
 
 LOG = logging.getLogger('lbaas')
-SERVICES = ('api', 'worker', 'housekeeping', 'health-manager')
 
 
 def _common(parser):
     parser.add_argument('--config-file', action='append', default=[],
-                        help='lbaas.conf (repeatable; later files win)')
+                        help='lbaas.conf (repeatable; later files win; default: %s '
+                             'if it exists)' % config.DEFAULT_CONFIG_FILE)
+    parser.add_argument('--config-dir', action='append', default=[],
+                        help='also read every *.conf in this directory, sorted, '
+                             'after the files (repeatable)')
     parser.add_argument('--state-dir', help='state directory (database, logs, amphorae)')
     parser.add_argument('--noop', action='store_true',
                         help='use the noop compute, network and amphora drivers')
@@ -29,7 +31,7 @@ def _setup(args):
     # Everything a service writes (database, logs, keys, sockets) is its
     # owner's alone: the database holds every project's objects.
     os.umask(0o077)
-    config.load([], args.config_file)
+    config.load([], args.config_file or None, args.config_dir)
     conf = config.CONF
     if args.state_dir:
         conf.set_override('state_dir', os.path.abspath(args.state_dir))
@@ -45,12 +47,36 @@ def _setup(args):
     try:
         config.validate()
     except config.ConfigError as exc:
-        sys.exit('lbaas: bad configuration: %s' % exc)
+        # The upgrade check reports this itself, with its own exit code.
+        if args.func is not cmd_status:
+            sys.exit('lbaas: bad configuration: %s' % exc)
     logging.basicConfig(
         filename=args.log_file or conf.log_file,
         level=logging.DEBUG if conf.debug else logging.INFO,
         format='%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s')
     os.makedirs(conf.state_dir, mode=0o700, exist_ok=True)
+
+
+def _reload():
+    """Re-read the configuration files' `debug` and re-open the log file."""
+    if not config.CONF.reload_config_files():
+        LOG.warning('SIGHUP: the configuration files could not be re-read; '
+                    'the settings stay as they were')
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if config.CONF.debug else logging.INFO)
+    for handler in root.handlers:
+        if isinstance(handler, logging.FileHandler):  # logrotate moved it away
+            old = handler.setStream(handler._open())
+            if old is not None:
+                old.close()
+    LOG.info('SIGHUP: configuration re-read, log re-opened; debug = %s', config.CONF.debug)
+    LOG.debug('logging at DEBUG level')
+
+
+def _reload_on_hup():
+    # In a thread: the handler interrupts code that may be inside logging.
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+        target=_reload, name='sighup', daemon=True).start())
 
 
 def loose_state_paths(root):
@@ -78,8 +104,24 @@ def _warn_loose_permissions():
 
 def cmd_db(args):
     from lbaas.db import migrate
-    migrate.upgrade()
-    print('database at %s is up to date' % config.database_url().split('@')[-1])
+    where = config.database_url().split('@')[-1]
+    if args.action == 'upgrade':
+        migrate.upgrade()
+        print('database at %s is up to date' % where)
+        return 0
+    revision, head = migrate.current()
+    if revision == head:
+        print('database at %s: revision %s (head)' % (where, revision))
+        return 0
+    print('database at %s: revision %s, not at head %s (run `lbaas db upgrade`)'
+          % (where, revision or 'none', head))
+    return 1
+
+
+def cmd_status(args):
+    from lbaas import upgradecheck
+    from lbaas.api import policy  # registers [oslo_policy]; the checks get its rules
+    return upgradecheck.main(policy.list_rules, args.json)
 
 
 def cmd_api(args):
@@ -91,6 +133,7 @@ def cmd_worker(args):
     from lbaas.controller import worker
     instance = worker.Worker()
     signal.signal(signal.SIGTERM, lambda *_: instance.stop())
+    _reload_on_hup()
     instance.run()
 
 
@@ -98,6 +141,7 @@ def cmd_housekeeping(args):
     from lbaas.controller import housekeeping
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _reload_on_hup()
     housekeeping.run(stop)
 
 
@@ -106,12 +150,14 @@ def cmd_health_manager(args):
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    _reload_on_hup()
     health.run(stop)
 
 
 def cmd_config_sample(args):
     from oslo_config import generator
     generator.main(['--namespace', 'lbaas', '--namespace', 'oslo.policy',
+                    '--namespace', 'keystonemiddleware.auth_token',
                     '--output-file', args.output or '/dev/stdout'])
 
 
@@ -120,56 +166,29 @@ def cmd_demo(args):
     return demo.main(args.endpoint, args.requests)
 
 
-def _child_command(args, service):
-    command = [sys.executable, '-m', 'lbaas.cli', service,
-               '--state-dir', config.CONF.state_dir,
-               '--log-file', config.state_path('logs', service + '.log')]
-    for path in args.config_file:
-        command += ['--config-file', path]
-    if args.noop:
-        command.append('--noop')
-    if args.debug:
-        command.append('--debug')
-    if service == 'api':
-        command += ['--bind', '%s:%d' % (config.CONF.api_settings.bind_host,
-                                         config.CONF.api_settings.bind_port)]
-    return command
-
-
 def cmd_serve(args):
     """All in one: database, then api, worker, housekeeping and the health
-    manager as children."""
+    manager as children (lbaas/supervisor.py)."""
+    from lbaas import supervisor
     from lbaas.db import migrate
+    problem = supervisor.port_problem()
+    if problem:
+        sys.exit('lbaas: cannot serve the API on %s: %s' % (supervisor.api_address(), problem))
     _warn_loose_permissions()
     migrate.upgrade()
-    children = {s: subprocess.Popen(_child_command(args, s)) for s in SERVICES}
-    endpoint = 'http://%s:%d' % (config.CONF.api_settings.bind_host,
-                                 config.CONF.api_settings.bind_port)
-    from lbaas.drivers import registry
-    print('lbaas is serving the load-balancer API v2 at %s' % endpoint)
-    print(registry.describe())
-    print('logs: %s' % config.state_path('logs', ''))
-    print('try:  openstack --os-auth-type none --os-endpoint %s loadbalancer list' % endpoint)
-    stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
-    while not stopping.wait(1.0):
-        for service, child in children.items():
-            if child.poll() is not None:  # a crashed child comes back
-                LOG.warning('%s exited with %s; restarting', service, child.returncode)
-                children[service] = subprocess.Popen(_child_command(args, service))
-    for child in children.values():
-        child.terminate()
-    deadline = time.time() + 10
-    for child in children.values():
-        try:
-            child.wait(max(0.1, deadline - time.time()))
-        except subprocess.TimeoutExpired:
-            child.kill()
+    return supervisor.serve(args, _reload)
+
+
+def _version():
+    try:
+        return metadata.version('lbaas')
+    except metadata.PackageNotFoundError:  # run from a tree that is not installed
+        return 'unknown'
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog='lbaas', description=__doc__)
+    parser.add_argument('--version', action='version', version='lbaas %s' % _version())
     sub = parser.add_subparsers(dest='command', required=True)
     for name, func, text in (('serve', cmd_serve, 'all-in-one service'),
                              ('api', cmd_api, 'REST API'),
@@ -189,10 +208,18 @@ def build_parser():
                       help='the API of the running service')
     demo.add_argument('--requests', type=int, default=6, help='requests to show')
     demo.set_defaults(func=cmd_demo)
-    db = sub.add_parser('db', help='database')
-    db.add_argument('action', choices=['upgrade'])
+    db = sub.add_parser('db', help='database: upgrade it, or show its revision '
+                                   '(exit 1 when not at head)')
+    db.add_argument('action', choices=['upgrade', 'current'])
     _common(db)
     db.set_defaults(func=cmd_db)
+    status = sub.add_parser('status', help='`status upgrade check`: is this host ready '
+                                           'for the new code (exit 0, 1 warning, 2 failure)')
+    status.add_argument('area', choices=['upgrade'])
+    status.add_argument('action', choices=['check'])
+    status.add_argument('--json', action='store_true', help='results as JSON')
+    _common(status)
+    status.set_defaults(func=cmd_status)
     cfg = sub.add_parser('config', help='configuration')
     cfg.add_argument('action', choices=['sample'])
     cfg.add_argument('--output')

@@ -62,55 +62,88 @@ api_opts: list[cfg.Opt] = [
     cfg.StrOpt('api_base_uri', help='Base URL of links; default is the request URL.'),
     cfg.IntOpt('max_request_body_size', default=114688,
                help='Larger bodies get 413.'),
-    cfg.BoolOpt('allow_tls_terminated_listeners', default=True),
-    cfg.BoolOpt('allow_ping_health_monitors', default=True),
-    cfg.BoolOpt('allow_prometheus_listeners', default=True),
+    cfg.BoolOpt('allow_tls_terminated_listeners', default=True,
+                help='Allow users to create TERMINATED_HTTPS listeners.'),
+    cfg.BoolOpt('allow_ping_health_monitors', default=True,
+                help='Allow users to create PING health monitors.'),
+    cfg.BoolOpt('allow_prometheus_listeners', default=True,
+                help='Allow users to create PROMETHEUS listeners.'),
     cfg.DictOpt('enabled_provider_drivers',
                 default={'amphora': 'The lbaas amphora provider.',
                          'octavia': 'Alias of the amphora provider.',
                          'noop_driver': 'The no-op provider.'},
                 help='Provider name to description.'),
-    cfg.StrOpt('default_provider_driver', default='amphora'),
-    cfg.IntOpt('udp_connect_min_interval_health_monitor', default=3),
+    cfg.StrOpt('default_provider_driver', default='amphora',
+               help='Provider of a load balancer that names none; one of '
+                    'enabled_provider_drivers.'),
+    cfg.IntOpt('udp_connect_min_interval_health_monitor', default=3,
+               help='Smallest delay (seconds) of a UDP-CONNECT health monitor; '
+                    'smaller ones are refused.'),
     cfg.StrOpt('default_listener_ciphers',
                default='TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:'
                        'TLS_AES_128_GCM_SHA256:DHE-RSA-AES256-GCM-SHA384:'
                        'DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:'
                        'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:'
                        'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:'
-                       'ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-CHACHA20-POLY1305'),
-    cfg.ListOpt('default_listener_tls_versions', default=['TLSv1.2', 'TLSv1.3']),
+                       'ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-CHACHA20-POLY1305',
+               help='OpenSSL cipher string of a TERMINATED_HTTPS listener that '
+                    'names none.'),
+    cfg.ListOpt('default_listener_tls_versions', default=['TLSv1.2', 'TLSv1.3'],
+                help='TLS versions of a TERMINATED_HTTPS listener that names none.'),
     cfg.ListOpt('default_listener_alpn_protocols',
-                default=['h2', 'http/1.1', 'http/1.0']),
+                default=['h2', 'http/1.1', 'http/1.0'],
+                help='ALPN protocols of a TERMINATED_HTTPS listener that names none.'),
     cfg.StrOpt('default_pool_ciphers', default=None,
-               help='Default: the listener default.'),
-    cfg.ListOpt('default_pool_tls_versions', default=['TLSv1.2', 'TLSv1.3']),
+               help='OpenSSL cipher string of a TLS-enabled pool that names none; '
+                    'default: default_listener_ciphers.'),
+    cfg.ListOpt('default_pool_tls_versions', default=['TLSv1.2', 'TLSv1.3'],
+                help='TLS versions of a TLS-enabled pool that names none.'),
     cfg.ListOpt('default_pool_alpn_protocols',
-                default=['h2', 'http/1.1', 'http/1.0']),
+                default=['h2', 'http/1.1', 'http/1.0'],
+                help='ALPN protocols of a TLS-enabled pool that names none.'),
 ]
 
 listener_default_opts: list[cfg.Opt] = [
-    cfg.IntOpt('timeout_client_data', default=50000),
-    cfg.IntOpt('timeout_member_connect', default=5000),
-    cfg.IntOpt('timeout_member_data', default=50000),
-    cfg.IntOpt('timeout_tcp_inspect', default=0),
-    cfg.IntOpt('default_connection_limit', default=50000),
+    cfg.IntOpt('timeout_client_data', default=50000,
+               help='Milliseconds a client connection may be idle, for a listener '
+                    'that sets none.'),
+    cfg.IntOpt('timeout_member_connect', default=5000,
+               help='Milliseconds to connect to a member, for a listener that sets none.'),
+    cfg.IntOpt('timeout_member_data', default=50000,
+               help='Milliseconds a member connection may be idle, for a listener '
+                    'that sets none.'),
+    cfg.IntOpt('timeout_tcp_inspect', default=0,
+               help='Milliseconds to wait for more data for content inspection '
+                    '(L7 rules), for a listener that sets none.'),
+    cfg.IntOpt('default_connection_limit', default=50000,
+               help='Octavia\'s HAProxy maxconn of a listener whose connection_limit '
+                    'is -1. Not read: such a listener gets its amphora\'s whole '
+                    'connection budget.'),
 ]
 
 database_opts: list[cfg.Opt] = [
     cfg.StrOpt('connection', secret=True,
                help='SQLAlchemy URL; default: SQLite under state_dir.'),
-    cfg.IntOpt('max_pool_size', default=10),
-    cfg.IntOpt('max_overflow', default=20),
+    cfg.IntOpt('max_pool_size', default=10,
+               help='Connections each process keeps open to a database server '
+                    '(not SQLite).'),
+    cfg.IntOpt('max_overflow', default=20,
+               help='Connections a process may open beyond max_pool_size at busy '
+                    'times (not SQLite).'),
 ]
 
 worker_opts: list[cfg.Opt] = [
     cfg.StrOpt('compute_driver', default='auto', choices=['auto', 'noop', 'netns'],
                help='auto: netns when running as root with HAProxy, else noop.'),
-    cfg.StrOpt('network_driver', default='auto', choices=['auto', 'noop', 'netns']),
-    cfg.StrOpt('amphora_driver', default='auto', choices=['auto', 'noop', 'rest']),
+    cfg.StrOpt('network_driver', default='auto', choices=['auto', 'noop', 'netns'],
+               help='auto: netns when running as root with HAProxy, else noop.'),
+    cfg.StrOpt('amphora_driver', default='auto', choices=['auto', 'noop', 'rest'],
+               help='auto: rest (the amphora agent\'s API) when running as root with '
+                    'HAProxy, else noop.'),
     cfg.StrOpt('loadbalancer_topology', default='SINGLE',
-               choices=['SINGLE', 'ACTIVE_STANDBY']),
+               choices=['SINGLE', 'ACTIVE_STANDBY'],
+               help='Topology of a new load balancer whose flavor sets none: one '
+                    'amphora, or two sharing the VIP by VRRP.'),
     cfg.FloatOpt('poll_interval', default=1.0,
                  help='Seconds between scans for claimable load balancers; '
                       'wake-ups make this a fallback, not the latency.'),
@@ -127,9 +160,14 @@ worker_opts: list[cfg.Opt] = [
 ]
 
 house_keeping_opts: list[cfg.Opt] = [
-    cfg.IntOpt('cleanup_interval', default=30),
-    cfg.IntOpt('load_balancer_expiry_age', default=604800),
-    cfg.IntOpt('amphora_expiry_age', default=604800),
+    cfg.IntOpt('cleanup_interval', default=30,
+               help='Seconds between purges of DELETED rows.'),
+    cfg.IntOpt('load_balancer_expiry_age', default=604800,
+               help='Seconds a DELETED load balancer stays in the database before '
+                    'it is purged.'),
+    cfg.IntOpt('amphora_expiry_age', default=604800,
+               help='Seconds a DELETED amphora stays in the database before it '
+                    'is purged.'),
     cfg.IntOpt('cert_expiry_buffer', default=1209600, min=1,
                help='Renew an amphora certificate this many seconds before it expires.'),
     cfg.IntOpt('cert_interval', default=3600, min=1,
@@ -143,7 +181,8 @@ health_manager_opts: list[cfg.Opt] = [
     cfg.StrOpt('bind_ip',
                help='Address the health manager receives heartbeats on; default: '
                     '[networking] controller_ip.'),
-    cfg.PortOpt('bind_port', default=5555),
+    cfg.PortOpt('bind_port', default=5555,
+                help='UDP port the health manager receives heartbeats on.'),
     cfg.ListOpt('controller_ip_port_list', default=[],
                 help='host:port of every health manager; each amphora sends each '
                      'heartbeat to all of them. Default: bind_ip:bind_port.'),
@@ -174,17 +213,33 @@ certificates_opts: list[cfg.Opt] = [
 ]
 
 quota_opts: list[cfg.Opt] = [
-    cfg.IntOpt('default_load_balancer_quota', default=-1),
-    cfg.IntOpt('default_listener_quota', default=-1),
-    cfg.IntOpt('default_member_quota', default=-1),
-    cfg.IntOpt('default_pool_quota', default=-1),
-    cfg.IntOpt('default_health_monitor_quota', default=-1),
-    cfg.IntOpt('default_l7policy_quota', default=-1),
-    cfg.IntOpt('default_l7rule_quota', default=-1),
+    cfg.IntOpt('default_load_balancer_quota', default=-1,
+               help='Load balancers a project may have unless its quota says otherwise; '
+                    '-1: unlimited.'),
+    cfg.IntOpt('default_listener_quota', default=-1,
+               help='Listeners a project may have unless its quota says otherwise; '
+                    '-1: unlimited.'),
+    cfg.IntOpt('default_member_quota', default=-1,
+               help='Members a project may have unless its quota says otherwise; '
+                    '-1: unlimited.'),
+    cfg.IntOpt('default_pool_quota', default=-1,
+               help='Pools a project may have unless its quota says otherwise; '
+                    '-1: unlimited.'),
+    cfg.IntOpt('default_health_monitor_quota', default=-1,
+               help='Health monitors a project may have unless its quota says otherwise; '
+                    '-1: unlimited.'),
+    cfg.IntOpt('default_l7policy_quota', default=-1,
+               help='L7 policies a project may have unless its quota says otherwise; '
+                    '-1: unlimited.'),
+    cfg.IntOpt('default_l7rule_quota', default=-1,
+               help='L7 rules a project may have unless its quota says otherwise; '
+                    '-1: unlimited.'),
 ]
 
 networking_opts: list[cfg.Opt] = [
-    cfg.ListOpt('reserved_ips', default=['169.254.169.254']),
+    cfg.ListOpt('reserved_ips', default=['169.254.169.254'],
+                help='Addresses a member may not have (Octavia\'s option). Not read '
+                     'yet: the API refuses the default address whatever this says.'),
     # The netns data plane's names and management addresses. Two services on
     # one host (a developer's `lbaas serve` and a test run) must differ in
     # all four, or they take over each other's bridges, link and routes.
@@ -256,9 +311,25 @@ def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     return [(group or 'DEFAULT', opts) for group, opts in GROUPS.items()]
 
 
-def load(argv: Iterable[str] = (), config_files: list[str] | None = None) -> None:
-    """Parse the command line and configuration files into CONF."""
-    CONF(list(argv), project='lbaas', default_config_files=config_files or [])
+DEFAULT_CONFIG_FILE = '/etc/lbaas/lbaas.conf'
+
+
+def load(argv: Iterable[str] = (), config_files: list[str] | None = None,
+         config_dirs: Iterable[str] = ()) -> None:
+    """Parse the command line and configuration files into CONF.
+
+    `config_files` None means DEFAULT_CONFIG_FILE if it exists; [] means none.
+    Every *.conf of each of `config_dirs` is read after the files, sorted
+    (oslo.config's --config-dir).
+    """
+    if config_files is None:
+        config_files = [DEFAULT_CONFIG_FILE] if os.path.exists(DEFAULT_CONFIG_FILE) else []
+    args = list(argv)
+    for directory in config_dirs:
+        args += ['--config-dir', directory]
+    # No default directories: oslo.config would look for lbaas.conf.d in
+    # ~/.lbaas, /etc and more, which a test run or a second service must not read.
+    CONF(args, project='lbaas', default_config_files=config_files, default_config_dirs=[])
 
 
 def state_path(*parts: str) -> str:

@@ -1,8 +1,10 @@
-"""`lbaas db upgrade`: Alembic migrations, run from the package itself."""
+"""`lbaas db upgrade` and `lbaas db current`: Alembic migrations, run from the package itself."""
 import os
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from lbaas.db import session
 
@@ -26,3 +28,14 @@ def upgrade(revision: str = 'head') -> None:
 def revision(message: str) -> None:
     """Developers: write a new migration from the models (autogenerate)."""
     command.revision(alembic_config(), message=message, autogenerate=True)
+
+
+def current() -> tuple[str | None, str | None]:
+    """(the revision the database is at, the newest revision this package has).
+
+    The first is None on a database no migration has touched yet.
+    """
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with session.engine('write').connect() as conn:
+        revision = MigrationContext.configure(conn).get_current_revision()
+    return revision, head

@@ -65,7 +65,7 @@ def start_service(state_dir, database_url=None):
     """Configure, migrate, and start API and worker threads; return (url, stop)."""
     from lbaas.api import app
     from lbaas.controller import worker
-    config.load([])
+    config.load([], [])
     conf = config.CONF
     conf.set_override('state_dir', state_dir)
     conf.set_override('connection', database_url, 'database')

@@ -11,7 +11,7 @@ from lbaas.config import CONF
 
 @pytest.fixture(autouse=True)
 def conf(tmp_path):
-    config.load()
+    config.load([], [])
     CONF.set_override('policy_file', str(tmp_path / 'policy.yaml'),
                       'oslo_policy')
     CONF.set_override('policy_dirs', [], 'oslo_policy')

@@ -19,7 +19,7 @@ def refused():
 
 @pytest.fixture(autouse=True)
 def conf():
-    config.load([])
+    config.load([], [])
     yield config.CONF
     config.CONF.reset()
 

@@ -12,7 +12,7 @@ OWN, OTHER = 'p-own', 'p-other'
 
 @pytest.fixture(autouse=True)
 def conf(tmp_path):
-    config.load()
+    config.load([], [])
     # Hermetic: no policy.yaml or policy.d from /etc/lbaas or ~.
     CONF.set_override('policy_file', str(tmp_path / 'policy.yaml'),
                       'oslo_policy')
