@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# System packages the data plane needs (HAProxy, keepalived) from Debian.
+# System packages the data plane needs (HAProxy, keepalived, nftables) from Debian.
 # Best effort: without root or apt the control plane still runs on the noop
 # drivers, and the scenario tests say they are skipped and why.
 set -u
 missing=()
-for tool in haproxy keepalived; do
-  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("$tool")
+for pair in haproxy:haproxy keepalived:keepalived nft:nftables; do  # tool:package
+  tool=${pair%%:*}
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pair#*:}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

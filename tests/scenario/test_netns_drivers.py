@@ -305,6 +305,7 @@ def test_ipv4_vip_build_plug_traffic_delete(env, member, client, amphorae):
     assert all(gateway is None for _, _, gateway in routes(compute_id))
 
     push_bundle(env, amphora_id, record.management_ip, '198.18.0.200')
+    env.network.hold_vips(amphora, lb)  # the VIP comes once the amphora serves
     status, body = http_get(client, '198.18.0.200')
     assert status == 200 and body == 'hello from member; peer=198.18.0.254\n'
     assert [a.amphora_id for a in env.compute.list_amphorae()] == [amphora_id]
@@ -328,6 +329,7 @@ def test_ipv6_vip_in_front_of_ipv4_member(env, member, client, amphorae):
     own_v4 = env.network.plug_member_subnets(amphora, subnet_ids)[V4_SUBNET]
 
     push_bundle(env, amphora_id, record.management_ip, 'fd00:1b::200')
+    env.network.hold_vips(amphora, lb)
     status, body = http_get(client, 'fd00:1b::200')
     assert status == 200 and body == 'hello from member; peer=%s\n' % own_v4
 
@@ -345,8 +347,10 @@ def test_vip_reaches_a_replacement_amphora_at_once(env, member, client, amphorae
     for _ in range(2):
         amphora_id = amphorae()
         compute_id, record = build_and_wait(env, amphora_id, lb.id)
-        env.network.plug_amphora(base.Amphora(id=amphora_id, lb_id=lb.id), lb)
+        amphora = base.Amphora(id=amphora_id, lb_id=lb.id)
+        env.network.plug_amphora(amphora, lb)
         push_bundle(env, amphora_id, record.management_ip, '198.18.0.200')
+        env.network.hold_vips(amphora, lb)
         assert http_get(client, '198.18.0.200', timeout=2.0)[0] == 200
         env.compute.delete(compute_id)
 

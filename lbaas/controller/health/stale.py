@@ -80,6 +80,9 @@ class StaleCheck:
         # interval, and the first amphora crosses the timeout while the last
         # has been quiet only `timeout - interval`.
         self.quiet = max(timeout - 1.5 * interval, timeout / 2)
+        # When the breaker closes, the first amphorae to beat again have
+        # closed it; the others get one more timeout to be heard.
+        self.held_until = float('-inf')
         self.breaker = breaker.Breaker()
         self.purged = float('-inf')
         self.requested = 0  # failovers asked for by this process
@@ -89,7 +92,12 @@ class StaleCheck:
         now = time.time()
         cutoff = timestamp(now - self.timeout - resolution())
         monitored, quiet = look(timestamp(now - self.quiet - resolution()))
+        was_open = self.breaker.open
         if self.breaker.check(len(quiet), monitored, self.threshold, self.share):
+            return 0
+        if was_open:
+            self.held_until = time.monotonic() + self.timeout
+        if time.monotonic() < self.held_until:
             return 0
         silent = [a for a in quiet if a.last_update < cutoff]
         asked = 0
