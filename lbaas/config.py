@@ -119,6 +119,9 @@ listener_default_opts: list[cfg.Opt] = [
                help='Octavia\'s HAProxy maxconn of a listener whose connection_limit '
                     'is -1. Not read: such a listener gets its amphora\'s whole '
                     'connection budget.'),
+    cfg.BoolOpt('connection_logging', default=True,
+                help='Log every connection of every listener (Octavia\'s log format, '
+                     'in the amphora\'s logs/haproxy.log); false: no connection logs.'),
 ]
 
 database_opts: list[cfg.Opt] = [

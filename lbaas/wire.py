@@ -66,6 +66,7 @@ AGENT_LOG_FILE = "agent.log"
 AGENT_PID_FILE = "agent.pid"
 HAPROXY_DIR = "haproxy"
 STATS_SOCKET = "haproxy/stats.sock"  # put in `global` as `stats socket`
+LOG_SOCKET = "haproxy/log.sock"  # connection logs: HAProxy sends, the agent binds
 MASTER_SOCKET = "haproxy/master.sock"  # agent passes it as `-S`
 PID_FILE = "haproxy/haproxy.pid"  # agent passes it as `-p`
 SERVER_STATE_FILE = "haproxy/server-state"  # `server-state-file` in `global`

@@ -23,6 +23,7 @@ import subprocess
 import time
 
 from lbaas import wire
+from lbaas.agent.nftables import RULESET_FILE as NFT_RULESET_FILE
 
 LOG = logging.getLogger(__name__)
 VALIDATE_TIMEOUT = 30  # seconds; `haproxy -c` with many certificates is slow
@@ -46,6 +47,7 @@ class BundleStore:
         self.previous_link = os.path.join(self.config_dir, "previous")
         self.haproxy_bin = haproxy_bin
         self.keepalived_bin = keepalived_bin
+        self.nft_bin = "nft"
         os.makedirs(self.config_dir, mode=0o700, exist_ok=True)
 
     # -- reading -----------------------------------------------------------
@@ -96,6 +98,8 @@ class BundleStore:
             self._check_haproxy(gen_dir)
             if bundle.keepalived_cfg is not None:
                 self._check_keepalived(gen_dir)
+            if NFT_RULESET_FILE in bundle.files:
+                self._check_nftables(gen_dir)
         except BaseException:
             shutil.rmtree(gen_dir, ignore_errors=True)
             raise
@@ -136,6 +140,11 @@ class BundleStore:
         cfg = os.path.join(gen_dir, wire.KEEPALIVED_CFG_NAME)
         cmd = [self.keepalived_bin, "--config-test", "-f", cfg]
         self._run_check(cmd, "keepalived configuration is invalid")
+
+    def _check_nftables(self, gen_dir: str) -> None:
+        # A dry run: the kernel checks the whole transaction, then drops it.
+        ruleset = os.path.join(gen_dir, wire.FILES_SUBDIR, NFT_RULESET_FILE)
+        self._run_check([self.nft_bin, "-c", "-f", ruleset], "nftables ruleset is invalid")
 
     def _run_check(self, cmd: list[str], message: str) -> None:
         try:

@@ -5,6 +5,9 @@ built from HAProxy's `show stat`: frontends named after a listener id become
 listeners, backends named ``<pool id>:<listener id>`` pools, their servers
 (named after member ids) members. HAProxy's own proxies (stats pages and the
 like) are left out, as is anything else whose name is not one of our ids.
+UDP listeners, which nftables serves, arrive as rows of the same shape
+(`nftables.UdpPlane.stat_rows`: OPEN, members UP/DOWN from the agent's own
+checks, byte and new-flow counters from the table), so they flow the same way.
 
 Counters: v3's ``stats`` are deltas since the previous datagram; ``totals``
 (ours) are running sums since the amphora first started. Both come from one

@@ -16,6 +16,8 @@ from lbaas.agent.haproxy import (
     unix_command,
 )
 from lbaas.agent.keepalived import KeepalivedProcess
+from lbaas.agent.logs import LogSink
+from lbaas.agent.nftables import UdpPlane
 
 LOG = logging.getLogger(__name__)
 SUPERVISE_INTERVAL = 1.0
@@ -42,11 +44,14 @@ class AgentService:
         state_dir: str,
         haproxy_bin: str = "haproxy",
         keepalived_bin: str = "keepalived",
+        udp: UdpPlane | None = None,
     ) -> None:
         self.amphora_id = amphora_id
         self.store = BundleStore(state_dir, haproxy_bin, keepalived_bin)
         self.haproxy = HAProxyProcess(state_dir, haproxy_bin)
         self.keepalived = KeepalivedProcess(state_dir, keepalived_bin)
+        self.logs = LogSink(state_dir)  # HAProxy's connection logs, to a rotated file
+        self.udp = udp or UdpPlane()  # UDP listeners: nftables, not HAProxy
         # One configuration change at a time; the supervisor takes it too, so
         # it never restarts HAProxy in the middle of a swap.
         self._change_lock = threading.Lock()
@@ -86,9 +91,11 @@ class AgentService:
     def stat_rows(self, timeout: float) -> list[StatRow] | None:
         """`show stat`, waiting at most `timeout`; None when HAProxy does not
         run, OSError when it runs but its stats socket does not answer."""
+        udp_rows = self.udp.stat_rows()
         if not self.haproxy.is_running():
-            return None
-        return parse_show_stat(unix_command(self.haproxy.stats_socket, "show stat", timeout))
+            return udp_rows or None
+        rows = parse_show_stat(unix_command(self.haproxy.stats_socket, "show stat", timeout))
+        return rows + udp_rows
 
     def running_digest(self) -> str | None:
         return self.store.current_digest()
@@ -128,6 +135,7 @@ class AgentService:
             self.haproxy.reload()
         else:
             self.haproxy.start()
+        self.udp.serve(self.store.current_dir())
         wanted = self.store.current_keepalived_cfg()
         if wanted is None:
             self.keepalived.stop()
@@ -143,6 +151,7 @@ class AgentService:
             if previous is None:
                 self.keepalived.stop()
                 self.haproxy.stop(grace=0)
+                self.udp.stop()
             else:
                 self._put_current_in_service(replaced=failed)
         except (HAProxyError, OSError, RuntimeError) as exc:
@@ -158,12 +167,14 @@ class AgentService:
         if self.store.current_keepalived_cfg() and not self.keepalived.is_running():
             LOG.warning("keepalived is not running; starting it")
             self.keepalived.start()
+        self.udp.ensure(self.store.current_dir())
 
     def remove(self) -> wire.AgentStatus:
         """Stop everything and forget the configuration (DELETE /1.0/config)."""
         with self._change_lock:
             self.keepalived.stop()
             self.haproxy.stop()
+            self.udp.stop()
             self.store.remove_all()
             LOG.info("configuration removed")
             return self.status()
@@ -173,6 +184,7 @@ class AgentService:
     def supervise(self) -> None:
         """Loop (in a thread): restart a dead HAProxy/keepalived, with backoff."""
         self.haproxy.version()  # warm the cache: `info` is the readiness probe
+        self.logs.start()
         while not self._stopping.is_set():
             self.supervise_once()
             self._stopping.wait(self._restart_backoff)
@@ -203,3 +215,5 @@ class AgentService:
         with self._change_lock:
             self.keepalived.stop()
             self.haproxy.stop(grace=grace)
+            self.logs.stop()
+            self.udp.stop()

@@ -27,7 +27,7 @@ from lbaas import config, wire
 from lbaas.controller import leases, settle
 from lbaas.controller.plan import READY, Plan, plan
 from lbaas.controller.snapshot import Snapshot, amphora_value, load
-from lbaas.dataplane import keepalived, render
+from lbaas.dataplane import keepalived, nftables, render
 from lbaas.dataplane import viewmodel as vm
 from lbaas.db import models
 from lbaas.db import session as db
@@ -224,8 +224,11 @@ def render_bundle(
     paths = render.RuntimePaths.in_state_dir(runtime_dir, cert_dir='certs', pid_file=False)
     pair = [a for a in (serving or [s.value for s in snap.amphorae]) if a.vrrp_ip]
     vrrp = _vrrp_instance(snap, amphora, pair)
+    udp_files = nftables.bundle_files(snap.view)  # UDP listeners: nftables, not HAProxy
     if vrrp is None:
-        return wire.ConfigBundle(haproxy_cfg=render.render_haproxy(snap.view, paths))
+        return wire.ConfigBundle(
+            haproxy_cfg=render.render_haproxy(snap.view, paths), files=udp_files
+        )
     view = dataclasses.replace(
         snap.view,
         peers=tuple(vm.PeerView(name=a.id, address=a.vrrp_ip or '') for a in pair),
@@ -234,7 +237,8 @@ def render_bundle(
     vrrp_paths = keepalived.KeepalivedPaths.in_state_dir(runtime_dir)
     return wire.ConfigBundle(
         haproxy_cfg=render.render_haproxy(view, paths),
-        files={keepalived.CHECK_SCRIPT_FILE: keepalived.render_check_script(vrrp_paths)},
+        files={keepalived.CHECK_SCRIPT_FILE: keepalived.render_check_script(vrrp_paths)}
+        | udp_files,
         keepalived_cfg=keepalived.render_keepalived(vrrp, vrrp_paths),
     )
 

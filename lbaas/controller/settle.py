@@ -18,6 +18,7 @@ from lbaas.db import session as db
 from lbaas.statuses import PENDING, AmphoraStatus, Operating, Provisioning
 
 LB = models.LoadBalancer
+ONLINE_WHEN_ENABLED = (models.HealthMonitor, models.L7Policy, models.L7Rule)
 
 
 def _locked_lb(session: Session, lb_id: str) -> models.LoadBalancer | None:
@@ -42,8 +43,10 @@ def _settle(obj: Child, session: Session) -> None:
                 listener.default_pool = None
         session.delete(obj)
     elif status in PENDING:
-        if status == Provisioning.PENDING_CREATE and isinstance(obj, models.HealthMonitor):
-            obj.operating_status = Operating.ONLINE  # as Octavia's noop flows do
+        if isinstance(obj, ONLINE_WHEN_ENABLED):
+            # As Octavia's Mark{HealthMonitor,L7Policy,L7Rule}ActiveInDB: no
+            # heartbeat reports these, so their admin state is their health.
+            obj.operating_status = Operating.ONLINE if obj.enabled else Operating.OFFLINE
         obj.provisioning_status = Provisioning.ACTIVE
 
 

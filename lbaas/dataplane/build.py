@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, TypeGuard, TypeVar
 
+from lbaas import config
 from lbaas.dataplane import viewmodel as vm
 
 if TYPE_CHECKING:
@@ -20,7 +21,8 @@ _Row = TypeVar('_Row', bound='models.StatusMixin')
 GONE = ('PENDING_DELETE', 'DELETED')
 # Listeners the amphora data plane serves today; TERMINATED_HTTPS needs the
 # certificate manager and UDP/SCTP need nftables (no IPVS on this kernel).
-SERVED_PROTOCOLS = ('HTTP', 'HTTPS', 'TCP')
+# PROMETHEUS is HAProxy's built-in exporter (plain HTTP; TLS needs certificates).
+SERVED_PROTOCOLS = ('HTTP', 'HTTPS', 'TCP', 'PROMETHEUS')
 
 
 def _live(obj: _Row | None) -> TypeGuard[_Row]:
@@ -111,6 +113,11 @@ def _filled(timeout: int | None, column: str) -> int:
     return timeout
 
 
+def connection_logging() -> bool:
+    """Octavia's `[haproxy_amphora] connection_logging`, for every listener."""
+    return bool(config.CONF.haproxy_amphora.connection_logging)
+
+
 def _listener(listener: models.Listener, pools: Mapping[str, vm.PoolView]) -> vm.ListenerView:
     return vm.ListenerView(
         id=listener.id,
@@ -125,6 +132,7 @@ def _listener(listener: models.Listener, pools: Mapping[str, vm.PoolView]) -> vm
         allowed_cidrs=tuple(listener.allowed_cidrs or ()),
         default_pool=_pool(pools, listener.default_pool_id),
         l7policies=tuple(_policy(p, pools) for p in listener.l7policies if _live(p) and p.enabled),
+        connection_logging=connection_logging(),
     )
 
 
@@ -148,4 +156,37 @@ def lb_view(
         listeners=tuple(_listener(li, pools) for li in listeners),
         peers=tuple(peers),
         local_peer=local_peer,
+        udp_listeners=udp_listeners(lb) if lb.enabled else (),
+    )
+
+
+# -- UDP: served by nftables (dataplane/nftables.py), never by HAProxy -------
+
+
+def _udp_pool(pool: models.Pool | None) -> vm.UdpPoolView | None:
+    if not _live(pool) or not pool.enabled or pool.protocol != 'UDP':
+        return None
+    sp = pool.session_persistence or {}
+    return vm.UdpPoolView(
+        id=pool.id,
+        lb_algorithm=vm.Algorithm(pool.lb_algorithm),
+        members=tuple(_member(m) for m in pool.members if _live(m)),
+        health_monitor=_monitor(pool.health_monitor),
+        source_ip_persistence=sp.get('type') == 'SOURCE_IP',
+        persistence_timeout=sp.get('persistence_timeout'),
+    )
+
+
+def udp_listeners(lb: models.LoadBalancer) -> tuple[vm.UdpListenerView, ...]:
+    """Enabled UDP listeners, each with its default pool when that is enabled."""
+    pools = {p.id: p for p in lb.pools}
+    return tuple(
+        vm.UdpListenerView(
+            id=li.id,
+            port=li.protocol_port,
+            connection_limit=li.connection_limit,
+            default_pool=_udp_pool(pools.get(li.default_pool_id or '')),
+        )
+        for li in lb.listeners
+        if _live(li) and li.enabled and li.protocol == 'UDP'
     )

@@ -73,6 +73,36 @@ def fetch_arg(key: str) -> str:
     return re.sub(r"([\\'\",()\s])", r"\\\1", key)
 
 
+# Octavia's [haproxy_amphora] user_log_format: who (project, load balancer),
+# the listener (%f), the client, the request, the pool:listener backend (%b)
+# and the member (%s) that served it, timings and termination state.
+USER_LOG_FORMAT = (
+    "{project_id} {lb_id} %f %ci %cp %t %{+Q}r %ST %B %U %[ssl_c_verify] "
+    "%{+Q}[ssl_c_s_dn] %b %s %Tt %tsc"
+)
+# HAProxy refuses these in a tcp-mode frontend; Octavia logs "-" instead.
+_HTTP_ONLY_FIELDS = {"%{+Q}r", "%r", "%{+Q}ST", "%ST"}
+
+
+def log_format(project_id: str, lb_id: str, mode: str) -> str:
+    """The `log-format` argument for a frontend in `mode`, as one config word."""
+    ids = {"{project_id}": project_id or "-", "{lb_id}": lb_id}
+    words = []
+    for word in USER_LOG_FORMAT.split(" "):
+        if word in ids:
+            word = _log_literal(ids[word])
+        elif mode != "http" and word in _HTTP_ONLY_FIELDS:
+            word = "-"
+        words.append(word)
+    return "\\ ".join(words)
+
+
+def _log_literal(value: str) -> str:
+    # Ids are written into the format: "%" would start a field, and quotes,
+    # backslashes, "#" and spaces would end or change the config word.
+    return re.sub(r"([\\'\"#\s])", r"\\\1", value.replace("%", "%%"))
+
+
 def hostport(address: str, port: int) -> str:
     if ipaddress.ip_address(address).version == 6:
         return f"[{address}]:{port}"

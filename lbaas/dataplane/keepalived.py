@@ -29,18 +29,15 @@ import ipaddress
 import posixpath
 import re
 from dataclasses import dataclass, fields
-from pathlib import Path
-
-import jinja2
 
 from lbaas import wire
+from lbaas.dataplane import templating
 
 # Where the check script travels in the config bundle (`ConfigBundle.files`),
 # and so where it lands under the agent's `current` bundle directory.
 CHECK_SCRIPT_FILE = "keepalived/check-haproxy.sh"
 CHECK_SCRIPT_NAME = "check_haproxy"
 
-_TEMPLATES = Path(__file__).parent / "templates"
 _UNSAFE = re.compile(r"[\s'\"#\\$;&|<>`{}]")
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
@@ -163,15 +160,7 @@ def seconds(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-_ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(_TEMPLATES),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
-_ENV.filters["seconds"] = seconds
+_ENV = templating.environment(filters={"seconds": seconds})
 
 
 def render_keepalived(view: VrrpInstanceView, paths: KeepalivedPaths) -> str:

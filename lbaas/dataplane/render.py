@@ -14,12 +14,11 @@ import ipaddress
 import posixpath
 import re
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import jinja2
 
 from lbaas import wire
-from lbaas.dataplane import directives
+from lbaas.dataplane import directives, templating
 from lbaas.dataplane.viewmodel import (
     UNLIMITED,
     Algorithm,
@@ -43,13 +42,17 @@ from lbaas.dataplane.viewmodel import (
 DEFAULT_MAX_CONNECTIONS = 8000
 PIPES_PER_CONNECTION = 1 / 8
 STICK_TABLE_SIZE = "10k"
+LOG_SOCKET = wire.LOG_SOCKET  # a datagram socket the agent binds (agent/logs.py)
 
-_TEMPLATES = Path(__file__).parent / "templates"
-_HTTP_PROTOCOLS = {Protocol.HTTP, Protocol.TERMINATED_HTTPS}
+# PROMETHEUS answers HTTP itself (HAProxy's exporter), so its frontend is http.
+_HTTP_PROTOCOLS = {Protocol.HTTP, Protocol.TERMINATED_HTTPS, Protocol.PROMETHEUS}
 _BALANCE = {
     Algorithm.ROUND_ROBIN: "roundrobin",
     Algorithm.LEAST_CONNECTIONS: "leastconn",
     Algorithm.SOURCE_IP: "source",
+    # HAProxy 2.6 has no "source address and port" algorithm; the backend
+    # template hashes both with `balance hash` (see backend.j2).
+    Algorithm.SOURCE_IP_PORT: "hash",
 }
 # Octavia's documented precedence: all REJECTs, then URL/prefix redirects,
 # then pool redirects, each group by position. HAProxy itself evaluates
@@ -72,6 +75,7 @@ class RuntimePaths:
     relative to HAProxy's `-C` directory (the agent ships certificates inside
     the config bundle). `pid_file` is optional because HAProxy alerts when
     `pidfile` is set both here and with `-p` on its command line.
+    `log_socket` is optional: without it HAProxy logs no connections.
     """
 
     stats_socket: str
@@ -79,6 +83,7 @@ class RuntimePaths:
     cert_dir: str
     external_check_script: str
     pid_file: str | None = None
+    log_socket: str | None = None
 
     def __post_init__(self) -> None:
         # These are written into the config unquoted; refuse anything that
@@ -103,6 +108,7 @@ class RuntimePaths:
             cert_dir=join("certs") if cert_dir is None else cert_dir,
             external_check_script=join(wire.PING_CHECK_FILE),
             pid_file=join("haproxy/haproxy.pid") if pid_file else None,
+            log_socket=join(LOG_SOCKET),
         )
 
     def cert(self, name: str) -> str:
@@ -189,18 +195,10 @@ def uses_external_check(lb: LoadBalancerView) -> bool:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters.update(
+    filters = dict(
         quote=directives.quote, status_regex=directives.status_regex, fetch_arg=directives.fetch_arg
     )
-    env.globals.update(
+    names = dict(
         listener_maxconn=listener_maxconn,
         frontend_mode=frontend_mode,
         backend_mode=backend_mode,
@@ -214,8 +212,9 @@ def _environment() -> jinja2.Environment:
         acl_criterion=directives.acl_criterion,
         condition=directives.condition,
         server_options=directives.server_options,
+        log_format=directives.log_format,
     )
-    return env
+    return templating.environment(filters, names)
 
 
 _ENV = _environment()

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 
 class Protocol(StrEnum):
-    """Listener and pool protocols that HAProxy serves (UDP/SCTP go elsewhere)."""
+    """Listener and pool protocols that HAProxy serves (UDP/SCTP go elsewhere).
+    PROMETHEUS is a listener protocol only: HAProxy's own metrics exporter."""
 
     TCP = "TCP"
     HTTP = "HTTP"
@@ -31,14 +32,14 @@ class Protocol(StrEnum):
     TERMINATED_HTTPS = "TERMINATED_HTTPS"
     PROXY = "PROXY"
     PROXYV2 = "PROXYV2"
+    PROMETHEUS = "PROMETHEUS"
 
 
 class Algorithm(StrEnum):
     ROUND_ROBIN = "ROUND_ROBIN"
     LEAST_CONNECTIONS = "LEAST_CONNECTIONS"
     SOURCE_IP = "SOURCE_IP"
-    # Valid in the API enum, but the amphora provider answers 501 for it;
-    # the renderer refuses it rather than guessing.
+    # Octavia's amphora refuses it (501); HAProxy 2.6 serves it with `balance hash`.
     SOURCE_IP_PORT = "SOURCE_IP_PORT"
 
 
@@ -54,6 +55,7 @@ class MonitorType(StrEnum):
     PING = "PING"
     TCP = "TCP"
     TLS_HELLO = "TLS-HELLO"
+    UDP_CONNECT = "UDP-CONNECT"  # UDP pools only (nftables.py)
 
 
 class L7Action(StrEnum):
@@ -253,6 +255,7 @@ class ListenerView:
     default_pool: PoolView | None = None
     l7policies: tuple[L7PolicyView, ...] = ()
     tls: ListenerTLSView | None = None  # TERMINATED_HTTPS only
+    connection_logging: bool = True  # False: `no log`, Octavia's connection_logging
 
     def __post_init__(self) -> None:
         _normalise(self, {"protocol": Protocol})
@@ -276,8 +279,35 @@ class LoadBalancerView:
     listeners: tuple[ListenerView, ...] = ()
     peers: tuple[PeerView, ...] = ()
     local_peer: str | None = None  # which of `peers` this config runs on
+    udp_listeners: tuple[UdpListenerView, ...] = ()  # nftables.py serves these
 
     def __post_init__(self) -> None:
         _normalise(self, {"topology": Topology})
         if self.peers and self.local_peer not in {p.name for p in self.peers}:
             raise ValueError("local_peer must name one of the peers")
+
+
+# -- UDP (served by nftables full-NAT, not HAProxy; see nftables.py) ---------
+
+
+@dataclass(frozen=True, slots=True)
+class UdpPoolView:
+    """A UDP pool: members, their monitor, and SOURCE_IP persistence."""
+
+    id: str
+    lb_algorithm: Algorithm
+    members: tuple[MemberView, ...] = ()
+    health_monitor: HealthMonitorView | None = None
+    source_ip_persistence: bool = False
+    persistence_timeout: int | None = None  # seconds; None: Octavia's 360
+
+    def __post_init__(self) -> None:
+        _normalise(self, {"lb_algorithm": Algorithm})
+
+
+@dataclass(frozen=True, slots=True)
+class UdpListenerView:
+    id: str
+    port: int
+    connection_limit: int = UNLIMITED
+    default_pool: UdpPoolView | None = None

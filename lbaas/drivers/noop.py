@@ -19,6 +19,9 @@ from lbaas.drivers.base import Addressing, Amphora, LoadBalancerNetwork, StatRow
 NOOP_RUNTIME_ROOT = '/nonexistent/noop-amphorae'
 # vrrp_port_id of an amphora plugged without one: the same on every plug (a retry).
 NOOP_PORT_NAMESPACE = uuid.UUID('6f3c9a52-1d7e-4b8a-9c04-2e5d8b1f7a93')
+# compute_id of a noop amphora: a UUID, as Octavia's noop compute answers, and
+# the same for the same amphora so a retried or crashed build finds its server.
+NOOP_COMPUTE_NAMESPACE = uuid.UUID('0b7d4c1e-5a3f-4e62-9d8b-7c1f2a6e9b40')
 # What a noop amphora says of a certificate nobody rotated: it was built with
 # one of the default lifetime, from the moment it is first asked.
 NOOP_CERT_LIFETIME = datetime.timedelta(days=30)
@@ -53,7 +56,7 @@ class NoopCompute:
 
     def compute_id_for(self, amphora_id: str) -> str:
         self.faults.check('compute_id_for')
-        return 'noop-' + amphora_id
+        return str(uuid.uuid5(NOOP_COMPUTE_NAMESPACE, amphora_id))
 
     def delete(self, compute_id: str) -> None:
         self.faults.check('delete')

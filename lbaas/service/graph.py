@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from lbaas import errors
 from lbaas.db import models
-from lbaas.service import healthmonitors, l7, listeners, members, pools
+from lbaas.service import healthmonitors, l7, listeners, members, pools, providers
 
 
 def _is_definition(pool: dict[str, Any] | None) -> bool:
@@ -90,4 +90,5 @@ def build_children(session: Session, lb: models.LoadBalancer, data: dict[str, An
             l7.build_policy(session, lb, listener,
                             {k: v for k, v in policy.items() if k != 'redirect_pool'},
                             redirect_pool=target)
+    providers.check_graph_protocols(lb)
     session.flush()

@@ -68,9 +68,14 @@ def lock_lb(session: Session, lb_id: str,
             allowed: Collection[str] = MUTABLE) -> models.LoadBalancer:
     """For the LB's own PUT, DELETE and failover: 409 LBPendingStateError."""
     lb = get_lb(session, lb_id, lock=True)
+    require_status(lb, allowed)
+    return lb
+
+
+def require_status(lb: models.LoadBalancer, allowed: Collection[str] = MUTABLE) -> None:
+    """409 LBPendingStateError unless the LB's status is one of `allowed`."""
     if lb.provisioning_status not in allowed:
         raise errors.PendingState(lb.id, lb.provisioning_status)
-    return lb
 
 
 def lock_mutable_lb(session: Session, lb_id: str) -> models.LoadBalancer:

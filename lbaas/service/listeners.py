@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from lbaas import config, errors
 from lbaas.db import models
 from lbaas.schemas import rules
-from lbaas.service import lifecycle, quotas
+from lbaas.service import lifecycle, pools, providers, quotas
 
 COLUMN_OF = {  # API name -> model attribute, where they differ
     'default_tls_container_ref': 'default_tls_container_id',
@@ -121,7 +121,9 @@ def build(session: Session, lb: models.LoadBalancer,
 def create(session: Session, values: dict[str, Any]) -> models.Listener:
     lb = lifecycle.lock_mutable_lb(session, values['loadbalancer_id'])
     quotas.check(session, lb.project_id, listener=1)
+    pools.refuse_inline_children(values, 'default_pool', 'l7policies')
     listener = build(session, lb, values)
+    providers.check_protocol(lb.provider, listener.protocol)
     session.flush()
     lifecycle.touch_lb(session, lb, [listener])
     return listener

@@ -139,10 +139,12 @@ def update(session: Session, lb_id: str, changes: dict[str, Any]) -> models.Load
 
 
 def delete(session: Session, lb_id: str, cascade: bool) -> None:
-    lb = lifecycle.lock_lb(session, lb_id, lifecycle.DELETABLE)
+    lb = lifecycle.get_lb(session, lb_id, lock=True)
+    # Octavia refuses an LB with children (400) before it tests the status (409).
     if (lb.listeners or lb.pools) and not cascade:
         raise errors.ValidationFailure('Cannot delete Load Balancer %s - it has children'
                                        % lb_id)
+    lifecycle.require_status(lb, lifecycle.DELETABLE)
     lifecycle.touch_lb(session, lb, [lb], lifecycle.PENDING_DELETE)
     lifecycle.mark(lifecycle.PENDING_DELETE,
                    *cast(Iterator[models.StatusMixin], models.descendants(lb)))

@@ -18,7 +18,6 @@ POOL_FIELDS = ('name', 'description', 'protocol', 'lb_algorithm', 'session_persi
                'admin_state_up', 'tags')
 
 
-
 def assign(obj: models.Taggable, values: Mapping[str, Any], fields: Collection[str],
            columns: Mapping[str, str]) -> None:
     for name, value in values.items():
@@ -26,6 +25,16 @@ def assign(obj: models.Taggable, values: Mapping[str, Any], fields: Collection[s
             obj.tags = value
         elif name in fields:
             setattr(obj, columns.get(name, name), value)
+
+
+def refuse_inline_children(values: Mapping[str, Any], *fields: str) -> None:
+    """Octavia builds inline children only in a single-call LB create (its
+    single-object POSTs accept them in the body, then fail storing them with a
+    500): refuse them plainly rather than ignore them."""
+    given = [name for name in fields if values.get(name)]
+    if given:
+        raise errors.ValidationFailure('%s can only be given inline when creating a fully '
+                                       'populated load balancer.' % ', '.join(given))
 
 
 def _pool_tls_defaults(pool: models.Pool) -> None:
@@ -81,7 +90,9 @@ def create_pool(session: Session, values: dict[str, Any]) -> models.Pool:
     if listener is not None:
         listener = session.get(models.Listener, listener.id)  # as it is under the lock
     quotas.check(session, lb.project_id, pool=1)
+    refuse_inline_children(values, 'healthmonitor', 'members')
     pool = build_pool(lb, values, listener)
+    providers.check_protocol(lb.provider, pool.protocol)
     session.flush()
     lifecycle.mark(lifecycle.PENDING_UPDATE, listener)
     lifecycle.touch_lb(session, lb, [pool])

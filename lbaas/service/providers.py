@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from lbaas import config, errors
+from lbaas.db import models
 from lbaas.schemas.common import TOPOLOGIES
 
 AMPHORA_ALIASES = {'amphora', 'octavia', 'amphorav2'}
@@ -41,11 +42,40 @@ def is_amphora(name: str | None) -> bool:
     return (name or 'amphora') in AMPHORA_ALIASES
 
 
+# Algorithms the amphora provider refuses (501). Octavia's refuses
+# SOURCE_IP_PORT; this data plane serves it with HAProxy's `balance hash` on
+# the client's address and port, so nothing is refused today.
+UNSERVED_ALGORITHMS: frozenset[str] = frozenset()
+
+
 def check_algorithm(provider: str | None, algorithm: str) -> None:
-    if is_amphora(provider) and algorithm == 'SOURCE_IP_PORT':
+    if is_amphora(provider) and algorithm in UNSERVED_ALGORITHMS:
         raise errors.NotImplementedByProvider(
-            str(provider), 'The amphora provider does not support the SOURCE_IP_PORT '
-                      'algorithm.')
+            str(provider), 'The amphora provider does not support the %s '
+                      'algorithm.' % algorithm)
+
+
+# Protocols the amphora data plane does not serve: UDP goes through nftables
+# (agent/nftables.py), but this kernel has no SCTP sockets, so an SCTP
+# listener could not be proven to carry traffic. What the API accepts, the
+# data plane serves: the provider refuses these up front (501) rather than
+# accepting objects the worker can never build.
+UNSERVED_PROTOCOLS = frozenset({'SCTP'})
+
+
+def check_protocol(provider: str | None, protocol: str) -> None:
+    """501 for a listener or pool protocol the amphora cannot serve."""
+    if is_amphora(provider) and protocol in UNSERVED_PROTOCOLS:
+        raise errors.NotImplementedByProvider(
+            str(provider), 'The amphora provider does not serve %s listeners and '
+                      'pools yet.' % protocol)
+
+
+def check_graph_protocols(lb: models.LoadBalancer) -> None:
+    """check_protocol over a whole single-call create, once everything else
+    validated (Octavia calls the provider after its own checks: 400s first)."""
+    for protocol in [li.protocol for li in lb.listeners] + [p.protocol for p in lb.pools]:
+        check_protocol(lb.provider, protocol)
 
 
 def check_l7_listener(provider: str | None, protocol: str) -> None:

@@ -78,9 +78,9 @@ def rest_amphora_for(env):
 @pytest.fixture(scope='module', params=['fake', 'real'])
 def impl(request):
     if request.param == 'fake':
-        amphora = base.Amphora(
-            id=str(uuid.uuid4()), lb_id=LB.id, status='BOOTING', compute_id='noop-fake'
-        )
+        amphora_id = str(uuid.uuid4())
+        compute_id = noop.NoopCompute().compute_id_for(amphora_id)
+        amphora = base.Amphora(id=amphora_id, lb_id=LB.id, status='BOOTING', compute_id=compute_id)
         return Impl(
             'fake',
             noop.NoopAmphora(),

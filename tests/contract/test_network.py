@@ -48,9 +48,9 @@ def impl(request):
     if request.param == 'fake':
 
         def new_amphora():
-            return base.Amphora(
-                id=str(uuid.uuid4()), lb_id=LB.id, status='BOOTING', compute_id='noop-fake'
-            )
+            amphora_id = str(uuid.uuid4())
+            compute_id = noop.NoopCompute().compute_id_for(amphora_id)
+            return base.Amphora(id=amphora_id, lb_id=LB.id, status='BOOTING', compute_id=compute_id)
 
         return Impl('fake', noop.NoopNetwork(), CAPS['fake'], {'new_amphora': new_amphora})
     env = request.getfixturevalue('real_env')

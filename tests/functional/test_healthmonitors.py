@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from lbaas.service import providers
 from tests.functional.conftest import fault
 
 HM_KEYS = {
@@ -20,12 +21,24 @@ ALLOWED = {protocol: ({'UDP-CONNECT', 'SCTP', 'TCP', 'HTTP'}
 
 
 @pytest.fixture(scope='module')
-def pools(owner, shared_lb):
-    """One pool of every protocol on the shared LB, by protocol."""
-    return {protocol: owner.create('pools', 'pool', {
-        'loadbalancer_id': shared_lb['id'], 'protocol': protocol,
-        'lb_algorithm': 'ROUND_ROBIN', 'name': protocol}, shared_lb['id'])
-        for protocol in POOL_PROTOCOLS}
+def noop_lb(owner):
+    """For pool protocols the amphora provider refuses (501) but the API accepts."""
+    lb = owner.create_lb(name='hm-noop', provider='noop_driver')
+    yield lb
+    owner.delete('loadbalancers/%s?cascade=true' % lb['id'])
+
+
+@pytest.fixture(scope='module')
+def pools(owner, shared_lb, noop_lb):
+    """One pool of every protocol, by protocol, each with its `lb_id`: on the
+    shared LB, or on the noop one for protocols the amphora does not serve."""
+    result = {}
+    for protocol in POOL_PROTOCOLS:
+        lb = noop_lb if protocol in providers.UNSERVED_PROTOCOLS else shared_lb
+        result[protocol] = dict(owner.create('pools', 'pool', {
+            'loadbalancer_id': lb['id'], 'protocol': protocol,
+            'lb_algorithm': 'ROUND_ROBIN', 'name': protocol}, lb['id']), lb_id=lb['id'])
+    return result
 
 
 def hm_body(pool, **fields):
@@ -102,7 +115,7 @@ def test_unknown_pool_is_404(owner):
 
 @pytest.mark.parametrize('pool_protocol', POOL_PROTOCOLS)
 @pytest.mark.parametrize('hm_type', HM_TYPES)
-def test_monitor_type_follows_the_pool_protocol(owner, shared_lb, pools, pool_protocol,
+def test_monitor_type_follows_the_pool_protocol(owner, pools, pool_protocol,
                                                 hm_type):
     resp = post(owner, pools[pool_protocol], type=hm_type,
                 **({'http_method': 'HEAD'} if hm_type in ('HTTP', 'HTTPS') else {}))
@@ -110,8 +123,9 @@ def test_monitor_type_follows_the_pool_protocol(owner, shared_lb, pools, pool_pr
         fault(resp, 400)
         return
     assert resp.status_code == 201, resp.text
-    owner.wait_lb(shared_lb['id'])
-    owner.remove('healthmonitors/' + resp.json()['healthmonitor']['id'], shared_lb['id'])
+    lb_id = pools[pool_protocol]['lb_id']
+    owner.wait_lb(lb_id)
+    owner.remove('healthmonitors/' + resp.json()['healthmonitor']['id'], lb_id)
 
 
 def test_udp_connect_needs_the_minimum_delay(owner, pools):

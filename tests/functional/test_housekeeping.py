@@ -46,6 +46,6 @@ def test_stalled_builds_are_torn_down(drivers, lb, lb_status, later, reaped):
     amphora_id, changed = booting(lb['id'], lb_status)
     count = housekeeping.reap_stalled_builds(drivers, now=changed + later)
     assert count >= int(reaped)  # other tests' leftovers may be stalled too
-    assert ('noop-' + amphora_id in drivers.compute.deleted) is reaped
+    assert (drivers.compute.compute_id_for(amphora_id) in drivers.compute.deleted) is reaped
     if reaped:
         assert status_of(amphora_id) == 'DELETED'

@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from lbaas.service import providers
 from tests.functional.conftest import fault
 
 LISTENER_KEYS = {
@@ -172,6 +173,9 @@ def test_one_listener_per_l4_protocol_and_port(owner, shared_lb, listener, proto
     resp = post(owner, shared_lb, protocol=protocol, **tls)
     if conflicts:
         assert 'protocol_port 80' in fault(resp, 409)
+        return
+    if protocol in providers.UNSERVED_PROTOCOLS:  # past the port check, the amphora refuses
+        assert protocol in fault(resp, 501)
         return
     assert resp.status_code == 201, resp.text
     owner.wait_lb(shared_lb['id'])

@@ -485,3 +485,41 @@ def tcp_listener_http_pool() -> LoadBalancerView:
             insert_headers=["X-Forwarded-For"],
         ),
     )
+
+
+def source_ip_port() -> LoadBalancerView:
+    """SOURCE_IP_PORT hashes the client's address and port, in tcp and http mode."""
+    tcp = PoolView(
+        id="pool-tcp",
+        protocol="TCP",
+        lb_algorithm="SOURCE_IP_PORT",
+        members=members("tcp", 2, port=5432),
+    )
+    http = PoolView(
+        id="pool-http", protocol="HTTP", lb_algorithm="SOURCE_IP_PORT", members=members("web", 2)
+    )
+    return lb(
+        "sip-port",
+        ListenerView(id="listener-tcp", protocol="TCP", port=5432, default_pool=tcp),
+        ListenerView(id="listener-http", protocol="HTTP", port=80, default_pool=http),
+        vips=(VIP4, VIP6),
+    )
+
+
+def prometheus() -> LoadBalancerView:
+    """A PROMETHEUS listener is HAProxy's exporter on the listener's port,
+    behind its allowed_cidrs, next to an ordinary listener."""
+    pool = PoolView(
+        id="pool-web", protocol="HTTP", lb_algorithm="ROUND_ROBIN", members=members("web", 1)
+    )
+    return lb(
+        "metrics",
+        ListenerView(id="listener-http", protocol="HTTP", port=80, default_pool=pool),
+        ListenerView(
+            id="listener-prometheus",
+            protocol="PROMETHEUS",
+            port=9100,
+            connection_limit=100,
+            allowed_cidrs=["198.18.0.0/24"],
+        ),
+    )

@@ -42,6 +42,8 @@ CASES = {
     "active_standby": cases.active_standby,
     "pool_reencryption": cases.pool_reencryption,
     "tcp_listener_http_pool": cases.tcp_listener_http_pool,
+    "source_ip_port": cases.source_ip_port,
+    "prometheus": cases.prometheus,
 }
 
 

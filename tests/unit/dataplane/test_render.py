@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from lbaas.dataplane import directives
 from lbaas.dataplane.render import (
     DEFAULT_MAX_CONNECTIONS,
     RuntimePaths,
@@ -66,10 +67,16 @@ def test_maxconn_cap_is_a_parameter() -> None:
     assert global_maxconn(_lb(), 2000) == 2000  # no listeners: the whole budget
 
 
-def test_source_ip_port_is_refused() -> None:
+def test_source_ip_port_hashes_address_and_port() -> None:
     listener = _listener(80, default_pool=_pool("p", "SOURCE_IP_PORT"))
-    with pytest.raises(ValueError, match="SOURCE_IP_PORT"):
-        render_haproxy(_lb(listener), PATHS)
+    text = render_haproxy(_lb(listener), PATHS)
+    # The variable is set before the balance line uses it, in the same backend.
+    assert (
+        "    tcp-request content set-var(sess.src_port) src_port\n"
+        "    balance hash src,concat(:,sess.src_port)\n"
+    ) in text
+    plain = render_haproxy(_lb(_listener(80, default_pool=_pool("p", "SOURCE_IP"))), PATHS)
+    assert "src_port" not in plain and "    balance source\n" in plain
 
 
 def test_policies_follow_octavia_precedence_then_position() -> None:
@@ -138,3 +145,39 @@ def test_certificate_names_must_be_plain(bad: str) -> None:
 
 def test_external_check_only_with_a_ping_monitor() -> None:
     assert "external-check" not in render_haproxy(_lb(_listener(80)), PATHS)
+
+
+def test_prometheus_listener_is_the_exporter_in_http_mode() -> None:
+    listener = ListenerView(id="metrics", protocol="PROMETHEUS", port=9100)
+    text = render_haproxy(_lb(listener), PATHS)
+    frontend = text.split("frontend metrics\n")[1]
+    assert frontend.startswith("    mode http\n")
+    assert "    http-request use-service prometheus-exporter\n" in frontend
+    assert "default_backend" not in frontend and "\nbackend" not in text
+
+
+def test_connections_are_logged_in_octavias_format_unless_switched_off() -> None:
+    pool = _pool("p")
+    quiet = ListenerView(
+        id="quiet", protocol="TCP", port=81, default_pool=pool, connection_logging=False
+    )
+    text = render_haproxy(_lb(_listener(80, default_pool=pool), quiet), PATHS)
+    assert "    log /run/lbaas/amp-1/haproxy/log.sock len 8192 local0\n" in text
+    assert "defaults\n    log global\n" in text
+    http = text.split("frontend l80\n")[1].split("\n\n")[0]
+    assert "    log-format p\\ lb\\ %f\\ %ci\\ %cp\\ %t\\ %{+Q}r\\ %ST\\ " in http
+    assert "%b\\ %s\\ %Tt\\ %tsc\n" in http  # pool:listener and member
+    tcp = text.split("frontend quiet\n")[1].split("\n\n")[0]
+    assert "    no log\n" in tcp and "log-format" not in tcp
+
+
+def test_tcp_log_format_drops_http_fields_and_ids_are_escaped() -> None:
+    fmt = directives.log_format("project a", "lb%1", "tcp")
+    assert fmt.startswith("project\\ a\\ lb%%1\\ %f\\ ")
+    assert "%r" not in fmt and "%ST" not in fmt and "%t\\ -\\ -\\ %B" in fmt
+
+
+def test_no_log_socket_no_logging() -> None:
+    paths = RuntimePaths("/s/stats.sock", "/s/state", "/s/certs", "/s/ping")
+    text = render_haproxy(_lb(_listener(80, default_pool=_pool("p"))), paths)
+    assert "log" not in text.replace("load-server-state", "")
