@@ -368,6 +368,20 @@ def _address(item: str) -> tuple[str, int]:
     return address, number
 
 
+# DESIGN section 5: the only addresses lbaas gives out (tenant/VIP subnets,
+# the management network); nothing of ours may route off the machine.
+TENANT_PLAN = (ipaddress.ip_network('198.18.0.0/16'), ipaddress.ip_network('fd00:1b::/48'))
+MANAGEMENT_PLAN = ipaddress.ip_network('198.19.0.0/16')
+
+
+def in_plan(cidr: str, plan: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    network = ipaddress.ip_network(cidr, strict=False)
+    return any(
+        network.version == p.version and network.subnet_of(p)  # type: ignore[arg-type]
+        for p in plan
+    )
+
+
 class ConfigError(Exception):
     """A setting that cannot work; the message names the option."""
 
@@ -393,9 +407,27 @@ def validate() -> None:
                                                        hm.heartbeat_interval))
     for spec in CONF.networking.local_network:
         try:
-            LocalSubnet(spec)
+            subnet = LocalSubnet(spec)
         except (KeyError, ValueError) as exc:
             raise ConfigError('[networking] local_network: %r: %s' % (spec, exc)) from None
+        if not in_plan(str(subnet.cidr), TENANT_PLAN):
+            raise ConfigError('[networking] local_network: %s is outside the address plan (%s)'
+                              % (subnet.cidr, ', '.join(map(str, TENANT_PLAN))))
+    _check_management(CONF.networking)
+
+
+def _check_management(net: cfg.ConfigOpts.GroupAttr) -> None:
+    try:
+        management = ipaddress.ip_network(net.management_cidr, strict=False)
+        controller = ipaddress.ip_address(net.controller_ip)
+    except ValueError as exc:
+        raise ConfigError('[networking] management_cidr/controller_ip: %s' % exc) from None
+    if not in_plan(str(management), [MANAGEMENT_PLAN]):
+        raise ConfigError('[networking] management_cidr: %s is outside the address plan (%s)'
+                          % (management, MANAGEMENT_PLAN))
+    if controller not in management:
+        raise ConfigError('[networking] controller_ip: %s is not in management_cidr %s'
+                          % (controller, management))
 
 
 def heartbeat_key() -> bytes:

@@ -232,7 +232,9 @@ def _run_outage(service, window, created):
         stopped = pg_ctl('stop')
         window['stopped'] = time.time()
         assert stopped, 'PostgreSQL did not stop'
-        time.sleep(OUTAGE)
+        time.sleep(1.0)
+        window['health_during'] = _healthcheck(service)
+        time.sleep(OUTAGE - 1.0)
     finally:
         window['starting'] = time.time()
         _start_again()
@@ -240,7 +242,13 @@ def _run_outage(service, window, created):
         _forget_dead_connections()
         for client in clients:
             client.join(BEFORE + OUTAGE + AFTER + 30)
+    window['health_after'] = _healthcheck(service)
     return calls
+
+
+def _healthcheck(service):
+    """What a load balancer in front of the API sees at /healthcheck."""
+    return requests.get(service['url'] + '/healthcheck', timeout=10).status_code
 
 
 def _check_answers(calls, window):
@@ -278,6 +286,7 @@ def test_a_postgresql_outage_answers_503_and_loses_nothing(service, caplog):
         assert any(c.ended < window['stopping'] for c in created_calls(calls)), \
             'nothing was created before the outage'
         _check_answers(calls, window)
+        assert (window['health_during'], window['health_after']) == (503, 200)
         print('outage test: %d requests, %d answered 503, %d objects created and ACTIVE'
               % (len(calls), sum(c.status == 503 for c in calls), len(created)))
         assert worker_thread.is_alive() and _worker_thread()[0] is worker_thread

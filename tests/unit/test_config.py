@@ -14,10 +14,14 @@ BAD = [
     ('bind_ip', 'not-an-ip', 'health_manager', '[health_manager] bind_ip'),
     ('heartbeat_timeout', 1.0, 'health_manager', '[health_manager] heartbeat_timeout'),
     ('local_network', ['id=x,cidr=198.18.0.0/24'], 'networking', '[networking] local_network'),
+    ('local_network', ['id=x,subnet_id=y,cidr=fd00:99::/64'], 'networking',
+     '[networking] local_network: fd00:99::/64 is outside the address plan'),
+    ('management_cidr', '10.0.0.0/24', 'networking', '[networking] management_cidr'),
+    ('controller_ip', '198.18.0.1', 'networking', '[networking] controller_ip'),
 ]
 
 
-@pytest.mark.parametrize('name, value, group, named', BAD, ids=[b[0] for b in BAD])
+@pytest.mark.parametrize('name, value, group, named', BAD)
 def test_each_bad_value_is_refused_by_name(name, value, group, named):
     config.CONF.set_override(name, value, group)
     try:
@@ -37,12 +41,19 @@ def test_good_values_pass():
         config.CONF.clear_override('controller_ip_port_list', 'health_manager')
 
 
-def test_a_service_does_not_start_on_a_bad_configuration(tmp_path):
+@pytest.mark.parametrize('service, text, named', [
+    ('health-manager', '[health_manager]\nheartbeat_interval = 5\nheartbeat_timeout = 2\n',
+     '[health_manager] heartbeat_timeout'),
+    ('serve', '[networking]\nlocal_network = id=n,subnet_id=s,cidr=fd00:99::/64\n',
+     '[networking] local_network'),
+], ids=['health-manager', 'serve'])
+def test_a_service_does_not_start_on_a_bad_configuration(tmp_path, service, text, named):
     conf = tmp_path / 'lbaas.conf'
-    conf.write_text('[health_manager]\nheartbeat_interval = 5\nheartbeat_timeout = 2\n')
+    conf.write_text(text)
     done = subprocess.run(
-        [sys.executable, '-m', 'lbaas.cli', 'health-manager', '--config-file', str(conf),
+        [sys.executable, '-m', 'lbaas.cli', service, '--noop', '--config-file', str(conf),
          '--state-dir', str(tmp_path / 'state')],
         capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
-    assert '[health_manager] heartbeat_timeout' in done.stderr
+    assert named in done.stderr
+    assert not (tmp_path / 'state' / 'lbaas.sqlite').exists()  # nothing was started

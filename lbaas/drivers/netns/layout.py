@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from typing import Protocol, TypeAlias
 
-from lbaas import wire
+from lbaas import config, wire
 from lbaas.drivers.base import PermanentError
 from lbaas.drivers.pki import FileLock
 
@@ -36,9 +36,8 @@ MGMT_IFNAME = 'mgmt0'
 MGMT_BRIDGE = 'br-mgmt'
 RECORD_FILE = 'amphora.json'
 ALLOCATION_LOCK = '.allocation.lock'
-# DESIGN section 5: tenant/VIP subnets and the management network, nothing else.
-TENANT_PLAN = (ipaddress.ip_network('198.18.0.0/16'), ipaddress.ip_network('fd00:1b::/48'))
-MANAGEMENT_PLAN = ipaddress.ip_network('198.19.0.0/16')
+TENANT_PLAN = config.TENANT_PLAN  # checked at start too (config.validate)
+MANAGEMENT_PLAN = config.MANAGEMENT_PLAN
 # The agent refuses a state dir whose longest unix socket path under it does
 # not fit in sun_path; build() checks first, to fail with a clear reason.
 MAX_SOCKET_PATH = 107
