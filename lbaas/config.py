@@ -135,14 +135,29 @@ database_opts: list[cfg.Opt] = [
                     'times (not SQLite).'),
 ]
 
+# Octavia's names for the drivers that mean the same thing as ours.
+DRIVER_ALIASES = {
+    'compute_noop_driver': 'noop',
+    'network_noop_driver': 'noop',
+    'amphora_noop_driver': 'noop',
+    'amphora_haproxy_rest_driver': 'rest',
+}
+
 worker_opts: list[cfg.Opt] = [
-    cfg.StrOpt('compute_driver', default='auto', choices=['auto', 'noop', 'netns'],
-               help='auto: netns when running as root with HAProxy, else noop.'),
-    cfg.StrOpt('network_driver', default='auto', choices=['auto', 'noop', 'netns'],
-               help='auto: netns when running as root with HAProxy, else noop.'),
-    cfg.StrOpt('amphora_driver', default='auto', choices=['auto', 'noop', 'rest'],
+    cfg.StrOpt('compute_driver', default='auto',
+               choices=['auto', 'noop', 'netns', 'compute_noop_driver'],
+               help='auto: netns when running as root with HAProxy, else noop. '
+                    'Octavia\'s compute_noop_driver means noop.'),
+    cfg.StrOpt('network_driver', default='auto',
+               choices=['auto', 'noop', 'netns', 'network_noop_driver'],
+               help='auto: netns when running as root with HAProxy, else noop. '
+                    'Octavia\'s network_noop_driver means noop.'),
+    cfg.StrOpt('amphora_driver', default='auto',
+               choices=['auto', 'noop', 'rest', 'amphora_noop_driver',
+                        'amphora_haproxy_rest_driver'],
                help='auto: rest (the amphora agent\'s API) when running as root with '
-                    'HAProxy, else noop.'),
+                    'HAProxy, else noop. Octavia\'s amphora_noop_driver means noop, '
+                    'amphora_haproxy_rest_driver rest.'),
     cfg.StrOpt('loadbalancer_topology', default='SINGLE',
                choices=['SINGLE', 'ACTIVE_STANDBY'],
                help='Topology of a new load balancer whose flavor sets none: one '

@@ -50,7 +50,7 @@ def driver_name(option: str) -> str:
     """The configured driver for `option`, with `auto` resolved."""
     name: str = getattr(config.CONF.controller_worker, option)
     if name != 'auto':
-        return name
+        return config.DRIVER_ALIASES.get(name, name)
     return 'noop' if netns_unavailable_reason() else REAL[option]
 
 

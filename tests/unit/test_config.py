@@ -57,3 +57,18 @@ def test_a_service_does_not_start_on_a_bad_configuration(tmp_path, service, text
     assert done.returncode != 0
     assert named in done.stderr
     assert not (tmp_path / 'state' / 'lbaas.sqlite').exists()  # nothing was started
+
+
+@pytest.mark.parametrize('option, octavia, ours', [
+    ('compute_driver', 'compute_noop_driver', 'noop'),
+    ('network_driver', 'network_noop_driver', 'noop'),
+    ('amphora_driver', 'amphora_noop_driver', 'noop'),
+    ('amphora_driver', 'amphora_haproxy_rest_driver', 'rest'),
+])
+def test_octavias_driver_names_mean_ours(option, octavia, ours):
+    from lbaas.drivers import registry
+    config.CONF.set_override(option, octavia, 'controller_worker')
+    try:
+        assert registry.driver_name(option) == ours
+    finally:
+        config.CONF.clear_override(option, 'controller_worker')
