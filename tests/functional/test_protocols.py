@@ -1,15 +1,16 @@
 """What the amphora provider serves and refuses, over HTTP.
 
-Rule: what the API accepts, the data plane serves. UDP and SCTP have no data
-plane yet (no IPVS, no SCTP on this kernel), so the amphora provider refuses
-them at once with Octavia's 501 body and writes nothing; other providers
-(noop) still take them. SOURCE_IP_PORT and PROMETHEUS are served.
+Rule: what the API accepts, the data plane serves. SCTP has no data plane
+(no SCTP sockets on this kernel), so the amphora provider refuses it at once
+with Octavia's 501 body and writes nothing; other providers (noop) still take
+it. UDP (nftables), SOURCE_IP_PORT and PROMETHEUS are served.
 """
 import pytest
 
+from lbaas.service import providers
 from tests.functional.conftest import LOCAL_V4_SUBNET, fault
 
-UNSERVED = ('UDP', 'SCTP')
+UNSERVED = sorted(providers.UNSERVED_PROTOCOLS)
 
 
 def _children(client, lb_id, collection):

@@ -66,8 +66,12 @@ def test_least_connections_sends_new_requests_to_the_idle_member(api, lb, client
     quick = answers(client, target, 9)
     for thread in threads:
         thread.join(15)
-    assert len(quick) == 1, quick  # all nine on one member
-    assert len(slow) == 2 and set(slow) | set(quick) == {'m1', 'm2', 'm3'}, (slow, quick)
+    # Most of the nine on the idle member (round robin: three each). Not all:
+    # on a loaded host a quick request's stream may still count on its member
+    # when the next one is balanced, and a tie goes round robin.
+    (idle, most), *others = quick.most_common()
+    assert all(most >= 2 * n for _, n in others), quick
+    assert len(slow) == 2 and set(slow) | {idle} == {'m1', 'm2', 'm3'}, (slow, quick)
 
 
 def wait_active_connections(api, listener_id, wanted, timeout):
