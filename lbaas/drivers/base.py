@@ -139,9 +139,6 @@ class AmphoraDriver(Protocol):
     def push(self, amphora: Amphora, bundle: wire.ConfigBundle) -> str:
         """Apply a whole configuration bundle; return its digest."""
 
-    def stats(self, amphora: Amphora) -> list[StatRow] | None:
-        """HAProxy's `show stat` rows; None when the amphora cannot say."""
-
     def rotate_certificate(self, amphora: Amphora, cert: wire.AmphoraCertificate) -> None:
         """Give the agent a new server certificate (and trust bundle), used
         from its next handshake on. Works on an agent whose certificate has

@@ -14,7 +14,7 @@ import threading
 import uuid
 
 from lbaas import wire
-from lbaas.drivers.base import Addressing, Amphora, LoadBalancerNetwork, StatRow
+from lbaas.drivers.base import Addressing, Amphora, LoadBalancerNetwork
 
 NOOP_RUNTIME_ROOT = '/nonexistent/noop-amphorae'
 # vrrp_port_id of an amphora plugged without one: the same on every plug (a retry).
@@ -144,10 +144,6 @@ class NoopAmphora:
         self.faults.check('push')
         self.pushed[amphora.id] = bundle
         return bundle.digest()
-
-    def stats(self, amphora: Amphora) -> list[StatRow] | None:
-        self.faults.check('stats')
-        return []
 
     def rotate_certificate(self, amphora: Amphora, cert: wire.AmphoraCertificate) -> None:
         self.faults.check('rotate_certificate')

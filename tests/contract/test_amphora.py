@@ -1,13 +1,12 @@
 """The AmphoraDriver contract: NoopAmphora (fake) and RestAmphora (real).
 
-What the reconcile loop and the status poller rely on
-(lbaas/controller/reconcile.py, status.py): ready() turns True once the
+What the reconcile loop relies on (lbaas/controller/reconcile.py): ready() turns True once the
 amphora is built and never raises; running_digest() is compared with the
 rendered bundle's digest to decide whether to push; push() returns the
 bundle's digest, after which running_digest() reports it; a configuration the
 amphora refuses is a PermanentError (the LB goes to ERROR), an amphora that
-cannot be reached a TransientError (retried); stats() is a list of `show stat`
-rows, or None when the amphora cannot say.
+cannot be reached a TransientError (retried). Statuses and counters come
+with the heartbeats, not through this seam.
 
 Certificates (lbaas/controller/certificates.py): certificate_expiry() says
 when the certificate the agent presents ends (aware UTC), None when it cannot
@@ -232,21 +231,6 @@ def test_a_refused_configuration_is_a_permanent_error(impl, amphora):
     assert impl.driver.running_digest(current) == digest  # the old one still runs
 
 
-def test_stats_is_a_list_of_rows_or_none(impl, amphora):
-    bundle, listener_id = bundle_for(impl, amphora)
-    push(impl, amphora, bundle)
-    rows = impl.driver.stats(amphora)
-    assert rows is None or isinstance(rows, list)
-    for row in rows or []:
-        assert isinstance(row, dict)
-        assert all(isinstance(k, str) for k in row)
-    if impl.name == 'real':
-        # status.py finds a listener's counters by its FRONTEND row.
-        assert {'pxname': listener_id, 'svname': 'FRONTEND'}.items() <= next(
-            (r for r in rows if r.get('svname') == 'FRONTEND'), {}
-        ).items()
-
-
 @pytest.mark.parametrize('where', ['nothing-listens', 'no-address'])
 def test_an_unreachable_amphora_is_not_ready_and_transient(impl, where):
     lost = unreachable(impl, where)
@@ -254,7 +238,6 @@ def test_an_unreachable_amphora_is_not_ready_and_transient(impl, where):
     assert impl.driver.ready(lost) is False
     assert time.monotonic() - started < 2.0  # one quick probe
     assert impl.driver.running_digest(lost) is None
-    assert impl.driver.stats(lost) is None
     bundle, _ = bundle_for(impl, lost)
     with pytest.raises(base.TransientError):
         impl.driver.push(lost, bundle)

@@ -79,7 +79,6 @@ def test_an_amphora_without_a_management_address_is_unreachable():
     amphorae = driver(client)
     assert amphorae.ready(NEVER_PLUGGED) is False
     assert amphorae.running_digest(NEVER_PLUGGED) is None
-    assert amphorae.stats(NEVER_PLUGGED) is None
     with pytest.raises(base.TransientError):
         amphorae.push(NEVER_PLUGGED, BUNDLE)
     assert client.calls == []  # nothing was sent anywhere

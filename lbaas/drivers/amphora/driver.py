@@ -15,7 +15,6 @@ from lbaas.drivers.base import (
     Amphora,
     CertificateExpired,
     PermanentError,
-    StatRow,
     TransientError,
 )
 
@@ -71,13 +70,6 @@ class RestAmphora:
                 'amphora %s answered the configuration without a digest' % amphora.id
             )
         return status.config_digest
-
-    def stats(self, amphora: Amphora) -> list[StatRow] | None:
-        """HAProxy's `show stat` rows; None when the agent cannot say."""
-        try:
-            return self.client.stats(*self._where(amphora))
-        except rest.AgentError:
-            return None
 
     def rotate_certificate(self, amphora: Amphora, cert: wire.AmphoraCertificate) -> None:
         try:
