@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from lbaas.api import base, errors, query
 from lbaas.db import models, work
 from lbaas.db import session as db
+from lbaas.schemas import fields
 from lbaas.service import loadbalancers
 
 A = models.Amphora
@@ -21,9 +22,6 @@ LB = models.LoadBalancer
 DELETED, ERROR, PENDING_DELETE = 'DELETED', 'ERROR', 'PENDING_DELETE'
 STAT_FIELDS = ('active_connections', 'bytes_in', 'bytes_out', 'request_errors',
                'total_connections')
-PLAIN_FIELDS = ('id', 'compute_id', 'lb_network_ip', 'vrrp_ip', 'ha_ip', 'vrrp_port_id',
-                'ha_port_id', 'cert_busy', 'role', 'status', 'vrrp_interface', 'vrrp_id',
-                'vrrp_priority', 'cached_zone', 'image_id', 'compute_flavor')
 
 
 def _timestamp(value: datetime.datetime | None) -> str | None:
@@ -31,19 +29,14 @@ def _timestamp(value: datetime.datetime | None) -> str | None:
 
 
 def amphora_view(amphora: models.Amphora) -> dict[str, Any]:
-    body = {name: getattr(amphora, name) for name in PLAIN_FIELDS}
-    # QUIRK: the api-ref shows load_balancer_id; Octavia emits loadbalancer_id.
-    body['loadbalancer_id'] = amphora.load_balancer_id
+    body = dict(zip(fields.AMPHORA.body, fields.AMPHORA.values(amphora), strict=False))
     for name in ('cert_expiration', 'created_at', 'updated_at'):
         body[name] = _timestamp(getattr(amphora, name))
     return body
 
 
-COLUMNS: dict[str, Any] = {name: getattr(A, name) for name in PLAIN_FIELDS}
-COLUMNS.update(loadbalancer_id=A.load_balancer_id, cert_expiration=A.cert_expiration,
-               created_at=A.created_at, updated_at=A.updated_at,
-               # Amphorae belong to no project; Octavia filters on their LB's.
-               project_id=LB.project_id)
+# Amphorae belong to no project; Octavia filters on their LB's.
+COLUMNS = dict(base.columns(A, fields.AMPHORA), project_id=LB.project_id)
 SPEC = base.Spec(A, COLUMNS, amphora_view, 'amphorae', 'amphora')
 
 

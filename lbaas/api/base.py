@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from lbaas import config
 from lbaas.api import auth, errors, policy, query
 from lbaas.db import work
+from lbaas.schemas import fields
 from lbaas.schemas.common import format_validation_error
 
 
@@ -102,14 +103,9 @@ class Spec:
         self.links_key = links_key or plural + '_links'
 
 
-def common_columns(model: Any) -> dict[str, Any]:
-    """API names shared by every load-balancing object."""
-    return {'id': model.id, 'project_id': model.project_id,
-            'tenant_id': model.project_id,
-            'provisioning_status': model.provisioning_status,
-            'operating_status': model.operating_status,
-            'admin_state_up': model.enabled, 'created_at': model.created_at,
-            'updated_at': model.updated_at}
+def columns(model: Any, own: fields.Fields) -> dict[str, Any]:
+    """A resource's list filters and sort keys: API names on the model's columns."""
+    return {name: getattr(model, attr) for name, attr in own.filters()}
 
 
 def not_deleted(model: Any) -> Select[Any]:

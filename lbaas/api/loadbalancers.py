@@ -8,18 +8,14 @@ from sqlalchemy.sql.base import ExecutableOption
 from lbaas.api import base, query
 from lbaas.db import models
 from lbaas.db import session as db
-from lbaas.schemas import views
+from lbaas.schemas import fields, views
 from lbaas.schemas.common import parse_bool
 from lbaas.schemas.loadbalancer import LoadBalancerCreate, LoadBalancerUpdate
 from lbaas.service import lifecycle, loadbalancers, status_tree
 
 LB = models.LoadBalancer
-COLUMNS = dict(base.common_columns(LB), name=LB.name, description=LB.description,
-               provider=LB.provider, flavor_id=LB.flavor_id,
-               availability_zone=LB.availability_zone,
-               vip_address=models.Vip.ip_address, vip_port_id=models.Vip.port_id,
-               vip_subnet_id=models.Vip.subnet_id, vip_network_id=models.Vip.network_id,
-               vip_qos_policy_id=models.Vip.qos_policy_id)
+COLUMNS = base.columns(LB, fields.LOADBALANCER)
+COLUMNS.update({name: getattr(models.Vip, attr) for name, attr in fields.VIP.items()})
 SPEC = base.Spec(LB, COLUMNS, views.loadbalancer, 'loadbalancers', 'loadbalancer')
 # A list or show names its listeners and pools by id only: load just the
 # ids, in one query for all rows, and none of their own relationships.

@@ -5,15 +5,9 @@ from sqlalchemy.orm import Session
 
 from lbaas import config, errors
 from lbaas.db import models
-from lbaas.schemas import rules
+from lbaas.schemas import fields, rules
 from lbaas.service import lifecycle, quotas
 from lbaas.service.pools import assign, lock_pool_parent, pool_pending
-
-HM_COLUMNS = {'max_retries': 'rise_threshold', 'max_retries_down': 'fall_threshold',
-              'admin_state_up': 'enabled'}
-HM_FIELDS = ('name', 'type', 'delay', 'timeout', 'max_retries', 'max_retries_down',
-             'http_method', 'url_path', 'expected_codes', 'http_version', 'domain_name',
-             'admin_state_up', 'tags')
 
 
 def build_healthmonitor(pool: models.Pool, values: dict[str, Any]) -> models.HealthMonitor:
@@ -28,7 +22,7 @@ def build_healthmonitor(pool: models.Pool, values: dict[str, Any]) -> models.Hea
                                   settings.udp_connect_min_interval_health_monitor)
     hm = models.HealthMonitor(project_id=pool.project_id,
                               **lifecycle.new_status_fields(values.get('admin_state_up', True)))
-    assign(hm, values, HM_FIELDS, HM_COLUMNS)
+    assign(hm, values, fields.HEALTHMONITOR)
     hm.fall_threshold = hm.fall_threshold or 3
     pool.health_monitor = hm
     return hm
@@ -61,7 +55,7 @@ def update_healthmonitor(session: Session, hm_id: str,
                 raise errors.InvalidInput('Invalid input for field/attribute %s. Value: '
                                           "'%s'. Only allowed for HTTP and HTTPS health "
                                           'monitors.' % (name, changes[name]))
-    assign(hm, changes, HM_FIELDS, HM_COLUMNS)
+    assign(hm, changes, fields.HEALTHMONITOR)
     rules.check_hm_domain_name(hm.http_version, hm.domain_name)
     hm.provisioning_status = lifecycle.PENDING_UPDATE
     pool_pending(pool)

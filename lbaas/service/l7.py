@@ -5,16 +5,12 @@ from sqlalchemy.orm import Session
 
 from lbaas import errors
 from lbaas.db import models
-from lbaas.schemas import rules
+from lbaas.schemas import fields, rules
 from lbaas.schemas.l7rule import check_l7rule_data
 from lbaas.service import lifecycle, listeners, providers, quotas
 from lbaas.service.pools import assign
 
 MAX_RULES = 50
-POLICY_FIELDS = ('name', 'description', 'action', 'redirect_pool_id', 'redirect_url',
-                 'redirect_prefix', 'redirect_http_code', 'admin_state_up', 'tags')
-RULE_FIELDS = ('type', 'compare_type', 'key', 'value', 'invert', 'admin_state_up', 'tags')
-COLUMNS = {'admin_state_up': 'enabled'}
 
 
 def _check_policy(lb: models.LoadBalancer, listener: models.Listener, policy: models.L7Policy,
@@ -54,7 +50,7 @@ def build_policy(session: Session, lb: models.LoadBalancer, listener: models.Lis
                  redirect_pool: models.Pool | None = None) -> models.L7Policy:
     policy = models.L7Policy(project_id=listener.project_id,
                              **lifecycle.new_status_fields(values.get('admin_state_up', True)))
-    assign(policy, values, POLICY_FIELDS, COLUMNS)
+    assign(policy, values, fields.L7POLICY)
     if redirect_pool is None:
         redirect_pool = _redirect_pool(session, values.get('redirect_pool_id'))
     policy.redirect_pool = redirect_pool
@@ -94,7 +90,7 @@ def update_policy(session: Session, policy_id: str,
                   changes: dict[str, Any]) -> models.L7Policy:
     lb, policy = _lock_policy(session, policy_id)
     listener = policy.listener
-    assign(policy, changes, POLICY_FIELDS, COLUMNS)
+    assign(policy, changes, fields.L7POLICY)
     if 'redirect_pool_id' in changes:
         policy.redirect_pool = _redirect_pool(session, changes['redirect_pool_id'])
     _check_policy(lb, listener, policy, policy.redirect_pool)
@@ -120,7 +116,7 @@ def build_rule(policy: models.L7Policy, values: dict[str, Any]) -> models.L7Rule
         raise errors.Conflict('Too many rules on L7 policy %s' % policy.id)
     rule = models.L7Rule(project_id=policy.project_id,
                          **lifecycle.new_status_fields(values.get('admin_state_up', True)))
-    assign(rule, values, RULE_FIELDS, COLUMNS)
+    assign(rule, values, fields.L7RULE)
     rule.invert = bool(rule.invert)
     policy.rules.append(rule)
     return rule
@@ -160,7 +156,7 @@ def update_rule(session: Session, policy_id: str, rule_id: str,
                 changes: dict[str, Any]) -> models.L7Rule:
     lb, policy = _lock_policy_parent(session, policy_id)
     rule = get_rule(session, policy_id, rule_id)
-    assign(rule, changes, RULE_FIELDS, COLUMNS)
+    assign(rule, changes, fields.L7RULE)
     check_l7rule_data(rule.type, rule.compare_type, rule.key, rule.value)
     rule.provisioning_status = lifecycle.PENDING_UPDATE
     _pending_parents(policy)

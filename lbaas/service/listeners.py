@@ -5,23 +5,9 @@ from sqlalchemy.orm import Session
 
 from lbaas import config, errors
 from lbaas.db import models
-from lbaas.schemas import rules
+from lbaas.schemas import fields, rules
 from lbaas.service import lifecycle, pools, providers, quotas
 
-COLUMN_OF = {  # API name -> model attribute, where they differ
-    'default_tls_container_ref': 'default_tls_container_id',
-    'client_ca_tls_container_ref': 'client_ca_tls_certificate_id',
-    'client_crl_container_ref': 'client_crl_container_id',
-    'admin_state_up': 'enabled',
-}
-FIELDS = ('name', 'description', 'protocol', 'protocol_port', 'connection_limit',
-          'default_pool_id', 'default_tls_container_ref', 'sni_container_refs',
-          'client_ca_tls_container_ref', 'client_authentication',
-          'client_crl_container_ref', 'insert_headers', 'timeout_client_data',
-          'timeout_member_connect', 'timeout_member_data', 'timeout_tcp_inspect',
-          'tls_ciphers', 'tls_versions', 'alpn_protocols', 'hsts_max_age',
-          'hsts_include_subdomains', 'hsts_preload', 'allowed_cidrs', 'admin_state_up',
-          'tags')
 TIMEOUTS = ('timeout_client_data', 'timeout_member_connect', 'timeout_member_data',
             'timeout_tcp_inspect')
 
@@ -38,11 +24,7 @@ def _config_defaults(protocol: str) -> dict[str, Any]:
 
 
 def apply_fields(listener: models.Listener, values: dict[str, Any]) -> None:
-    for name, value in values.items():
-        if name == 'tags':
-            listener.tags = value
-        elif name in FIELDS:
-            setattr(listener, COLUMN_OF.get(name, name), value)
+    pools.assign(listener, values, fields.LISTENER)
     for name, value in _config_defaults(listener.protocol).items():
         if getattr(listener, name) is None:
             setattr(listener, name, value)

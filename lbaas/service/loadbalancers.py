@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from lbaas import config, errors
 from lbaas.db import models
-from lbaas.service import graph, lifecycle, networks, providers, quotas
+from lbaas.schemas import fields
+from lbaas.service import graph, lifecycle, networks, pools, providers, quotas
 
 
 class Caller(Protocol):
@@ -119,16 +120,9 @@ def _insert(session: Session, lb: models.LoadBalancer, data: dict[str, Any]) -> 
                 row.ip_address = values['ip_address']
 
 
-UPDATABLE = ('name', 'description', 'tags')
-
-
 def update(session: Session, lb_id: str, changes: dict[str, Any]) -> models.LoadBalancer:
     lb = lifecycle.lock_lb(session, lb_id)
-    for field in UPDATABLE:
-        if field in changes:
-            setattr(lb, field, changes[field])
-    if 'admin_state_up' in changes:
-        lb.enabled = bool(changes['admin_state_up'])
+    pools.assign(lb, changes, fields.LOADBALANCER)
     if 'vip_qos_policy_id' in changes:
         lb.vip.qos_policy_id = changes['vip_qos_policy_id']
     if 'vip_sg_ids' in changes:

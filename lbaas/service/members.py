@@ -6,12 +6,10 @@ from sqlalchemy.orm import Session
 
 from lbaas import errors
 from lbaas.db import models
+from lbaas.schemas import fields
 from lbaas.service import lifecycle, quotas
 from lbaas.service.pools import assign, lock_pool_parent, pool_pending
 
-MEMBER_COLUMNS = {'address': 'ip_address', 'admin_state_up': 'enabled'}
-MEMBER_FIELDS = ('name', 'address', 'protocol_port', 'weight', 'backup', 'subnet_id',
-                 'monitor_address', 'monitor_port', 'admin_state_up', 'tags')
 
 def build_member(pool: models.Pool, values: dict[str, Any],
                  check_duplicate: bool = True) -> models.Member:
@@ -28,7 +26,7 @@ def build_member(pool: models.Pool, values: dict[str, Any],
     member = models.Member(project_id=pool.project_id,
                            **lifecycle.new_status_fields(values.get('admin_state_up', True),
                                                          operating))
-    assign(member, values, MEMBER_FIELDS, MEMBER_COLUMNS)
+    assign(member, values, fields.MEMBER)
     member.weight = 1 if member.weight is None else member.weight
     member.backup = bool(member.backup)
     pool.members.append(member)
@@ -57,7 +55,7 @@ def update_member(session: Session, pool_id: str, member_id: str,
                   changes: dict[str, Any]) -> models.Member:
     lb, pool = lock_pool_parent(session, pool_id)
     member = get_member(session, pool_id, member_id)
-    assign(member, changes, MEMBER_FIELDS, MEMBER_COLUMNS)
+    assign(member, changes, fields.MEMBER)
     member.provisioning_status = lifecycle.PENDING_UPDATE
     pool_pending(pool)
     lifecycle.touch_lb(session, lb, [member])
@@ -91,7 +89,7 @@ def batch_update_members(session: Session, pool_id: str, wanted: Sequence[dict[s
             targets.append(build_member(pool, values, check_duplicate=False))
         elif _member_differs(existing, values):
             assign(existing, {k: v for k, v in values.items() if k != 'request_sriov'},
-                   MEMBER_FIELDS, MEMBER_COLUMNS)
+                   fields.MEMBER)
             existing.provisioning_status = lifecycle.PENDING_UPDATE
             targets.append(existing)
     lifecycle.mark(lifecycle.PENDING_DELETE, *gone)
@@ -106,8 +104,8 @@ def batch_update_members(session: Session, pool_id: str, wanted: Sequence[dict[s
 
 def _member_differs(member: models.Member, values: dict[str, Any]) -> bool:
     for name, value in values.items():
-        if name in MEMBER_FIELDS and name != 'tags' and \
-                getattr(member, MEMBER_COLUMNS.get(name, name)) != value:
+        if name in fields.MEMBER.written and \
+                getattr(member, fields.MEMBER.attr(name)) != value:
             return True
     return 'tags' in values and member.tags != list(values['tags'] or [])
 

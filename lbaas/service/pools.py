@@ -1,30 +1,22 @@
 """Pool, member and health monitor writes."""
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from lbaas import config, errors
 from lbaas.db import models
-from lbaas.schemas import rules
+from lbaas.schemas import fields, rules
 from lbaas.service import lifecycle, providers, quotas
 
-POOL_COLUMNS = {'tls_container_ref': 'tls_certificate_id',
-                'ca_tls_container_ref': 'ca_tls_certificate_id',
-                'crl_container_ref': 'crl_container_id', 'admin_state_up': 'enabled'}
-POOL_FIELDS = ('name', 'description', 'protocol', 'lb_algorithm', 'session_persistence',
-               'tls_enabled', 'tls_container_ref', 'ca_tls_container_ref',
-               'crl_container_ref', 'tls_ciphers', 'tls_versions', 'alpn_protocols',
-               'admin_state_up', 'tags')
 
-
-def assign(obj: models.Taggable, values: Mapping[str, Any], fields: Collection[str],
-           columns: Mapping[str, str]) -> None:
+def assign(obj: models.Taggable, values: Mapping[str, Any], own: fields.Fields) -> None:
+    """Write the request's values the resource lets a request write onto `obj`."""
     for name, value in values.items():
         if name == 'tags':
             obj.tags = value
-        elif name in fields:
-            setattr(obj, columns.get(name, name), value)
+        elif name in own.written:
+            setattr(obj, own.attr(name), value)
 
 
 def refuse_inline_children(values: Mapping[str, Any], *fields: str) -> None:
@@ -65,7 +57,7 @@ def build_pool(lb: models.LoadBalancer, values: dict[str, Any],
     pool = models.Pool(project_id=lb.project_id,
                        **lifecycle.new_status_fields(values.get('admin_state_up', True)))
     lb.pools.append(pool)  # through the parent, so the session adopts it
-    assign(pool, values, POOL_FIELDS, POOL_COLUMNS)
+    assign(pool, values, fields.POOL)
     _pool_tls_defaults(pool)
     if listener is not None:
         if listener.default_pool_id or listener.default_pool is not None:
@@ -120,7 +112,7 @@ def update_pool(session: Session, pool_id: str, changes: dict[str, Any]) -> mode
     for name in ('tls_ciphers', 'tls_versions', 'alpn_protocols'):
         if name in changes and changes[name] is None:
             setattr(pool, name, None)
-    assign(pool, changes, POOL_FIELDS, POOL_COLUMNS)
+    assign(pool, changes, fields.POOL)
     _pool_tls_defaults(pool)
     check_pool(lb, pool)
     pool.provisioning_status = lifecycle.PENDING_UPDATE
