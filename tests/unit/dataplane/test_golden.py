@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from lbaas.dataplane.render import RuntimePaths, render_haproxy
-from tests.unit.dataplane import cases, cases_l7
+from tests.unit.dataplane import cases, cases_l7, goldens
 
-GOLDEN_DIR = Path(__file__).parent / "golden"
+GOLDEN_DIR = goldens.GOLDEN_DIR
 GOLDEN_STATE_DIR = "/var/lib/lbaas/amphora"
 GOLDEN_PATHS = RuntimePaths.in_state_dir(GOLDEN_STATE_DIR)
 
@@ -53,12 +53,7 @@ def _golden(name: str) -> Path:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_renders_golden(name: str) -> None:
-    text = render_haproxy(CASES[name](), GOLDEN_PATHS)
-    path = _golden(name)
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(text)
-    assert path.exists(), f"no golden file {path}; run with UPDATE_GOLDEN=1"
-    assert text == path.read_text()
+    goldens.check(_golden(name), render_haproxy(CASES[name](), GOLDEN_PATHS))
 
 
 def test_every_golden_file_has_a_case() -> None:

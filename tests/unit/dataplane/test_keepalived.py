@@ -25,8 +25,9 @@ from lbaas.dataplane.keepalived import (
     render_keepalived,
     seconds,
 )
+from tests.unit.dataplane import goldens
 
-GOLDEN_DIR = Path(__file__).parent / "golden"
+GOLDEN_DIR = goldens.GOLDEN_DIR
 PATHS = KeepalivedPaths.in_state_dir("/var/lib/lbaas/amphora")
 LB_ID = "3c9a7b1e-2d4f-4e6a-8b0c-1a2b3c4d5e6f"
 IFACE = "eth-5fd5b4"
@@ -71,20 +72,13 @@ def _golden(name: str) -> Path:
     return GOLDEN_DIR / f"{name}.conf"
 
 
-def _check_against_golden(path: Path, text: str) -> None:
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(text)
-    assert path.exists(), f"no golden file {path}; run with UPDATE_GOLDEN=1"
-    assert text == path.read_text()
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_renders_golden(name: str) -> None:
-    _check_against_golden(_golden(name), render_keepalived(CASES[name](), PATHS))
+    goldens.check(_golden(name), render_keepalived(CASES[name](), PATHS))
 
 
 def test_check_script_golden() -> None:
-    _check_against_golden(GOLDEN_DIR / "check_haproxy.sh", render_check_script(PATHS))
+    goldens.check(GOLDEN_DIR / "check_haproxy.sh", render_check_script(PATHS))
 
 
 def test_every_keepalived_golden_file_has_a_case() -> None:

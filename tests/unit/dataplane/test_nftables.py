@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -22,8 +21,9 @@ import pytest
 from lbaas.agent import nftables as agent_nft
 from lbaas.dataplane import build, nftables, render
 from lbaas.dataplane import viewmodel as vm
+from tests.unit.dataplane import goldens
 
-GOLDEN_DIR = Path(__file__).parent / "golden"
+GOLDEN_DIR = goldens.GOLDEN_DIR
 LB_ID = "3c9a7b1e-2d4f-4e6a-8b0c-1a2b3c4d5e6f"
 POOL_ID = "7d1e0c2b-5a4f-4b3e-9c8d-0e1f2a3b4c5d"
 L1 = "a1b2c3d4-0000-4000-8000-000000000001"
@@ -94,22 +94,15 @@ CASES = {
 }
 
 
-def _check_against_golden(path: Path, text: str) -> None:
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(text)
-    assert path.exists(), f"no golden file {path}; run with UPDATE_GOLDEN=1"
-    assert text == path.read_text()
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_ruleset_golden(name: str) -> None:
-    _check_against_golden(GOLDEN_DIR / f"{name}.nft", nftables.render_nftables(CASES[name]()))
+    goldens.check(GOLDEN_DIR / f"{name}.nft", nftables.render_nftables(CASES[name]()))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_health_plan_golden(name: str) -> None:
     plan = nftables.render_health_plan(CASES[name]())
-    _check_against_golden(GOLDEN_DIR / f"{name}.json", plan)
+    goldens.check(GOLDEN_DIR / f"{name}.json", plan)
 
 
 def test_every_nftables_golden_file_has_a_case() -> None:
