@@ -1,13 +1,29 @@
-"""Providers: which are enabled, what the amphora provider refuses (501),
-and the profile metadata it accepts."""
+"""Providers: which are enabled, and what each one refuses before anything
+is written (Octavia answers such a refusal with a 501).
+
+A provider is the `Provider` seam below: the amphora provider (this data
+plane) and the noop provider, which accepts everything, as Octavia's noop
+driver does. The module's functions are what the service layer calls; they
+find the provider an LB names and turn its refusal into the 501.
+"""
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from lbaas import config, errors
 from lbaas.db import models
 from lbaas.schemas.common import TOPOLOGIES
 
 AMPHORA_ALIASES = {'amphora', 'octavia', 'amphorav2'}
+L7_PROTOCOLS = ('HTTP', 'TERMINATED_HTTPS')
+# Algorithms the amphora provider refuses. Octavia's refuses SOURCE_IP_PORT;
+# this data plane serves it with HAProxy's `balance hash` on the client's
+# address and port, so nothing is refused today.
+UNSERVED_ALGORITHMS: frozenset[str] = frozenset()
+# Protocols the amphora data plane does not serve: UDP goes through nftables
+# (agent/nftables.py), but this kernel has no SCTP sockets, so an SCTP
+# listener could not be proven to carry traffic. What the API accepts, the
+# data plane serves: refused up front rather than accepted and never built.
+UNSERVED_PROTOCOLS = frozenset({'SCTP'})
 
 FLAVOR_CAPABILITIES = {
     'loadbalancer_topology': 'The load balancer topology. One of: SINGLE - One '
@@ -24,75 +40,6 @@ AZ_CAPABILITIES = {
     'management_network': 'The management network ID for the amphora.',
     'valid_vip_networks': 'List of network IDs that are allowed for VIP use.',
 }
-
-
-def enabled() -> dict[str, str]:
-    return dict(config.CONF.api_settings.enabled_provider_drivers)
-
-
-def resolve(name: str | None) -> str:
-    """The provider an LB uses; 400 when it is not enabled."""
-    name = name or config.CONF.api_settings.default_provider_driver
-    if name not in enabled():
-        raise errors.ApiError("Provider '%s' is not enabled." % name)
-    return name
-
-
-def is_amphora(name: str | None) -> bool:
-    return (name or 'amphora') in AMPHORA_ALIASES
-
-
-# Algorithms the amphora provider refuses (501). Octavia's refuses
-# SOURCE_IP_PORT; this data plane serves it with HAProxy's `balance hash` on
-# the client's address and port, so nothing is refused today.
-UNSERVED_ALGORITHMS: frozenset[str] = frozenset()
-
-
-def check_algorithm(provider: str | None, algorithm: str) -> None:
-    if is_amphora(provider) and algorithm in UNSERVED_ALGORITHMS:
-        raise errors.NotImplementedByProvider(
-            str(provider), 'The amphora provider does not support the %s '
-                      'algorithm.' % algorithm)
-
-
-# Protocols the amphora data plane does not serve: UDP goes through nftables
-# (agent/nftables.py), but this kernel has no SCTP sockets, so an SCTP
-# listener could not be proven to carry traffic. What the API accepts, the
-# data plane serves: the provider refuses these up front (501) rather than
-# accepting objects the worker can never build.
-UNSERVED_PROTOCOLS = frozenset({'SCTP'})
-
-
-def check_protocol(provider: str | None, protocol: str) -> None:
-    """501 for a listener or pool protocol the amphora cannot serve."""
-    if is_amphora(provider) and protocol in UNSERVED_PROTOCOLS:
-        raise errors.NotImplementedByProvider(
-            str(provider), 'The amphora provider does not serve %s listeners and '
-                      'pools yet.' % protocol)
-
-
-def check_graph_protocols(lb: models.LoadBalancer) -> None:
-    """check_protocol over a whole single-call create, once everything else
-    validated (Octavia calls the provider after its own checks: 400s first)."""
-    for protocol in [li.protocol for li in lb.listeners] + [p.protocol for p in lb.pools]:
-        check_protocol(lb.provider, protocol)
-
-
-def check_l7_listener(provider: str | None, protocol: str) -> None:
-    if is_amphora(provider) and protocol not in ('HTTP', 'TERMINATED_HTTPS'):
-        raise errors.NotImplementedByProvider(
-            str(provider), 'L7 policies are supported on HTTP and TERMINATED_HTTPS '
-                      'listeners only.')
-
-
-def capabilities(name: str, kind: str) -> list[dict[str, str]]:
-    if name not in enabled():
-        raise errors.ApiError("Provider '%s' is not enabled." % name)
-    table = FLAVOR_CAPABILITIES if kind == 'flavor' else AZ_CAPABILITIES
-    if not is_amphora(name):
-        return []
-    return [{'name': k, 'description': v} for k, v in table.items()]
-
 
 # The amphora driver validates profile metadata against JSON schemas with
 # additionalProperties false (octavia/api/drivers/amphora_driver/*_schema.py):
@@ -115,9 +62,129 @@ AMPHORA_SCHEMAS: dict[str, dict[str, tuple[str, list[str] | None]]] = {
 JSON_TYPES: dict[str, type] = {'string': str, 'boolean': bool, 'array': list}
 
 
-def _require_enabled(provider: str) -> None:
+class Provider(Protocol):
+    """What a provider refuses; each method answers why, or None to accept.
+    `kind` is 'flavor' or 'availability_zone'."""
+
+    def algorithm_refused(self, algorithm: str) -> str | None: ...
+
+    def protocol_refused(self, protocol: str) -> str | None: ...
+
+    def l7_refused(self, listener_protocol: str) -> str | None: ...
+
+    def capabilities(self, kind: str) -> dict[str, str]: ...
+
+    def profile_refused(self, data: dict[str, Any], kind: str) -> str | None: ...
+
+
+class AmphoraProvider:
+    """This data plane: HAProxy, keepalived and nftables in amphorae."""
+
+    def algorithm_refused(self, algorithm: str) -> str | None:
+        if algorithm in UNSERVED_ALGORITHMS:
+            return 'The amphora provider does not support the %s algorithm.' % algorithm
+        return None
+
+    def protocol_refused(self, protocol: str) -> str | None:
+        if protocol in UNSERVED_PROTOCOLS:
+            return 'The amphora provider does not serve %s listeners and pools yet.' % protocol
+        return None
+
+    def l7_refused(self, listener_protocol: str) -> str | None:
+        if listener_protocol not in L7_PROTOCOLS:
+            return 'L7 policies are supported on HTTP and TERMINATED_HTTPS listeners only.'
+        return None
+
+    def capabilities(self, kind: str) -> dict[str, str]:
+        return FLAVOR_CAPABILITIES if kind == 'flavor' else AZ_CAPABILITIES
+
+    def profile_refused(self, data: dict[str, Any], kind: str) -> str | None:
+        return _schema_problem(data, AMPHORA_SCHEMAS[kind])
+
+
+class NoopProvider:
+    """Accepts everything and says it has no capabilities, as Octavia's noop
+    driver: objects reach ACTIVE, nothing serves them."""
+
+    def algorithm_refused(self, algorithm: str) -> str | None:
+        return None
+
+    def protocol_refused(self, protocol: str) -> str | None:
+        return None
+
+    def l7_refused(self, listener_protocol: str) -> str | None:
+        return None
+
+    def capabilities(self, kind: str) -> dict[str, str]:
+        return {}
+
+    def profile_refused(self, data: dict[str, Any], kind: str) -> str | None:
+        return None
+
+
+AMPHORA, NOOP = AmphoraProvider(), NoopProvider()
+
+
+def driver(name: str | None) -> Provider:
+    return AMPHORA if is_amphora(name) else NOOP
+
+
+def _refuse(provider: str | None, problem: str | None) -> None:
+    if problem:
+        raise errors.NotImplementedByProvider(str(provider), problem)
+
+
+def enabled() -> dict[str, str]:
+    return dict(config.CONF.api_settings.enabled_provider_drivers)
+
+
+def resolve(name: str | None) -> str:
+    """The provider an LB uses; 400 when it is not enabled."""
+    name = name or config.CONF.api_settings.default_provider_driver
+    if name not in enabled():
+        raise errors.ApiError("Provider '%s' is not enabled." % name)
+    return name
+
+
+def is_amphora(name: str | None) -> bool:
+    return (name or 'amphora') in AMPHORA_ALIASES
+
+
+def check_algorithm(provider: str | None, algorithm: str) -> None:
+    _refuse(provider, driver(provider).algorithm_refused(algorithm))
+
+
+def check_protocol(provider: str | None, protocol: str) -> None:
+    """501 for a listener or pool protocol the provider cannot serve."""
+    _refuse(provider, driver(provider).protocol_refused(protocol))
+
+
+def check_graph_protocols(lb: models.LoadBalancer) -> None:
+    """check_protocol over a whole single-call create, once everything else
+    validated (Octavia calls the provider after its own checks: 400s first)."""
+    for protocol in [li.protocol for li in lb.listeners] + [p.protocol for p in lb.pools]:
+        check_protocol(lb.provider, protocol)
+
+
+def check_l7_listener(provider: str | None, protocol: str) -> None:
+    _refuse(provider, driver(provider).l7_refused(protocol))
+
+
+def capabilities(name: str, kind: str) -> list[dict[str, str]]:
+    if name not in enabled():
+        raise errors.ApiError("Provider '%s' is not enabled." % name)
+    return [{'name': k, 'description': v} for k, v in driver(name).capabilities(kind).items()]
+
+
+def check_profile_data(provider: str, raw_data: str, kind: str) -> None:
+    """Validate a profile's JSON metadata the way `provider` would.
+
+    The schema already made sure `raw_data` is a JSON object. Octavia reports
+    a rejected key through ProviderUnsupportedOptionError, a 501.
+    """
     if provider not in enabled():
         raise errors.InvalidInput("Provider '%s' is not enabled." % provider)
+    _refuse(provider, driver(provider).profile_refused(json.loads(raw_data), kind))
 
 
 def _schema_problem(data: dict[str, Any],
@@ -135,19 +202,3 @@ def _schema_problem(data: dict[str, Any],
         if allowed is not None and value not in allowed:
             return '%s %r is not one of %r' % (key, value, allowed)
     return None
-
-
-def check_profile_data(provider: str, raw_data: str, kind: str) -> None:
-    """Validate a profile's JSON metadata the way `provider` would.
-
-    `kind` is 'flavor' or 'availability_zone'. The schema already made sure
-    `raw_data` is a JSON object. Only the amphora provider knows its keys;
-    others (noop) accept anything. Octavia reports a rejected key through
-    ProviderUnsupportedOptionError, a 501.
-    """
-    _require_enabled(provider)
-    if not is_amphora(provider):
-        return
-    problem = _schema_problem(json.loads(raw_data), AMPHORA_SCHEMAS[kind])
-    if problem:
-        raise errors.NotImplementedByProvider(provider, problem)
