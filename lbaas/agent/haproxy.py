@@ -189,8 +189,8 @@ class HAProxyProcess:
             return 0
         return reloads or 0
 
-    def stats(self) -> list[StatRow]:
-        return parse_show_stat(unix_command(self.stats_socket, "show stat"))
+    def stats(self, timeout: float = SOCKET_TIMEOUT) -> list[StatRow]:
+        return parse_show_stat(unix_command(self.stats_socket, "show stat", timeout))
 
     def version(self) -> str | None:
         """HAProxy's version string (None if HAProxy cannot be run)."""

@@ -167,9 +167,6 @@ class NftTable:
             raise NftError("nft refused the ruleset", (result.stdout + result.stderr).strip())
         return result.stdout
 
-    def check(self, ruleset: str) -> None:
-        self.run(["-c", "-f", "-"], ruleset)
-
     def load(self, ruleset: str | None, plan: Plan | None, up: set[str]) -> None:
         """Replace the table (None: remove it); on failure the old one stays."""
         with self._lock:

@@ -8,13 +8,7 @@ import threading
 
 from lbaas import wire
 from lbaas.agent.bundle import BundleStore
-from lbaas.agent.haproxy import (
-    HAProxyError,
-    HAProxyProcess,
-    StatRow,
-    parse_show_stat,
-    unix_command,
-)
+from lbaas.agent.haproxy import HAProxyError, HAProxyProcess, StatRow
 from lbaas.agent.keepalived import KeepalivedProcess
 from lbaas.agent.logs import LogSink
 from lbaas.agent.nftables import UdpPlane
@@ -94,8 +88,7 @@ class AgentService:
         udp_rows = self.udp.stat_rows()
         if not self.haproxy.is_running():
             return udp_rows or None
-        rows = parse_show_stat(unix_command(self.haproxy.stats_socket, "show stat", timeout))
-        return rows + udp_rows
+        return self.haproxy.stats(timeout) + udp_rows
 
     def running_digest(self) -> str | None:
         return self.store.current_digest()

@@ -172,6 +172,7 @@ def _build(
                     lb_network_ip=addressing.lb_network_ip,
                     vrrp_ip=addressing.vrrp_ip,
                     vrrp_port_id=addressing.vrrp_port_id,
+                    vrrp_interface=addressing.vrrp_interface,
                 ),
                 addressing,
             )
@@ -248,21 +249,19 @@ def _vrrp_instance(
 ) -> keepalived.VrrpInstanceView | None:
     """This amphora's side of the VRRP pair; None if not ACTIVE_STANDBY or
     not yet addressed (the noop network driver never addresses one)."""
-    if snap.topology != Topology.ACTIVE_STANDBY or snap.view is None or not amphora.vrrp_ip:
-        return None
-    # The interface and router id are on the row only (drivers.base.Amphora
-    # does not carry them): one small read.
-    with db.reading() as session:
-        row = session.get(models.Amphora, amphora.id)
-        interface, router_id = (row.vrrp_interface, row.vrrp_id) if row else (None, None)
-    if not interface:
+    if (
+        snap.topology != Topology.ACTIVE_STANDBY
+        or snap.view is None
+        or not amphora.vrrp_ip
+        or not amphora.vrrp_interface
+    ):
         return None
     settings = config.CONF.keepalived_vrrp
     return keepalived.VrrpInstanceView(
         lb_id=snap.lb_id,
         amphora_id=amphora.id,
-        interface=interface,
-        virtual_router_id=router_id or 1,
+        interface=amphora.vrrp_interface,
+        virtual_router_id=amphora.vrrp_id or 1,
         priority=amphora.vrrp_priority or 90,
         source_ip=amphora.vrrp_ip,
         peer_ips=tuple(a.vrrp_ip for a in pair if a.id != amphora.id and a.vrrp_ip),

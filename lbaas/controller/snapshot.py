@@ -107,6 +107,8 @@ def amphora_value(row: models.Amphora) -> base.Amphora:
         vrrp_ip=row.vrrp_ip,
         vrrp_port_id=row.vrrp_port_id,
         vrrp_priority=row.vrrp_priority,
+        vrrp_interface=row.vrrp_interface,
+        vrrp_id=row.vrrp_id,
         config_digest=row.config_digest,
     )
 

@@ -55,6 +55,8 @@ class Amphora:
     vrrp_ip: str | None = None
     vrrp_port_id: str | None = None
     vrrp_priority: int | None = None
+    vrrp_interface: str | None = None
+    vrrp_id: int | None = None  # the VRRP router id of its pair
     config_digest: str | None = None
 
 

@@ -167,9 +167,9 @@ class ControllerPKI:
         """
         issued = self.issue_amphora_cert(amphora_id, validity_seconds)
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
-        _write_atomic(os.path.join(state_dir, wire.CA_FILE), issued.ca_pem or b"", 0o644)
-        _write_atomic(os.path.join(state_dir, wire.KEY_FILE), issued.key_pem, 0o600)
-        _write_atomic(os.path.join(state_dir, wire.CERT_FILE), issued.cert_pem, 0o644)
+        write_atomic(os.path.join(state_dir, wire.CA_FILE), issued.ca_pem or b"", 0o644)
+        write_atomic(os.path.join(state_dir, wire.KEY_FILE), issued.key_pem, 0o600)
+        write_atomic(os.path.join(state_dir, wire.CERT_FILE), issued.cert_pem, 0o644)
         return issued
 
     # -- loading -------------------------------------------------------------------
@@ -204,8 +204,8 @@ class ControllerPKI:
             seconds=self.ca_validity_seconds,
         )
         # The key first: a reader that takes the lock never sees the two apart.
-        _write_atomic(self.path(CA_KEY), _key_pem(key), 0o600)
-        _write_atomic(self.path(CA_CERT), _bundle_pem([cert, *keep]), 0o644)
+        write_atomic(self.path(CA_KEY), _key_pem(key), 0o600)
+        write_atomic(self.path(CA_CERT), _bundle_pem([cert, *keep]), 0o644)
 
     def _roll_over_if_due(self, buffer: datetime.timedelta) -> None:
         cas = _load_certs(self.path(CA_CERT))
@@ -229,7 +229,7 @@ class ControllerPKI:
         cas = _load_certs(self.path(CA_CERT))
         alive = [cas[0]] + [ca for ca in cas[1:] if ca.not_valid_after_utc > _now()]
         if len(alive) < len(cas):
-            _write_atomic(self.path(CA_CERT), _bundle_pem(alive), 0o644)
+            write_atomic(self.path(CA_CERT), _bundle_pem(alive), 0o644)
 
     def _ensure_client_cert(self, buffer: datetime.timedelta) -> None:
         """Reissue the client certificate if missing, untrusted or due."""
@@ -251,8 +251,8 @@ class ControllerPKI:
             usage=ExtendedKeyUsageOID.CLIENT_AUTH,
         )
         # Readers load the pair under the lock, so the order does not matter.
-        _write_atomic(self.path(CLIENT_KEY), _key_pem(key), 0o600)
-        _write_atomic(self.path(CLIENT_CERT), cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomic(self.path(CLIENT_KEY), _key_pem(key), 0o600)
+        write_atomic(self.path(CLIENT_CERT), cert.public_bytes(serialization.Encoding.PEM), 0o644)
         LOG.info("controller client certificate issued, valid until %s", cert.not_valid_after_utc)
 
 
@@ -364,7 +364,7 @@ def _issued_by_one_of(cert: x509.Certificate, cas: list[x509.Certificate]) -> bo
     return False
 
 
-def _write_atomic(path: str, data: bytes, mode: int) -> None:
+def write_atomic(path: str, data: bytes, mode: int) -> None:
     temporary = f"{path}.tmp-{os.getpid()}"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as f:

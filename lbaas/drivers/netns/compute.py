@@ -25,7 +25,7 @@ from lbaas.drivers.base import PermanentError, TransientError
 from lbaas.drivers.netns import layout, netlink, processes
 from lbaas.drivers.netns.fabric import Fabric
 from lbaas.drivers.netns.layout import AmphoraRecord
-from lbaas.drivers.pki import ControllerPKI
+from lbaas.drivers.pki import ControllerPKI, write_atomic
 
 LOG = logging.getLogger(__name__)
 SPAWNED_PID_FILE = 'netns-agent.pid'
@@ -215,11 +215,7 @@ class NetnsCompute:
 
     def _write_heartbeat_key(self, amphora_id: str) -> None:
         """The key the agent signs heartbeats with; an agent reads it once, at start."""
-        path = self._heartbeat_key_path(amphora_id)
-        staged = '%s.tmp-%d' % (path, os.getpid())
-        with open(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'wb') as f:
-            f.write(config.heartbeat_key())
-        os.replace(staged, path)
+        write_atomic(self._heartbeat_key_path(amphora_id), config.heartbeat_key(), 0o600)
 
     def _heartbeat_options(self, amphora_id: str) -> list[str]:
         options = []
