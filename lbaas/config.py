@@ -141,6 +141,8 @@ DRIVER_ALIASES = {
     'network_noop_driver': 'noop',
     'amphora_noop_driver': 'noop',
     'amphora_haproxy_rest_driver': 'rest',
+    'local_cert_manager': 'local',
+    'barbican_cert_manager': 'barbican',
 }
 
 worker_opts: list[cfg.Opt] = [
@@ -228,6 +230,21 @@ certificates_opts: list[cfg.Opt] = [
                help='Seconds an amphora\'s server certificate is valid (30 days).'),
     cfg.IntOpt('ca_validity_time', default=315360000, min=3600,
                help='Seconds the controller CA and client certificate are valid.'),
+    cfg.StrOpt('cert_manager', default='local',
+               choices=['local', 'barbican', 'local_cert_manager', 'barbican_cert_manager'],
+               help='Where listener and pool TLS references are read: `local`, the '
+                    'key-manager store lbaas serves on its own endpoint (/v1/secrets, '
+                    '/v1/containers), or `barbican`, a real Barbican found in the Keystone '
+                    'catalog with the [service_auth] credentials (Octavia\'s '
+                    'barbican_cert_manager). Aliases: local_cert_manager, '
+                    'barbican_cert_manager.'),
+    cfg.StrOpt('region_name', help='Region of the Barbican endpoint (cert_manager = barbican).'),
+    cfg.StrOpt('endpoint_type', default='publicURL',
+               help='Interface of the Barbican endpoint in the catalog (cert_manager = barbican).'),
+    cfg.IntOpt('refresh_interval', default=60, min=5,
+               help='Seconds between looks for changed certificate payloads behind the '
+                    'references of live TLS listeners and pools; a change is pushed to the '
+                    'amphorae without dropping connections.'),
 ]
 
 quota_opts: list[cfg.Opt] = [
