@@ -8,7 +8,7 @@ import sys
 import threading
 from importlib import metadata
 
-from lbaas import config
+from lbaas import config, logsetup
 
 LOG = logging.getLogger('lbaas')
 
@@ -23,8 +23,9 @@ def _common(parser):
     parser.add_argument('--state-dir', help='state directory (database, logs, amphorae)')
     parser.add_argument('--noop', action='store_true',
                         help='use the noop compute, network and amphora drivers')
-    parser.add_argument('--debug', action='store_true')
-    parser.add_argument('--log-file', help='log here instead of standard error')
+    parser.add_argument('--debug', action='store_true',
+                        help='log at DEBUG level (as [DEFAULT] debug = True)')
+    parser.add_argument('--log-file', help='log to this file (as [DEFAULT] log_file)')
 
 
 def _setup(args):
@@ -35,8 +36,6 @@ def _setup(args):
     conf = config.CONF
     if args.state_dir:
         conf.set_override('state_dir', os.path.abspath(args.state_dir))
-    if args.debug:
-        conf.set_override('debug', True)
     if args.noop:
         for name in ('compute_driver', 'network_driver', 'amphora_driver'):
             conf.set_override(name, 'noop', 'controller_worker')
@@ -50,33 +49,8 @@ def _setup(args):
         # The upgrade check reports this itself, with its own exit code.
         if args.func is not cmd_status:
             sys.exit('lbaas: bad configuration: %s' % exc)
-    logging.basicConfig(
-        filename=args.log_file or conf.log_file,
-        level=logging.DEBUG if conf.debug else logging.INFO,
-        format='%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s')
+    logsetup.setup(args.command, args.log_file, args.debug)
     os.makedirs(conf.state_dir, mode=0o700, exist_ok=True)
-
-
-def _reload():
-    """Re-read the configuration files' `debug` and re-open the log file."""
-    if not config.CONF.reload_config_files():
-        LOG.warning('SIGHUP: the configuration files could not be re-read; '
-                    'the settings stay as they were')
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if config.CONF.debug else logging.INFO)
-    for handler in root.handlers:
-        if isinstance(handler, logging.FileHandler):  # logrotate moved it away
-            old = handler.setStream(handler._open())
-            if old is not None:
-                old.close()
-    LOG.info('SIGHUP: configuration re-read, log re-opened; debug = %s', config.CONF.debug)
-    LOG.debug('logging at DEBUG level')
-
-
-def _reload_on_hup():
-    # In a thread: the handler interrupts code that may be inside logging.
-    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
-        target=_reload, name='sighup', daemon=True).start())
 
 
 def loose_state_paths(root):
@@ -133,7 +107,7 @@ def cmd_worker(args):
     from lbaas.controller import worker
     instance = worker.Worker()
     signal.signal(signal.SIGTERM, lambda *_: instance.stop())
-    _reload_on_hup()
+    logsetup.reload_on_hup()
     instance.run()
 
 
@@ -141,7 +115,7 @@ def cmd_housekeeping(args):
     from lbaas.controller import housekeeping
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    _reload_on_hup()
+    logsetup.reload_on_hup()
     housekeeping.run(stop)
 
 
@@ -150,13 +124,14 @@ def cmd_health_manager(args):
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    _reload_on_hup()
+    logsetup.reload_on_hup()
     health.run(stop)
 
 
 def cmd_config_sample(args):
     from oslo_config import generator
-    generator.main(['--namespace', 'lbaas', '--namespace', 'oslo.policy',
+    generator.main(['--namespace', 'lbaas', '--namespace', 'oslo.log',
+                    '--namespace', 'oslo.policy',
                     '--namespace', 'keystonemiddleware.auth_token',
                     '--output-file', args.output or '/dev/stdout'])
 
@@ -176,7 +151,7 @@ def cmd_serve(args):
         sys.exit('lbaas: cannot serve the API on %s: %s' % (supervisor.api_address(), problem))
     _warn_loose_permissions()
     migrate.upgrade()
-    return supervisor.serve(args, _reload)
+    return supervisor.serve(args, logsetup.reload)
 
 
 def _version():

@@ -5,21 +5,22 @@ can carry their settings over; `lbaas-sample.conf` is generated from here
 (`lbaas config sample`).
 """
 import ipaddress
+import logging
 import os
 import secrets
 from collections.abc import Iterable
 
+from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
+from oslo_log import log as oslo_logging
 
 CONF = cfg.CONF
 
 default_opts: list[cfg.Opt] = [
-    cfg.BoolOpt('debug', default=False, help='Log at DEBUG level.'),
     cfg.StrOpt('state_dir', default=os.path.join(os.getcwd(), 'state'),
                help='Where the embedded database, logs and amphora state live.'),
     cfg.StrOpt('host', default=os.uname().nodename,
                help='Name of this host; it owns the worker leases it takes.'),
-    cfg.StrOpt('log_file', help='Log to this file instead of standard error.'),
 ]
 
 api_opts: list[cfg.Opt] = [
@@ -241,10 +242,6 @@ certificates_opts: list[cfg.Opt] = [
     cfg.StrOpt('region_name', help='Region of the Barbican endpoint (cert_manager = barbican).'),
     cfg.StrOpt('endpoint_type', default='publicURL',
                help='Interface of the Barbican endpoint in the catalog (cert_manager = barbican).'),
-    cfg.IntOpt('refresh_interval', default=60, min=5,
-               help='Seconds between looks for changed certificate payloads behind the '
-                    'references of live TLS listeners and pools; a change is pushed to the '
-                    'amphorae without dropping connections.'),
 ]
 
 quota_opts: list[cfg.Opt] = [
@@ -321,6 +318,41 @@ keepalived_vrrp_opts: list[cfg.Opt] = [
                help='Gratuitous ARPs / unsolicited NAs sent at each refresh.'),
 ]
 
+amphora_agent_opts: list[cfg.Opt] = [
+    # Octavia's log offloading options: each amphora's agent forwards its logs
+    # as syslog (lbaas/agent/log_forward.py); without targets they stay local.
+    cfg.ListOpt('admin_log_targets', default=[],
+                help='host:port list of syslog receivers for the amphorae\'s '
+                     'administrative logs (HAProxy\'s and keepalived\'s own messages, '
+                     'the agent\'s warnings); the first is the primary, the next ones '
+                     'take over while it fails.'),
+    cfg.ListOpt('tenant_log_targets', default=[],
+                help='host:port list of syslog receivers for the tenant flow logs '
+                     '(one line per connection); the first is the primary, the next '
+                     'ones take over while it fails.'),
+    cfg.IntOpt('user_log_facility', default=0, min=0, max=7,
+               help='Syslog facility local0-7 of the tenant flow logs.'),
+    cfg.IntOpt('administrative_log_facility', default=1, min=0, max=7,
+               help='Syslog facility local0-7 of the administrative logs.'),
+    cfg.StrOpt('log_protocol', default='UDP', choices=['UDP', 'TCP'], ignore_case=True,
+               help='Protocol the logs are sent to their targets with.'),
+    cfg.IntOpt('log_retry_count', default=5, min=-1,
+               help='Times a message is tried again when no target takes it (TCP: '
+                    'connection refused or lost); -1: until one does.'),
+    cfg.IntOpt('log_retry_interval', default=2, min=1,
+               help='Seconds between those tries, and before a failed target is '
+                    'used again.'),
+    cfg.IntOpt('log_queue_size', default=10000, min=1,
+               help='Messages an amphora holds per kind (tenant, admin) while its '
+                    'targets do not take them; beyond it the oldest are dropped.'),
+    cfg.BoolOpt('forward_all_logs', default=False,
+                help='Send every log of the amphora except the flow logs (also the '
+                     'agent\'s informational messages) to the admin targets.'),
+    cfg.BoolOpt('disable_local_log_storage', default=False,
+                help='Keep no log files in the amphora: flow and administrative logs '
+                     'are only sent to their targets.'),
+]
+
 GROUPS: dict[str | None, list[cfg.Opt]] = {
     None: default_opts,
     'api_settings': api_opts,
@@ -333,17 +365,43 @@ GROUPS: dict[str | None, list[cfg.Opt]] = {
     'quotas': quota_opts,
     'networking': networking_opts,
     'keepalived_vrrp': keepalived_vrrp_opts,
+    'amphora_agent': amphora_agent_opts,
 }
+
+
+SERVICE_AUTH = 'service_auth'
+
+
+def service_auth_opts() -> list[cfg.Opt]:
+    """[service_auth] as the sample shows it: auth_type, the password plugin's
+    options and the session's (Octavia's list)."""
+    opts = ks_loading.get_auth_common_conf_options()[:1] + ks_loading.get_session_conf_options()
+    names = {opt.name for opt in opts}
+    plugin = ks_loading.get_auth_plugin_conf_options('password')
+    return opts + [opt for opt in plugin if opt.name not in names]
 
 
 def register() -> None:
     for group, opts in GROUPS.items():
         CONF.register_opts(opts, group=group)
+    # oslo.log's options: debug, log_file, log_dir, use_syslog... (lbaas/logsetup.py).
+    # Its stand-in handler for the time before setup() is Python's own last
+    # resort (warnings to standard error) already: not added to every importer.
+    root = logging.getLogger()
+    before = list(root.handlers)
+    oslo_logging.register_options(CONF)
+    for handler in root.handlers[len(before):]:
+        root.removeHandler(handler)
+    # [service_auth]: keystoneauth1's credentials and session, with which
+    # cert_manager = barbican reads Barbican (Octavia's group of that name).
+    ks_loading.register_auth_conf_options(CONF, SERVICE_AUTH)
+    ks_loading.register_session_conf_options(CONF, SERVICE_AUTH)
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     """Entry point for oslo-config-generator."""
-    return [(group or 'DEFAULT', opts) for group, opts in GROUPS.items()]
+    return [(group or 'DEFAULT', opts) for group, opts in GROUPS.items()] + [
+        (SERVICE_AUTH, service_auth_opts())]
 
 
 DEFAULT_CONFIG_FILE = '/etc/lbaas/lbaas.conf'
@@ -446,6 +504,7 @@ def validate() -> None:
             raise ConfigError('[networking] local_network: %s is outside the address plan (%s)'
                               % (subnet.cidr, ', '.join(map(str, TENANT_PLAN))))
     _check_management(CONF.networking)
+    _check_log_targets(CONF.amphora_agent)
 
 
 def _check_management(net: cfg.ConfigOpts.GroupAttr) -> None:
@@ -460,6 +519,22 @@ def _check_management(net: cfg.ConfigOpts.GroupAttr) -> None:
     if controller not in management:
         raise ConfigError('[networking] controller_ip: %s is not in management_cidr %s'
                           % (controller, management))
+
+
+def _check_log_targets(agent: cfg.ConfigOpts.GroupAttr) -> None:
+    for option in ('admin_log_targets', 'tenant_log_targets'):
+        for item in getattr(agent, option):
+            try:
+                _address(item)
+            except ValueError as exc:
+                raise ConfigError('[amphora_agent] %s: %r is not an IP address and port '
+                                  '(%s)' % (option, item, exc)) from None
+
+
+def log_targets(option: str) -> list[tuple[str, int]]:
+    """(address, port) of each `[amphora_agent] admin_log_targets` or
+    `tenant_log_targets` entry, in order."""
+    return [_address(item) for item in getattr(CONF.amphora_agent, option)]
 
 
 def heartbeat_key() -> bytes:

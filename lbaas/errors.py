@@ -76,3 +76,20 @@ class BodyTooLarge(ApiError):
 
     def __init__(self) -> None:
         super().__init__('Request is too large.')
+
+
+class CertificateRetrieval(ApiError):
+    """400: a TLS reference that cannot be read, or that holds no usable
+    certificate (Octavia's CertificateRetrievalException)."""
+
+    def __init__(self, refs: object) -> None:
+        super().__init__('Could not retrieve certificate: %s' % (refs,))
+
+
+class UnreadablePKCS12(ApiError):
+    def __init__(self, error: str) -> None:
+        super().__init__(
+            'The PKCS12 bundle is unreadable. Please check the PKCS12 bundle '
+            'validity. In addition, make sure it does not require a pass phrase. '
+            'Error: %s' % error
+        )

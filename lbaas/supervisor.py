@@ -5,8 +5,11 @@ Each child is started with the same configuration, watched, restarted with
 backoff when it dies (and the restart logged), and stopped with `serve`,
 even when `serve` is killed with SIGKILL. A child that dies within
 QUICK_EXIT of starting QUICK_EXITS_MAX times in a row will not start: `serve`
-stops as a whole with the reason. SIGHUP re-reads the configuration here and
-in every child. The ready line is printed once the API answers HTTP.
+stops as a whole with the reason. SIGHUP re-reads the configuration (the mutable
+options: `debug`) and re-opens the log files here and in every child. Each
+child logs to its own file, state_dir/logs/<service>.log, unless the
+operator chose `log_file` or `log_dir` (lbaas/logsetup.py). The ready line
+is printed once the API answers HTTP.
 """
 import argparse
 import ctypes
@@ -22,7 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from lbaas import config
+from lbaas import config, logsetup
 
 LOG = logging.getLogger('lbaas')
 SERVICES = ('api', 'worker', 'housekeeping', 'health-manager')
@@ -35,8 +38,9 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 def _child_command(args, service):
     command = [sys.executable, '-m', 'lbaas.cli', service,
-               '--state-dir', config.CONF.state_dir,
-               '--log-file', config.state_path('logs', service + '.log')]
+               '--state-dir', config.CONF.state_dir]
+    if logsetup.configured_path(service) is None:
+        command += ['--log-file', log_path(service)]
     for path in args.config_file:
         command += ['--config-file', path]
     for path in args.config_dir:
@@ -48,6 +52,12 @@ def _child_command(args, service):
     if service == 'api':
         command += ['--bind', api_address()]
     return command
+
+
+def log_path(service: str) -> str:
+    """Where a child logs: as configured (log_file, log_dir), else state_dir/logs/."""
+    return (logsetup.configured_path(service)
+            or config.state_path('logs', service + '.log'))
 
 
 def api_address():
@@ -111,7 +121,7 @@ class _Child:
         if self.quick_exits >= QUICK_EXITS_MAX:
             return ('%s %s within %.0f s of starting, %d times in a row; see %s'
                     % (self.service, _how(code), QUICK_EXIT, self.quick_exits,
-                       config.state_path('logs', self.service + '.log')))
+                       log_path(self.service)))
         delay = min(BACKOFF_MAX, 2.0 ** self.quick_exits)
         LOG.warning('%s (pid %d) %s after %.1f s; restarting it in %.0f s',
                     self.service, self.popen.pid, _how(code), lived, delay)
@@ -139,7 +149,7 @@ def _wait_ready(api, url, stopping):
     while not stopping.is_set():
         if api.popen.poll() is not None:
             return 'the API %s before it answered at %s; see %s' % (
-                _how(api.popen.returncode), url, config.state_path('logs', 'api.log'))
+                _how(api.popen.returncode), url, log_path('api'))
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return None
@@ -184,7 +194,9 @@ def _print_ready(endpoint):
     from lbaas.drivers import registry
     print('lbaas is serving the load-balancer API v2 at %s' % endpoint, flush=True)
     print(registry.describe())
-    print('logs: %s' % config.state_path('logs', ''))
+    paths = sorted({log_path(service) for service in SERVICES})
+    print('logs: %s' % (paths[0] if len(paths) == 1 else
+                        os.path.join(os.path.dirname(paths[0]), '')))
     print('try:  openstack --os-auth-type none --os-endpoint %s loadbalancer list' % endpoint,
           flush=True)
 

@@ -1,7 +1,9 @@
 """keepalived process control (VRRP only: this kernel has no IPVS).
 
 keepalived runs in the foreground (`-n`) as the agent's child, so its log
-goes to a file we choose and its PID is known; it reads the configuration
+(`-l`: to the console, there being no syslog daemon in the namespace) goes
+to a file we choose, which the agent follows to offload it
+(logs.KeepalivedLogFollower), and its PID is known; it reads the configuration
 through the `current` bundle symlink, so SIGHUP picks up a swapped bundle.
 
 A keepalived that stops cleanly removes the VIPs it holds; one that is

@@ -4,9 +4,12 @@
                 [--ca-file F --cert-file F --key-file F] [--haproxy PATH]
                 [--health-manager HOST:PORT ... --heartbeat-key-file F
                  --heartbeat-interval SECONDS]
+                [--tenant-log-target HOST:PORT ... --admin-log-target HOST:PORT ...
+                 --log-protocol UDP|TCP ... --disable-local-log-storage]
 
 Certificates default to ca.pem, agent.pem and agent.key in the state dir.
-Heartbeats go to every --health-manager (none: no heartbeats).
+Heartbeats go to every --health-manager (none: no heartbeats). Logs are
+offloaded as syslog to the log targets (Octavia's [amphora_agent] options).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import threading
 
 from lbaas import wire
 from lbaas.agent.heartbeat import HeartbeatSender
+from lbaas.agent.log_forward import AdminLogHandler, LogOffload, OffloadSettings
 from lbaas.agent.server import AgentHTTPServer, make_server_context
 from lbaas.agent.service import AgentService
 
@@ -50,6 +54,16 @@ class AgentArgs(argparse.Namespace):
     health_managers: list[tuple[str, int]]
     heartbeat_key_file: str | None
     heartbeat_interval: float
+    tenant_log_targets: list[tuple[str, int]]
+    admin_log_targets: list[tuple[str, int]]
+    log_protocol: str
+    log_retry_count: int
+    log_retry_interval: float
+    log_queue_size: int
+    user_log_facility: int
+    administrative_log_facility: int
+    forward_all_logs: bool
+    disable_local_log_storage: bool
     debug: bool
 
 
@@ -76,12 +90,15 @@ def parse_args(argv: list[str]) -> AgentArgs:
         help="seconds HAProxy may take to finish connections on stop",
     )
     _add_heartbeat_arguments(parser)
+    _add_log_arguments(parser)
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv, namespace=AgentArgs())
     if args.health_managers and not args.heartbeat_key_file:
         parser.error("--health-manager needs --heartbeat-key-file")
     if not args.heartbeat_interval > 0:
         parser.error("--heartbeat-interval must be more than 0")
+    if not (args.log_retry_interval > 0 and args.log_queue_size > 0):
+        parser.error("--log-retry-interval and --log-queue-size must be more than 0")
     args.state_dir = os.path.abspath(args.state_dir)
     args.ca_file = args.ca_file or wire.state_path(args.state_dir, wire.CA_FILE)
     args.cert_file = args.cert_file or wire.state_path(args.state_dir, wire.CERT_FILE)
@@ -111,6 +128,57 @@ def _add_heartbeat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heartbeat-interval", type=float, default=1.0, help="seconds between heartbeats"
     )
+
+
+def _add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    for kind in ("tenant", "admin"):
+        parser.add_argument(
+            f"--{kind}-log-target",
+            dest=f"{kind}_log_targets",
+            type=parse_bind,
+            action="append",
+            default=[],
+            metavar="HOST:PORT",
+            help=f"syslog receiver of the {kind} logs; the first is the primary",
+        )
+    parser.add_argument("--log-protocol", choices=("UDP", "TCP"), default="UDP", type=str.upper)
+    parser.add_argument("--log-retry-count", type=int, default=5, help="-1: forever")
+    parser.add_argument("--log-retry-interval", type=float, default=2.0, help="seconds")
+    parser.add_argument("--log-queue-size", type=int, default=10000, help="messages per kind")
+    for name, default in (("user", 0), ("administrative", 1)):
+        parser.add_argument(
+            f"--{name}-log-facility", type=int, choices=range(8), default=default, metavar="0-7"
+        )
+    parser.add_argument("--forward-all-logs", action="store_true")
+    parser.add_argument("--disable-local-log-storage", action="store_true")
+
+
+def offload_settings(args: AgentArgs) -> OffloadSettings:
+    return OffloadSettings(
+        tenant_targets=tuple(args.tenant_log_targets),
+        admin_targets=tuple(args.admin_log_targets),
+        protocol=args.log_protocol,
+        retry_count=args.log_retry_count,
+        retry_interval=args.log_retry_interval,
+        queue_size=args.log_queue_size,
+        user_facility=args.user_log_facility,
+        admin_facility=args.administrative_log_facility,
+        forward_all=args.forward_all_logs,
+        local_storage=not args.disable_local_log_storage,
+    )
+
+
+def start_offload(args: AgentArgs) -> LogOffload | None:
+    """The log forwarders, started, with the agent's own records going to the
+    admin targets; None when logs are neither offloaded nor kept from disk."""
+    settings = offload_settings(args)
+    if settings == OffloadSettings():
+        return None
+    offload = LogOffload(args.amphora_id, settings)
+    offload.start()
+    if settings.admin_targets:
+        logging.getLogger().addHandler(AdminLogHandler(offload))
+    return offload
 
 
 def read_heartbeat_key(path: str) -> bytes:
@@ -146,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     stop_requested = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_requested.set())
-    service = AgentService(args.amphora_id, args.state_dir, args.haproxy, args.keepalived)
+    offload = start_offload(args)
+    service = AgentService(
+        args.amphora_id, args.state_dir, args.haproxy, args.keepalived, offload=offload
+    )
     heartbeats = None
     if args.health_managers and args.heartbeat_key_file:
         try:
@@ -195,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     server.server_close()
     os.unlink(pid_file)
     LOG.info("stopped")
+    if offload is not None:
+        offload.stop()  # after the last messages of HAProxy and the agent
     return 0
 
 

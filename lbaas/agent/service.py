@@ -10,7 +10,8 @@ from lbaas import wire
 from lbaas.agent.bundle import BundleStore
 from lbaas.agent.haproxy import HAProxyError, HAProxyProcess, StatRow
 from lbaas.agent.keepalived import KeepalivedProcess
-from lbaas.agent.logs import LogSink
+from lbaas.agent.log_forward import LogOffload
+from lbaas.agent.logs import KeepalivedLogFollower, LogSink
 from lbaas.agent.nftables import UdpPlane
 
 LOG = logging.getLogger(__name__)
@@ -39,12 +40,17 @@ class AgentService:
         haproxy_bin: str = "haproxy",
         keepalived_bin: str = "keepalived",
         udp: UdpPlane | None = None,
+        offload: LogOffload | None = None,
     ) -> None:
         self.amphora_id = amphora_id
         self.store = BundleStore(state_dir, haproxy_bin, keepalived_bin)
         self.haproxy = HAProxyProcess(state_dir, haproxy_bin)
         self.keepalived = KeepalivedProcess(state_dir, keepalived_bin)
-        self.logs = LogSink(state_dir)  # HAProxy's connection logs, to a rotated file
+        # HAProxy's logs to rotated files and, with offload, to syslog targets.
+        self.logs = LogSink(state_dir, offload=offload)
+        self.keepalived_logs = (
+            KeepalivedLogFollower(self.keepalived.log_file, offload) if offload else None
+        )
         self.udp = udp or UdpPlane()  # UDP listeners: nftables, not HAProxy
         # One configuration change at a time; the supervisor takes it too, so
         # it never restarts HAProxy in the middle of a swap.
@@ -178,6 +184,8 @@ class AgentService:
         """Loop (in a thread): restart a dead HAProxy/keepalived, with backoff."""
         self.haproxy.version()  # warm the cache: `info` is the readiness probe
         self.logs.start()
+        if self.keepalived_logs is not None:
+            self.keepalived_logs.start()
         while not self._stopping.is_set():
             self.supervise_once()
             self._stopping.wait(self._restart_backoff)
@@ -209,4 +217,6 @@ class AgentService:
             self.keepalived.stop()
             self.haproxy.stop(grace=grace)
             self.logs.stop()
+            if self.keepalived_logs is not None:
+                self.keepalived_logs.stop()
             self.udp.stop()

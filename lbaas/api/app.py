@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 import falcon
+from oslo_context import context as oslo_context
 from sqlalchemy import exc as sa_exc
 
 from lbaas import config
@@ -13,6 +14,7 @@ from lbaas.api import (
     auth,
     errors,
     identity,
+    keymanager,
     loadbalancers,
     metrics,
     networks,
@@ -39,6 +41,9 @@ class RequestMiddleware:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         request_id = 'req-' + str(uuid.uuid4())
+        # oslo.log's context: this thread's log lines carry the request id.
+        log_context = oslo_context.RequestContext(request_id=request_id)
+        LOG.debug('%s %s from %s', req.method, req.relative_uri, req.remote_addr)
         req.context['request_id'] = request_id
         req.context['started'] = time.monotonic()
         work.REQUEST_ID.set(request_id)  # recorded on the LBs this request gives work
@@ -48,6 +53,7 @@ class RequestMiddleware:
             raise errors.BodyTooLarge()
         accept = req.get_header('Accept')
         if (accept and req.path not in OWN_FORMAT_PATHS
+                and not keymanager.is_key_manager_path(req.path)  # payloads: any type
                 and not req.client_accepts('application/json')):
             raise falcon.HTTPNotAcceptable(
                 description='Only application/json is served.')
@@ -55,7 +61,8 @@ class RequestMiddleware:
             req.path = req.path[:-5]
         if req.path not in OPEN_PATHS:
             try:
-                req.context['ctx'] = auth.context_from_environ(req.env)
+                req.context['ctx'] = ctx = auth.context_from_environ(req.env)
+                log_context.user_id, log_context.project_id = ctx.user_id, ctx.project_id
             except auth.NotAuthenticated:
                 raise falcon.HTTPUnauthorized(title='Unauthorized',
                                               description='Authentication required')
@@ -87,12 +94,13 @@ def _add_routes(app: falcon.App[falcon.Request, falcon.Response]) -> None:
         for path, resource in admin.octavia_routes():
             app.add_route(prefix + path, resource)
     for path, resource in (versions.routes() + networks.routes() + metrics.routes()
-                           + identity.routes()):
+                           + identity.routes() + keymanager.routes()):
         app.add_route(path, resource)
 
 
 def create_app() -> Any:
-    app = falcon.App(middleware=[RequestMiddleware()], cors_enable=False)
+    middleware: list[Any] = [RequestMiddleware(), keymanager.Middleware()]
+    app = falcon.App(middleware=middleware, cors_enable=False)
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False
     app.resp_options.secure_cookies_by_default = False

@@ -11,12 +11,16 @@ Hand-written here, because uvicorn does not have it:
   after a response), and the 429 of a client over its connection limit
   (uvicorn's `limit_concurrency` is for all clients together; the counts
   are server.ClientCounts, shared by the worker processes);
-- `WholeRequests`: a body read timeout (uvicorn has none).
+- `WholeRequests`: a body read timeout (uvicorn has none);
+- `OctaviaFaults`: Octavia's JSON fault body on uvicorn's own 400s (and
+  414/431) for requests it cannot parse.
 """
 import asyncio
 import contextvars
+import http
 import json
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -35,6 +39,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LINGER_SECONDS = 2.0  # a refused client may read its 429 before the socket closes
 REFUSAL_LOG_EVERY = 10.0  # seconds between two log lines about one address
+MAX_DETAIL = 200  # characters of h11's reason (it may quote the request) in a fault
 
 
 @dataclass(frozen=True)
@@ -55,14 +60,14 @@ class Counts(Protocol):
     def release(self, host: str) -> None: ...
 
 
-def fault_body(message: str) -> bytes:
-    return json.dumps({'faultcode': 'Client', 'faultstring': message,
+def fault_body(message: str, code: str = 'Client') -> bytes:
+    return json.dumps({'faultcode': code, 'faultstring': message,
                        'debuginfo': None}).encode()
 
 
 def fault(status: int, reason: str, message: str, extra: bytes = b'') -> bytes:
     """A whole HTTP/1.1 response with an Octavia-style fault body; it closes."""
-    body = fault_body(message)
+    body = fault_body(message, 'Server' if status >= 500 else 'Client')
     return b'HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n' \
         b'Content-Length: %d\r\nConnection: close\r\n%s\r\n%s' % (
             status, reason.encode(), len(body), extra, body)
@@ -203,7 +208,7 @@ def _log_refusal(host: str, limit: int) -> None:
 
 
 async def _send_fault(send: Send, status: int, message: str) -> None:
-    body = fault_body(message)
+    body = fault_body(message, 'Server' if status >= 500 else 'Client')
     await send({'type': 'http.response.start', 'status': status,
                 'headers': [(b'content-type', b'application/json'),
                             (b'content-length', b'%d' % len(body)),
@@ -224,8 +229,21 @@ class WholeRequests:
         connection = CURRENT.get()
         if connection is not None:
             connection.request_started()
+        started = False
+
+        async def send_once_started(message: Message) -> None:
+            nonlocal started
+            started = started or message['type'] == 'http.response.start'
+            await send(message)
+
         try:
-            await self._serve(scope, receive, send)
+            await self._serve(scope, receive, send_once_started)
+        except Exception:
+            if started:
+                raise
+            # Else uvicorn would answer a text/plain 500 of its own.
+            LOG.exception('the front end failed before the response started')
+            await _send_fault(send, 500, 'Internal Server Error')
         finally:
             if connection is not None:
                 connection.request_finished()
@@ -277,13 +295,43 @@ class WholeRequests:
                 return b''.join(chunks)
 
 
+class OctaviaFaults(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, whose refusals carry Octavia's JSON fault body.
+
+    uvicorn answers every request h11 cannot parse (a malformed request
+    line, a bad header, a head over h11's size limit) with a text/plain 400
+    from send_400_response, and no setting changes it: this subclass
+    replaces that one method. uvicorn calls it inside its `except
+    h11.RemoteProtocolError`, so the exception at hand says why; its
+    status hint gives 431 for a head too large, 414 when the request line
+    alone is.
+    """
+
+    def send_400_response(self, msg: str) -> None:
+        exc = sys.exc_info()[1]
+        status = getattr(exc, 'error_status_hint', 400)
+        if status == 431 and b'\n' not in self.conn.trailing_data[0]:
+            status = 414  # the request line never ended
+        phrase = http.HTTPStatus(status).phrase
+        detail = {414: 'the request line is too long',
+                  431: 'the request headers are too long'}.get(
+            status, str(exc or msg)[:MAX_DETAIL])
+        LOG.info('%d %s from %s: %s', status, phrase, _client(self.client), detail)
+        self.transport.write(fault(status, phrase, 'Invalid HTTP request: %s.' % detail))
+        self.transport.close()
+
+
+def _client(client: tuple[str, int] | None) -> str:
+    return '%s:%d' % client if client else '-'
+
+
 def protocol_factory(limits: Limits, counts: Counts | None) -> Callable[..., Connection]:
     """uvicorn's `http` setting: its HTTP/1.1 protocol behind a Connection."""
 
     def protocol(config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> Connection:
-        inner = H11Protocol(config=config, server_state=server_state,
-                            app_state=app_state, _loop=_loop)
+        inner = OctaviaFaults(config=config, server_state=server_state,
+                              app_state=app_state, _loop=_loop)
         return Connection(inner, limits, counts)
 
     return protocol

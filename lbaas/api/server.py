@@ -6,18 +6,29 @@ keep-alive timeouts and a per-client connection limit, and the Falcon WSGI
 app runs in a thread pool. `gthread` is the former set-up (gunicorn's
 threads; a slow or idle client holds a thread), kept for comparison.
 Either way gunicorn loads the app once before it forks (preload_app), and
-each worker starts with database connections of its own.
+each worker starts with database connections of its own. gunicorn's and
+uvicorn's own lines go to the process's oslo.log handlers (api.log), and
+SIGHUP re-reads `debug` and re-opens the logs in the arbiter and in each
+worker without replacing the workers (gunicorn's own HUP would). Under
+either front end, a request the server cannot parse is answered with
+Octavia's fault body (frontend.OctaviaFaults, _FaultSocket here).
 """
 import ctypes
 import logging
 import multiprocessing
+import os
+import signal
+import sys
 import zlib
 from typing import Any
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.gthread import ThreadWorker
 from uvicorn_worker import UvicornWorker
 
-from lbaas import config
+from lbaas import config, logsetup
 from lbaas.api import frontend
 from lbaas.db import session as db
 
@@ -42,6 +53,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         for key, value in OPTIONAL_SETTINGS.items():
             if key in self.cfg.settings:
                 self.cfg.set(key, value)
+
+    def run(self) -> None:
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as exc:  # as BaseApplication.run
+            sys.exit('\nError: %s\n' % exc)
 
     def load(self) -> Any:
         from lbaas.api import app
@@ -114,14 +131,88 @@ class ClientCounts:
             self._free.append(row)
 
 
+class _Logger(glogging.Logger):  # type: ignore[misc]  # untyped base, as above
+    """gunicorn's own lines through the process's (oslo.log) handlers, into api.log.
+
+    No access log: the app writes one line per request, with its request id
+    and project (app.RequestMiddleware).
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+        self.error_log.propagate = True
+        self.error_log.setLevel(logging.NOTSET)  # the root's: `debug`, even after SIGHUP
+
+
+class _Arbiter(Arbiter):  # type: ignore[misc]  # untyped base, as above
+    def handle_hup(self) -> None:
+        """SIGHUP: re-read `debug` and re-open the logs here and in every worker.
+
+        Not gunicorn's own HUP, which starts new workers and stops the old
+        ones: nothing is stopped, and no connection is dropped.
+        """
+        logsetup.reload()
+        for pid in list(self.WORKERS):
+            try:
+                os.kill(pid, signal.SIGHUP)
+            except ProcessLookupError:
+                pass  # it just died; the arbiter replaces it
+
+
+def _reload_on_hup() -> None:
+    """A worker's SIGHUP handler (gunicorn's workers would die of it)."""
+    logsetup.reload_on_hup()
+    signal.siginterrupt(signal.SIGHUP, False)  # as gunicorn does for SIGUSR1
+
+
+class _FaultSocket:
+    """A client socket whose one write, gunicorn's HTML error page, goes out as
+    Octavia's fault body with the same status.
+
+    gunicorn's worker maps each parse error to its status in handle_error
+    and writes the page with util.write_error, which no setting replaces;
+    wrapping the socket keeps that mapping gunicorn's own.
+    """
+
+    def __init__(self, sock: Any, exc: BaseException) -> None:
+        self._sock, self._exc = sock, exc
+
+    def sendall(self, data: bytes) -> None:
+        # The page's first line: b'HTTP/1.1 400 Bad Request'.
+        status, reason = data.split(b'\r\n', 1)[0].decode('latin-1').split(' ', 2)[1:]
+        message = reason if int(status) >= 500 else \
+            'Invalid HTTP request: %s' % str(self._exc)[:frontend.MAX_DETAIL]
+        self._sock.sendall(frontend.fault(int(status), reason, message))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _ThreadWorker(ThreadWorker):  # type: ignore[misc]  # untyped base, as above
+    def init_signals(self) -> None:
+        super().init_signals()
+        _reload_on_hup()
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        super().handle_error(req, _FaultSocket(client, exc), addr, exc)
+
+
 class _UvicornWorker(UvicornWorker):  # type: ignore[misc]  # untyped base, as above
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # uvicorn writes access lines to gunicorn's access log, without the time.
-        stamp = logging.Formatter('[%(asctime)s] [%(process)d] %(message)s',
-                                  '%Y-%m-%d %H:%M:%S %z')
-        for handler in logging.getLogger('uvicorn.access').handlers:
-            handler.setFormatter(stamp)
+        # uvicorn's messages (a malformed request, ...) go where the app's do;
+        # its access lines nowhere, as gunicorn's (see _Logger).
+        error = logging.getLogger('uvicorn.error')
+        error.handlers, error.propagate = [], True
+        error.setLevel(logging.NOTSET)
+        logging.getLogger('uvicorn.access').handlers = []
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        _reload_on_hup()
 
 
 def _uvicorn(settings: Any, options: dict[str, Any]) -> Any:
@@ -138,7 +229,9 @@ def _uvicorn(settings: Any, options: dict[str, Any]) -> Any:
         options.update(pre_fork=counts.pre_fork, post_fork=counts.post_fork,
                        child_exit=counts.child_exit)
     options['worker_class'] = type('LbaasUvicornWorker', (_UvicornWorker,), {
+        # ws: no WebSocket upgrade, whatever is installed: an Upgrade header is ignored.
         'CONFIG_KWARGS': {'loop': 'asyncio', 'lifespan': 'off', 'server_header': False,
+                          'ws': 'none',
                           'http': frontend.protocol_factory(limits, counts),
                           'timeout_keep_alive': settings.keepalive_timeout}})
     return lambda wsgi_app: frontend.WholeRequests(wsgi_app, limits, settings.threads)
@@ -154,11 +247,10 @@ def serve() -> None:
     settings = config.CONF.api_settings
     options: dict[str, Any] = {
         'bind': _bind(settings), 'workers': settings.workers, 'preload_app': True,
-        'post_fork': _post_fork, 'accesslog': '-', 'errorlog': '-', 'timeout': 120,
-        'loglevel': 'debug' if config.CONF.debug else 'info'}
+        'post_fork': _post_fork, 'errorlog': '-', 'timeout': 120, 'logger_class': _Logger}
     wrap = None
     if settings.frontend == 'gthread':
-        options.update(worker_class='gthread', threads=settings.threads)
+        options.update(worker_class=_ThreadWorker, threads=settings.threads)
     else:
         wrap = _uvicorn(settings, options)
     _Gunicorn(options, wrap).run()

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from sqlalchemy import update
 
 from lbaas import config, wire
-from lbaas.controller import leases, settle
+from lbaas.controller import leases, settle, tls
 from lbaas.controller.plan import READY, Plan, plan
 from lbaas.controller.snapshot import Snapshot, amphora_value, load
 from lbaas.dataplane import keepalived, nftables, render
@@ -212,24 +212,27 @@ def render_bundle(
     amphora: Amphora,
     drivers: Drivers,
     serving: Sequence[Amphora] | None = None,
+    cert_files: dict[str, str] | None = None,
 ) -> wire.ConfigBundle:
     """Render the amphora's bundle, paths inside its own runtime dir.
 
     Under ACTIVE_STANDBY the bundle also carries keepalived's configuration
     and check script, and HAProxy replicates stick tables: both with the
     other amphorae of `serving` (default: the snapshot's), once their VRRP
-    addresses are known.
+    addresses are known. `cert_files` are the certificate files the view
+    names (default: fetched now).
     """
     assert snap.view is not None
     runtime_dir = drivers.compute.runtime_dir(amphora.id)
     paths = render.RuntimePaths.in_state_dir(runtime_dir, cert_dir='certs', pid_file=False)
     pair = [a for a in (serving or [s.value for s in snap.amphorae]) if a.vrrp_ip]
     vrrp = _vrrp_instance(snap, amphora, pair)
-    udp_files = nftables.bundle_files(snap.view)  # UDP listeners: nftables, not HAProxy
+    if cert_files is None:
+        cert_files = tls.bundle_files(snap.project_id, snap.tls_files)
+    # UDP listeners: nftables, not HAProxy
+    files = nftables.bundle_files(snap.view) | cert_files
     if vrrp is None:
-        return wire.ConfigBundle(
-            haproxy_cfg=render.render_haproxy(snap.view, paths), files=udp_files
-        )
+        return wire.ConfigBundle(haproxy_cfg=render.render_haproxy(snap.view, paths), files=files)
     view = dataclasses.replace(
         snap.view,
         peers=tuple(vm.PeerView(name=a.id, address=a.vrrp_ip or '') for a in pair),
@@ -238,8 +241,7 @@ def render_bundle(
     vrrp_paths = keepalived.KeepalivedPaths.in_state_dir(runtime_dir)
     return wire.ConfigBundle(
         haproxy_cfg=render.render_haproxy(view, paths),
-        files={keepalived.CHECK_SCRIPT_FILE: keepalived.render_check_script(vrrp_paths)}
-        | udp_files,
+        files={keepalived.CHECK_SCRIPT_FILE: keepalived.render_check_script(vrrp_paths)} | files,
         keepalived_cfg=keepalived.render_keepalived(vrrp, vrrp_paths),
     )
 
@@ -285,8 +287,9 @@ def _push(
     subnets = drivers.network.member_subnet_ids(snap.member_addresses)
     digests = {}
     pushed = 0
+    cert_files = tls.bundle_files(snap.project_id, snap.tls_files)
     for amphora in serving:
-        bundle = render_bundle(snap, amphora, drivers, serving)
+        bundle = render_bundle(snap, amphora, drivers, serving, cert_files)
         drivers.network.plug_member_subnets(amphora, subnets)
         digest = bundle.digest()
         if drivers.amphora.running_digest(amphora) != digest:

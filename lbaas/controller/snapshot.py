@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from lbaas.dataplane import build
 from lbaas.dataplane import viewmodel as vm
+from lbaas.dataplane.tls import TLSFile
 from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.drivers import base
@@ -86,6 +87,8 @@ class Snapshot:
     member_addresses: frozenset[str]
     unsettled: tuple[tuple[str, str], ...]  # (kind, id) of PENDING objects
     request_id: str | None = None  # of the API request that gave the work
+    project_id: str = ''
+    tls_files: tuple[TLSFile, ...] = ()  # certificate files the view names
 
     @property
     def pending(self) -> bool:
@@ -145,6 +148,8 @@ def _freeze(lb: models.LoadBalancer) -> Snapshot:
         member_addresses=members,
         unsettled=unsettled(lb),
         request_id=lb.request_id,
+        project_id=lb.project_id or '',
+        tls_files=() if deleting else build.tls_files(lb),
     )
 
 

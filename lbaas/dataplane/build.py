@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, TypeGuard, TypeVar
 
 from lbaas import config
+from lbaas.dataplane import tls
 from lbaas.dataplane import viewmodel as vm
 
 if TYPE_CHECKING:
@@ -19,10 +20,9 @@ if TYPE_CHECKING:
 _Row = TypeVar('_Row', bound='models.StatusMixin')
 
 GONE = ('PENDING_DELETE', 'DELETED')
-# Listeners the amphora data plane serves today; TERMINATED_HTTPS needs the
-# certificate manager and UDP/SCTP need nftables (no IPVS on this kernel).
-# PROMETHEUS is HAProxy's built-in exporter (plain HTTP; TLS needs certificates).
-SERVED_PROTOCOLS = ('HTTP', 'HTTPS', 'TCP', 'PROMETHEUS')
+# Listeners HAProxy serves; UDP goes through nftables (no IPVS on this kernel).
+# PROMETHEUS is HAProxy's built-in exporter, over TLS when given certificates.
+SERVED_PROTOCOLS = ('HTTP', 'HTTPS', 'TCP', 'TERMINATED_HTTPS', 'PROMETHEUS')
 
 
 def _live(obj: _Row | None) -> TypeGuard[_Row]:
@@ -74,6 +74,7 @@ def pool_view(pool: models.Pool) -> vm.PoolView | None:
         )
         if sp
         else None,
+        tls=tls.pool_tls(pool),
     )
 
 
@@ -133,6 +134,7 @@ def _listener(listener: models.Listener, pools: Mapping[str, vm.PoolView]) -> vm
         default_pool=_pool(pools, listener.default_pool_id),
         l7policies=tuple(_policy(p, pools) for p in listener.l7policies if _live(p) and p.enabled),
         connection_logging=connection_logging(),
+        tls=tls.listener_tls(listener),
     )
 
 
@@ -140,6 +142,15 @@ def served_listeners(lb: models.LoadBalancer) -> list[models.Listener]:
     return [
         li for li in lb.listeners if _live(li) and li.enabled and li.protocol in SERVED_PROTOCOLS
     ]
+
+
+def tls_files(lb: models.LoadBalancer) -> tuple[tls.TLSFile, ...]:
+    """The certificate files the LB's served listeners and pools need."""
+    if not lb.enabled:
+        return ()
+    wanted = [f for li in served_listeners(lb) for f in tls.listener_refs(li)]
+    wanted += [f for p in lb.pools if pool_view(p) is not None for f in tls.pool_refs(p)]
+    return tuple(dict.fromkeys(wanted))
 
 
 def lb_view(

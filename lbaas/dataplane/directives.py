@@ -164,7 +164,7 @@ def tls_words(versions: tuple[str, ...], ciphers: str | None, alpn: tuple[str, .
 
 def bind_options(listener: ListenerView, paths: RuntimePaths) -> str:
     tls = listener.tls
-    if listener.protocol != Protocol.TERMINATED_HTTPS or tls is None:
+    if tls is None:  # TERMINATED_HTTPS, or PROMETHEUS given certificates
         return ""
     words = ["ssl", "crt", paths.cert(tls.default_cert)]
     for name in tls.sni_certs:

@@ -16,10 +16,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column, relationship
 
 
@@ -405,3 +407,59 @@ def descendants(lb: LoadBalancer) -> Iterator[Base]:
         yield from pool.members
         if pool.health_monitor is not None:
             yield pool.health_monitor
+
+
+# --- The embedded key-manager store (a subset of Barbican's API v1) ---------------
+# Payloads are Fernet tokens (lbaas/db/secrets.py), never plaintext. A read ACL
+# is kept on its object: `acl_read_users` None means no ACL was ever set.
+
+# A Fernet token of the largest payload (64 KiB) outgrows MySQL's BLOB.
+_PAYLOAD_BYTES = LargeBinary().with_variant(mysql.MEDIUMBLOB(), 'mysql')
+
+
+class KeyManagerSecret(Base):
+    __tablename__ = 'km_secret'
+    id: Mapped[str] = _id()
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    secret_type: Mapped[str] = mapped_column(String(32))
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    algorithm: Mapped[str | None] = mapped_column(String(255))
+    bit_length: Mapped[int | None] = mapped_column(Integer)
+    mode: Mapped[str | None] = mapped_column(String(255))
+    expiration: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    creator_id: Mapped[str | None] = mapped_column(String(255))
+    # Deferred: lists and metadata reads never load it; `content_type` is set
+    # exactly when a payload is.
+    encrypted_payload: Mapped[bytes | None] = mapped_column(_PAYLOAD_BYTES,
+                                                            deferred=True)
+    acl_read_users: Mapped[list[str] | None] = mapped_column(JSON)
+    acl_project_access: Mapped[bool] = mapped_column(Boolean, default=True)
+    acl_updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
+class KeyManagerContainer(Base):
+    __tablename__ = 'km_container'
+    id: Mapped[str] = _id()
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16))
+    creator_id: Mapped[str | None] = mapped_column(String(255))
+    acl_read_users: Mapped[list[str] | None] = mapped_column(JSON)
+    acl_project_access: Mapped[bool] = mapped_column(Boolean, default=True)
+    acl_updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+    refs: Mapped[list['KeyManagerContainerSecret']] = relationship(
+        cascade='all, delete-orphan', lazy='selectin', order_by='KeyManagerContainerSecret.name')
+
+
+class KeyManagerContainerSecret(Base):
+    """One named secret of a container (certificate, private_key, ...)."""
+    __tablename__ = 'km_container_secret'
+    container_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey('km_container.id', ondelete='CASCADE'), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    secret_id: Mapped[str] = mapped_column(String(36), ForeignKey('km_secret.id'), index=True)

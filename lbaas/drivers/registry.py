@@ -23,6 +23,7 @@ from lbaas.drivers.base import (
     Drivers,
     NetworkDriver,
 )
+from lbaas.drivers.certificates.base import CertificateManager, SecretReader
 
 if TYPE_CHECKING:  # imported when used: pyroute2 is Linux only
     from lbaas.drivers.amphora.driver import RestAmphora
@@ -136,6 +137,34 @@ CERTIFICATE_FACTORIES: dict[str, Callable[[], CertificateAuthority]] = {
     'noop': noop.NoopCertificateAuthority,
     'local': _controller_pki,
 }
+
+
+def _local_certificates(reader: SecretReader) -> CertificateManager:
+    from lbaas.drivers.certificates.local import LocalCertificates
+
+    return LocalCertificates(reader)
+
+
+def _barbican_certificates(reader: SecretReader) -> CertificateManager:
+    from lbaas.drivers.certificates.barbican import BarbicanCertificates  # barbicanclient
+
+    return BarbicanCertificates()
+
+
+CERTIFICATE_MANAGER_FACTORIES: dict[str, Callable[[SecretReader], CertificateManager]] = {
+    'local': _local_certificates,
+    'barbican': _barbican_certificates,
+}
+
+
+def certificate_manager(reader: SecretReader) -> CertificateManager:
+    """What TLS references resolve with: `[certificates] cert_manager`.
+
+    `reader` is the embedded store's read side (`local`); `barbican` reads a
+    real Barbican with the `[service_auth]` credentials instead.
+    """
+    name: str = config.CONF.certificates.cert_manager
+    return CERTIFICATE_MANAGER_FACTORIES[config.DRIVER_ALIASES.get(name, name)](reader)
 
 
 def _make(option: str, factories: Mapping[str, Callable[[], D]]) -> D:

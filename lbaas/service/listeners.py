@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from lbaas import config, errors
 from lbaas.db import models
 from lbaas.schemas import fields, rules
-from lbaas.service import lifecycle, pools, providers, quotas
+from lbaas.service import lifecycle, pools, providers, quotas, tls
 
 TIMEOUTS = ('timeout_client_data', 'timeout_member_connect', 'timeout_member_data',
             'timeout_tcp_inspect')
@@ -97,6 +97,7 @@ def build(session: Session, lb: models.LoadBalancer,
     apply_fields(listener, {k: v for k, v in values.items() if k != 'default_pool_id'})
     listener.default_pool = _default_pool(session, lb, values.get('default_pool_id'))
     check(lb, listener)
+    tls.check_listener(listener, values)
     return listener
 
 
@@ -134,6 +135,7 @@ def update(session: Session, listener_id: str, changes: dict[str, Any]) -> model
             changes[name] = _config_defaults(listener.protocol).get(name)
     apply_fields(listener, {k: v for k, v in changes.items() if k != 'default_pool_id'})
     check(lb, listener)
+    tls.check_listener(listener, changes)
     listener.provisioning_status = lifecycle.PENDING_UPDATE
     lifecycle.touch_lb(session, lb, [listener])
     return listener

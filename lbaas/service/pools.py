@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from lbaas import config, errors
 from lbaas.db import models
 from lbaas.schemas import fields, rules
-from lbaas.service import lifecycle, providers, quotas
+from lbaas.service import lifecycle, providers, quotas, tls
 
 
 def assign(obj: models.Taggable, values: Mapping[str, Any], own: fields.Fields) -> None:
@@ -64,6 +64,7 @@ def build_pool(lb: models.LoadBalancer, values: dict[str, Any],
             raise errors.Conflict('Listener %s already has a default pool' % listener.id)
         listener.default_pool = pool
     check_pool(lb, pool)
+    tls.check_pool(pool, values)
     return pool
 
 
@@ -115,6 +116,7 @@ def update_pool(session: Session, pool_id: str, changes: dict[str, Any]) -> mode
     assign(pool, changes, fields.POOL)
     _pool_tls_defaults(pool)
     check_pool(lb, pool)
+    tls.check_pool(pool, changes)
     pool.provisioning_status = lifecycle.PENDING_UPDATE
     lifecycle.mark(lifecycle.PENDING_UPDATE, *pool.default_listeners)
     lifecycle.touch_lb(session, lb, [pool])

@@ -5,6 +5,7 @@ noop drivers, once per database backend: SQLite always, PostgreSQL and
 MariaDB when their servers answer (as on CI). Each test gets `client`, a
 member of a fresh project, and `admin`.
 """
+import base64
 import contextlib
 import datetime
 import socket
@@ -296,6 +297,26 @@ def lb(client):
 def owner(service):
     """A member of one project, shared by the tests of a module."""
     return new_member(service)
+
+
+def store_certificate(client, name='tls'):
+    """A PKCS12 bundle (leaf, intermediate, key) in the caller's project of
+    the key-manager store, as the Octavia TLS cookbook stores one: its href."""
+    from tests.unit.drivers import certmaterial
+    m = certmaterial.material()
+    bundle = certmaterial.p12(m.leaf_key, m.leaf, cas=(m.intermediate,))
+    resp = client.post('/v1/secrets', {
+        'name': name, 'payload': base64.b64encode(bundle).decode(),
+        'payload_content_type': 'application/octet-stream',
+        'payload_content_encoding': 'base64'})
+    assert resp.status_code == 201, resp.text
+    return resp.json()['secret_ref']
+
+
+@pytest.fixture(scope='module')
+def cert(owner):
+    """A certificate reference the module's owner may use."""
+    return store_certificate(owner)
 
 
 @pytest.fixture(scope='module')

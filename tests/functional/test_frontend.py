@@ -263,3 +263,77 @@ def test_request_bodies_still_work(api):
                            headers={'Content-Type': 'application/json'})
         assert big.status_code == 413
         assert session.get(api + LIST, timeout=5).status_code == 200
+
+
+def _refusal(api, request):
+    """What the server answers to `request` (sent at once, never finished)."""
+    sock = connect(api, '127.0.0.6')
+    try:
+        sock.sendall(request)
+        return status_and_body(read_all(sock))
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize('request_bytes, status, faultstring', [
+    (b'GARBAGE\r\n\r\n', 400, 'Invalid HTTP request: illegal request line'),
+    (b'GET / HTTP/1.1\r\n\r\n', 400, 'Invalid HTTP request: Missing mandatory Host: header.'),
+    (b'GET / HTTP/1.1\r\nHost: test\r\nBad Header: x\r\n\r\n', 400,
+     'Invalid HTTP request: illegal header line'),
+    (b'GET /' + b'a' * 20000, 414, 'Invalid HTTP request: the request line is too long.'),
+    (b'GET / HTTP/1.1\r\nHost: test\r\nX-Big: ' + b'a' * 20000, 431,
+     'Invalid HTTP request: the request headers are too long.'),
+])
+def test_requests_the_server_cannot_parse_get_octavias_fault_body(
+        api, request_bytes, status, faultstring):
+    got, body = _refusal(api, request_bytes)
+    assert got == status, body
+    fault = json.loads(body)
+    assert fault['faultcode'] == 'Client' and fault['debuginfo'] is None
+    assert fault['faultstring'].startswith(faultstring), fault
+
+
+def test_gthread_front_end_errors_are_octavias_fault_body_too():
+    """gunicorn's own refusals under `frontend = gthread`, whose page is HTML."""
+    state_dir = tempfile.mkdtemp(prefix='lbaas-gthread-')
+    config = served.write_config(state_dir, sections={'api_settings': {'frontend': 'gthread'}})
+    proc, endpoint = served.start_api(state_dir, config)
+    try:
+        for request, status in ((b'GARBAGE\r\n\r\n', 400),
+                                (b'GET /' + b'a' * 5000 + b' HTTP/1.1\r\n\r\n', 414)):
+            got, body = _refusal(endpoint, request)
+            assert got == status, body
+            fault = json.loads(body)
+            assert fault['faultcode'] == 'Client' and fault['debuginfo'] is None
+            assert fault['faultstring'].startswith('Invalid HTTP request: '), fault
+    finally:
+        code, left = proc.stop()
+    assert code == 0 and not left, proc.tail()
+
+
+def test_an_app_that_fails_before_answering_gets_a_json_500():
+    """uvicorn's own 500 is text/plain: the front end answers first."""
+    import asyncio
+
+    from lbaas.api import frontend
+
+    def broken(environ, start_response):
+        raise RuntimeError('broken')
+
+    app = frontend.WholeRequests(broken, frontend.Limits(1.0, 1.0, 1.0, 1000), threads=1)
+    sent = []
+
+    async def receive():
+        return {'type': 'http.request', 'body': b'', 'more_body': False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {'type': 'http', 'method': 'GET', 'path': '/', 'raw_path': b'/',
+             'query_string': b'', 'headers': [], 'root_path': '', 'scheme': 'http',
+             'server': ('127.0.0.1', 80), 'client': ('127.0.0.1', 1), 'http_version': '1.1',
+             'asgi': {'version': '3.0'}}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]['status'] == 500
+    assert json.loads(sent[1]['body']) == {
+        'faultcode': 'Server', 'faultstring': 'Internal Server Error', 'debuginfo': None}

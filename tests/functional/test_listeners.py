@@ -63,17 +63,17 @@ def test_create_answers_every_field_with_its_default(owner, shared_lb):
     fault(owner.get('listeners/' + listener['id']), 404)
 
 
-def test_terminated_https_gets_tls_defaults_and_needs_a_certificate(owner, shared_lb):
+def test_terminated_https_gets_tls_defaults_and_needs_a_certificate(owner, shared_lb, cert):
     fault(post(owner, shared_lb, protocol='TERMINATED_HTTPS', protocol_port=443), 400)
     listener = owner.create('listeners', 'listener', listener_body(
         shared_lb, protocol='TERMINATED_HTTPS', protocol_port=443,
-        default_tls_container_ref=CERT, sni_container_refs=[CERT]), shared_lb['id'])
+        default_tls_container_ref=cert, sni_container_refs=[cert]), shared_lb['id'])
     assert listener['tls_versions'] == ['TLSv1.2', 'TLSv1.3']
     assert listener['alpn_protocols'] == ['h2', 'http/1.1', 'http/1.0']
     assert listener['tls_ciphers'].startswith('TLS_AES_256_GCM_SHA384') or \
         'ECDHE' in listener['tls_ciphers']
     assert (listener['default_tls_container_ref'], listener['sni_container_refs']) == \
-        (CERT, [CERT])
+        (cert, [cert])
     path = 'listeners/' + listener['id']
     body = owner.update(path, 'listener', {'tls_versions': ['TLSv1.3'], 'hsts_max_age': 10,
                                            'hsts_preload': True,
@@ -151,8 +151,8 @@ def test_unknown_load_balancer_is_404(owner):
      'TERMINATED_HTTPS', True),
     ({'X-Forwarded-For': True}, 'HTTP', False),           # values are strings
 ])
-def test_insert_headers_by_listener_protocol(owner, shared_lb, headers, protocol, ok):
-    tls = {'default_tls_container_ref': CERT} if protocol == 'TERMINATED_HTTPS' else {}
+def test_insert_headers_by_listener_protocol(owner, shared_lb, cert, headers, protocol, ok):
+    tls = {'default_tls_container_ref': cert} if protocol == 'TERMINATED_HTTPS' else {}
     resp = post(owner, shared_lb, protocol=protocol, protocol_port=81, insert_headers=headers,
                 **tls)
     if not ok:

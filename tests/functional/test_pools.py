@@ -55,13 +55,13 @@ def noop_lb(owner):
 
 
 @pytest.fixture(scope='module')
-def listeners(owner, shared_lb, noop_lb):
+def listeners(owner, shared_lb, noop_lb, cert):
     """One listener of every protocol, by protocol: on the shared LB, or on the
     noop one for protocols the amphora does not serve."""
     result = {}
     for port, protocol in enumerate(LISTENER_PROTOCOLS, start=1000):
         lb = noop_lb if protocol in providers.UNSERVED_PROTOCOLS else shared_lb
-        tls = {'default_tls_container_ref': CERT} if protocol == 'TERMINATED_HTTPS' else {}
+        tls = {'default_tls_container_ref': cert} if protocol == 'TERMINATED_HTTPS' else {}
         result[protocol] = owner.create('listeners', 'listener', {
             'loadbalancer_id': lb['id'], 'protocol': protocol,
             'protocol_port': port, **tls}, lb['id'])

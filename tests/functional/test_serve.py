@@ -82,10 +82,20 @@ def test_a_taken_api_port_stops_serve_at_once_naming_the_address():
     assert 'cannot serve the API on %s' % address in proc.tail(), proc.tail()
 
 
+def _debug_line_pids(text):
+    """Pids of the processes whose SIGHUP turned DEBUG on, from a log's text."""
+    return {int(m) for m in re.findall(r'^\S+ \S+ (\d+) DEBUG lbaas \[-\] logging at DEBUG level',
+                                       text, re.MULTILINE)}
+
+
 def test_sighup_kills_nothing_and_children_take_the_new_debug_setting():
     state_dir, config_path, proc, url = _serve()
     try:
+        _wait_for(lambda: _child(proc, 'api') and len(served.children_of(_child(proc, 'api'))) == 2,
+                  'the API and its two worker processes', proc)
+        api = _child(proc, 'api')
         children = sorted(served.children_of(proc.pid))
+        api_workers = sorted(served.children_of(api))
         with open(config_path) as f:
             text = f.read()
         with open(config_path, 'w') as f:
@@ -96,11 +106,17 @@ def test_sighup_kills_nothing_and_children_take_the_new_debug_setting():
             # Sent again until seen: a child ignores SIGHUP until it is set up.
             proc.popen.send_signal(signal.SIGHUP)
             time.sleep(1.0)
-            return all('DEBUG lbaas: logging at DEBUG level' in served.logs(state_dir, s)
-                       for s in services)
-        _wait_for(all_debug, 'DEBUG level in the logs of %s' % (services,), proc)
+            return (all(_debug_line_pids(served.logs(state_dir, s)) for s in services)
+                    and _debug_line_pids(served.logs(state_dir, 'api'))
+                    >= {api, *api_workers})  # gunicorn's arbiter and each worker
+        _wait_for(all_debug, 'DEBUG level in the logs of every service', proc)
         assert sorted(served.children_of(proc.pid)) == children
-        assert requests.get(url + '/', timeout=10).status_code == 200
+        assert sorted(served.children_of(api)) == api_workers  # not replaced
+        resp = requests.get(url + '/v2/lbaas/loadbalancers', timeout=10)
+        assert resp.status_code == 200
+        request_id = resp.headers['x-openstack-request-id']
+        _wait_for(lambda: re.search(r' DEBUG .*%s' % request_id, served.logs(state_dir, 'api')),
+                  'a DEBUG line of the request in api.log', proc)
     finally:
         _stop_cleanly(proc)
 

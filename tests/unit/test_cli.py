@@ -95,3 +95,72 @@ def test_every_option_has_help():
     bare = ['[%s] %s' % (group, opt.name) for group, opts in config.list_opts()
             for opt in opts if not (opt.help or '').strip()]
     assert not bare, 'options without help: %s' % ', '.join(bare)
+
+
+def test_sample_config_has_oslo_logs_options_once(tmp_path):
+    sample = tmp_path / 'lbaas.conf.sample'
+    done = lbaas('config', 'sample', '--output', str(sample))
+    assert done.returncode == 0, done.stderr
+    text = sample.read_text()
+    for option in ('debug', 'log_file', 'log_dir', 'use_syslog', 'syslog_log_facility',
+                   'log_config_append', 'default_log_levels', 'use_stderr'):
+        assert text.count('\n#%s = ' % option) == 1, option  # oslo.log's, not a twin of ours
+
+
+def _log_config(tmp_path, **options):
+    conf = tmp_path / 'lbaas.conf'
+    conf.write_text('[DEFAULT]\n' + ''.join('%s = %s\n' % kv for kv in options.items()))
+    return str(conf)
+
+
+def test_log_file_is_honoured_and_standard_output_stays_clean(tmp_path):
+    log = tmp_path / 'elsewhere' / 'db.log'
+    log.parent.mkdir()
+    done = lbaas('db', 'upgrade', '--config-file', _log_config(tmp_path, log_file=log),
+                 state_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert 'INFO alembic.runtime.migration [-] Running upgrade' in log.read_text()
+    assert 'alembic' not in done.stdout + done.stderr
+    assert log.stat().st_mode & 0o077 == 0
+
+
+def test_log_dir_gives_the_command_its_own_file(tmp_path):
+    done = lbaas('db', 'upgrade', '--config-file',
+                 _log_config(tmp_path, log_dir=tmp_path / 'logs'), state_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert 'Running upgrade' in (tmp_path / 'logs' / 'db.log').read_text()
+
+
+def test_without_a_log_file_logs_go_to_standard_error(tmp_path):
+    done = lbaas('db', 'upgrade', state_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert 'Running upgrade' in done.stderr
+    assert 'Running upgrade' not in done.stdout
+
+
+# libc's syslog(3), behind oslo.log's OSSysLogHandler, always writes to
+# /dev/log, an address no option changes: the test records its calls instead.
+SYSLOG_PROBE = '''
+import json, logging, sys, syslog
+calls = []
+syslog.openlog = lambda ident, option, facility: calls.append(('openlog', facility))
+syslog.syslog = lambda priority, message: calls.append(('syslog', priority, message))
+from lbaas import cli
+cli.main(['db', 'current'] + sys.argv[1:])
+logging.getLogger('lbaas').warning('to the syslog')
+print(json.dumps(calls))
+'''
+
+
+def test_use_syslog_sends_the_lines_to_syslog(tmp_path):
+    import syslog
+    conf = _log_config(tmp_path, use_syslog=True, syslog_log_facility='LOG_LOCAL3')
+    done = subprocess.run([sys.executable, '-c', SYSLOG_PROBE, '--config-file', conf,
+                           '--state-dir', str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    calls = json.loads(done.stdout.splitlines()[-1])
+    assert ['openlog', syslog.LOG_LOCAL3] in calls
+    sent = [c for c in calls if c[0] == 'syslog' and 'to the syslog' in c[2]]
+    assert sent and sent[0][1] == syslog.LOG_WARNING, calls
+    assert 'to the syslog' in done.stderr  # and standard error still has it

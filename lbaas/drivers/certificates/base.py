@@ -29,28 +29,38 @@ class UnreadablePKCS12(CertificateError):
     """A PKCS12 bundle that cannot be opened (Octavia's UnreadablePKCS12)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class StoredSecret:
-    """One secret of the embedded store, decrypted."""
+class StoredSecret(Protocol):
+    """One secret of the embedded store, decrypted. A protocol, because the
+    store's frozen values live in the database layer (`lbaas/db/secrets.py`)."""
 
-    id: str
-    project_id: str
-    name: str | None
-    secret_type: str  # Barbican's: opaque, certificate, private, passphrase, ...
-    content_type: str | None  # payload_content_type as stored
-    payload: bytes | None = dataclasses.field(repr=False)  # None: no payload yet
+    @property
+    def id(self) -> str: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def secret_type(self) -> str: ...  # Barbican's: opaque, certificate, private, ...
+    @property
+    def content_type(self) -> str | None: ...  # payload_content_type as stored
+    @property
+    def payload(self) -> bytes | None: ...  # None: no payload yet
 
 
-@dataclasses.dataclass(frozen=True)
-class StoredContainer:
+class StoredContainer(Protocol):
     """One container of the embedded store: its secrets by role name
     (certificate, private_key, intermediates, private_key_passphrase)."""
 
-    id: str
-    project_id: str
-    name: str | None
-    type: str  # certificate, generic or rsa
-    secret_ids: Mapping[str, str]
+    @property
+    def id(self) -> str: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def type(self) -> str: ...  # certificate, generic or rsa
+    @property
+    def secret_ids(self) -> Mapping[str, str]: ...
 
 
 class SecretReader(Protocol):

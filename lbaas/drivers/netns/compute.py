@@ -4,7 +4,9 @@ build() makes, in this order and each step idempotent: the fabric, the
 namespace `amp-<8 hex>` (loopback up, amphora sysctls), the state record
 with a management address, the management veth, the agent's certificate,
 its heartbeat key (rewritten by every build) and the agent process. The
-agent sends heartbeats to every `[health_manager]` address. A build interrupted anywhere is finished by the next
+agent sends heartbeats to every `[health_manager]` address, and offloads
+its logs as `[amphora_agent]` says (read when the agent starts, like the
+heartbeat options). A build interrupted anywhere is finished by the next
 build of the same amphora id; one whose agent is alive returns at once.
 
 The agent is started with `ip netns exec` in its own session, so it outlives
@@ -228,6 +230,30 @@ class NetnsCompute:
             repr(float(config.CONF.health_manager.heartbeat_interval)),
         ]
 
+    @staticmethod
+    def _log_options() -> list[str]:
+        """`[amphora_agent]` log offloading, as agent options; none when unused."""
+        agent = config.CONF.amphora_agent
+        options = []
+        for kind, option in (('tenant', 'tenant_log_targets'), ('admin', 'admin_log_targets')):
+            for host, port in config.log_targets(option):
+                options += ['--%s-log-target' % kind, _host_port(host, port)]
+        if not options and not agent.disable_local_log_storage:
+            return []
+        options += [
+            '--log-protocol', agent.log_protocol.upper(),
+            '--log-retry-count', str(agent.log_retry_count),
+            '--log-retry-interval', str(agent.log_retry_interval),
+            '--log-queue-size', str(agent.log_queue_size),
+            '--user-log-facility', str(agent.user_log_facility),
+            '--administrative-log-facility', str(agent.administrative_log_facility),
+        ]  # fmt: skip
+        if agent.forward_all_logs:
+            options.append('--forward-all-logs')
+        if agent.disable_local_log_storage:
+            options.append('--disable-local-log-storage')
+        return options
+
     def _agent_command(self, record: AmphoraRecord) -> list[str]:
         bind = _host_port(record.management_ip, self.agent_port)
         return [
@@ -246,6 +272,7 @@ class NetnsCompute:
             bind,
             '--stop-grace',
             str(self.stop_grace),
+            *self._log_options(),
             *self._heartbeat_options(record.amphora_id),
         ]
 
