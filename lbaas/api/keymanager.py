@@ -24,6 +24,7 @@ from lbaas import config
 from lbaas.api import base
 from lbaas.db import secrets as store
 from lbaas.service import keymanager as km
+from lbaas.service.keymanager_input import KeyManagerError
 
 VERSION_HEADER = 'OpenStack-API-Version'
 MIN_VERSION, MAX_VERSION = '1.0', '1.0'  # no consumers (microversion 1.1) served
@@ -65,7 +66,7 @@ def _raw_body(req: falcon.Request) -> bytes:
     limit = config.CONF.api_settings.max_request_body_size
     raw: bytes = req.bounded_stream.read(limit + 1)
     if len(raw) > limit:
-        raise km.KeyManagerError(413, 'Request is too large.')
+        raise KeyManagerError(413, 'Request is too large.')
     return raw
 
 

@@ -8,46 +8,27 @@ all; a user named in an object's read ACL may read that object whatever
 their project. Errors carry Barbican's status codes; the API renders them
 as Barbican's `{"code", "title", "description"}`. Payloads are never logged.
 """
-import base64
-import binascii
 import dataclasses
 import datetime
-import http
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from lbaas.db import secrets as store
-from lbaas.errors import ApiError
+from lbaas.service.keymanager_input import (
+    BINARY_TYPES,
+    TEXT,
+    KeyManagerError,
+    bad,
+    container_refs,
+    decode,
+    media_type,
+    new_secret,
+    paging,
+    text_field,
+)
 
 READ, WRITE = 'read', 'write'
-SECRET_TYPES = ('symmetric', 'public', 'private', 'passphrase', 'certificate', 'opaque')
-TEXT = 'text/plain'
-BINARY_TYPES = ('application/octet-stream', 'application/pkcs8', 'application/pkix-cert')
-MAX_PAYLOAD_BYTES = 65536
-MAX_LIMIT, DEFAULT_LIMIT = 100, 10
-CONTAINER_ROLES = {  # type -> (names required, names allowed); generic: any name
-    'certificate': ({'certificate'},
-                    {'certificate', 'private_key', 'private_key_passphrase', 'intermediates'}),
-    'rsa': ({'public_key', 'private_key'},
-            {'public_key', 'private_key', 'private_key_passphrase'}),
-}
-
-
-class KeyManagerError(ApiError):
-    """An answer in Barbican's terms: its status, title and description."""
-
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.title = http.HTTPStatus(status).phrase
-
-
-def _bad(description: str) -> KeyManagerError:
-    return KeyManagerError(400, description)
-
-
 def _absent(kind: str) -> KeyManagerError:
     return KeyManagerError(404, '%s not found.' % kind.capitalize())
 
@@ -116,100 +97,6 @@ def _container(caller: Caller, container_id: str, write: bool = False) -> store.
 
 
 # --- input -----------------------------------------------------------------------
-def _text(body: Mapping[str, Any], key: str, limit: int = 255) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise _bad("'%s' must be a string of at most %d characters." % (key, limit))
-    return value
-
-
-def _expiration(value: Any) -> datetime.datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.datetime.fromisoformat(str(value))
-    except ValueError:
-        raise _bad("'expiration' is not an ISO 8601 date and time.")
-    if when.tzinfo is not None:
-        when = when.astimezone(datetime.UTC).replace(tzinfo=None)
-    if when <= datetime.datetime.now(datetime.UTC).replace(tzinfo=None):
-        raise _bad("'expiration' is in the past.")
-    return when
-
-
-def media_type(value: str | None) -> str:
-    """'Text/Plain; charset=utf-8' -> 'text/plain'."""
-    return (value or '').split(';', 1)[0].strip().lower()
-
-
-def _decode(payload: bytes, content_type: str, encoding: str | None,
-            raw: bool = False) -> bytes:
-    """A payload as stored: UTF-8 text, or bytes: base64-decoded, or as sent
-    when `raw` (a PUT's body) and no encoding is named."""
-    encoding = (encoding or '').strip().lower() or None
-    if content_type == TEXT:
-        if encoding is not None:
-            raise _bad("A 'text/plain' payload takes no content encoding.")
-        try:
-            payload.decode('utf-8')
-        except UnicodeDecodeError:
-            raise _bad('A text/plain payload must be UTF-8.')
-    elif content_type in BINARY_TYPES:
-        if encoding == 'base64':
-            try:
-                payload = base64.b64decode(b''.join(payload.split()), validate=True)
-            except (binascii.Error, ValueError):
-                raise _bad('The payload is not valid base64.')
-        elif encoding is not None or not raw:
-            raise _bad("The payload content encoding must be 'base64' for %s." % content_type)
-    else:
-        raise KeyManagerError(415 if raw else 400,
-                              "Payload content type '%s' is not supported." % content_type)
-    if not payload:
-        raise _bad('The payload must not be empty.')
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise KeyManagerError(413, 'The payload is larger than %d bytes.' % MAX_PAYLOAD_BYTES)
-    return payload
-
-
-def _new_secret(body: Any) -> store.NewSecret:
-    if not isinstance(body, dict):
-        raise _bad('The body must be a JSON object.')
-    secret_type = body.get('secret_type') or 'opaque'
-    if secret_type not in SECRET_TYPES:
-        raise _bad("'secret_type' must be one of %s." % ', '.join(SECRET_TYPES))
-    bit_length = body.get('bit_length')
-    if bit_length is not None and (type(bit_length) is not int or bit_length < 1):
-        raise _bad("'bit_length' must be a positive integer.")
-    payload, content_type = body.get('payload'), body.get('payload_content_type')
-    meta = store.NewSecret(secret_type=secret_type, name=_text(body, 'name'),
-                           algorithm=_text(body, 'algorithm'), mode=_text(body, 'mode'),
-                           bit_length=bit_length, expiration=_expiration(body.get('expiration')))
-    if payload is None:
-        if content_type or body.get('payload_content_encoding'):
-            raise _bad("'payload_content_type' and 'payload_content_encoding' need a "
-                       "'payload'.")
-        return meta
-    if not isinstance(payload, str) or not payload.strip():
-        raise _bad("'payload' must be a non-empty string.")
-    if not isinstance(content_type, str) or not content_type:
-        raise _bad("A 'payload' needs its 'payload_content_type'.")
-    kind = media_type(content_type)
-    data = _decode(payload.encode('utf-8'), kind, body.get('payload_content_encoding'))
-    return dataclasses.replace(meta, content_type=kind, payload=data)
-
-
-def _paging(params: Mapping[str, str]) -> tuple[int, int]:
-    def number(key: str, default: int) -> int:
-        try:
-            return max(0, int(params.get(key, default)))
-        except ValueError:
-            return default
-    return min(number('limit', DEFAULT_LIMIT), MAX_LIMIT), number('offset', 0)
-
-
 # --- views -----------------------------------------------------------------------
 def _time(value: datetime.datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -259,20 +146,20 @@ def _page(caller: Caller, collection: str, items: list[dict[str, Any]], total: i
 # --- secrets ---------------------------------------------------------------------
 def create_secret(caller: Caller, body: Any) -> dict[str, str]:
     project = _own_project(caller)
-    info = store.create_secret(project, caller.user_id, _new_secret(body))
+    info = store.create_secret(project, caller.user_id, new_secret(body))
     return {'secret_ref': href(caller, 'secrets', info.id)}
 
 
 def list_secrets(caller: Caller, params: Mapping[str, str]) -> dict[str, Any]:
     if caller.project_id is None or not caller.may(READ, caller.project_id):
         raise KeyManagerError(403, 'Forbidden.')
-    limit, offset = _paging(params)
+    limit, offset = paging(params)
     filters = {key: params[key] for key in ('name', 'alg', 'mode', 'bits', 'secret_type')
                if params.get(key)}
     try:
         bits = int(filters['bits']) if 'bits' in filters else None
     except ValueError:
-        raise _bad("'bits' must be an integer.")
+        raise bad("'bits' must be an integer.")
     query = store.SecretQuery(name=filters.get('name'), algorithm=filters.get('alg'),
                               mode=filters.get('mode'), bit_length=bits or None,
                               secret_type=filters.get('secret_type'), limit=limit,
@@ -309,7 +196,7 @@ def put_payload(caller: Caller, secret_id: str, content_type: str | None,
     """A payload for a secret created without one (Barbican's two-step create)."""
     _secret_info(caller, secret_id, write=True)
     kind = media_type(content_type)
-    data = _decode(payload, kind, encoding, raw=True)
+    data = decode(payload, kind, encoding, raw=True)
     try:
         store.set_payload(None, secret_id, kind, data)
     except store.PayloadExists:
@@ -327,45 +214,19 @@ def delete_secret(caller: Caller, secret_id: str) -> None:
 
 
 # --- containers ------------------------------------------------------------------
-def _secret_id(ref: Any) -> str:
-    if not isinstance(ref, str):
-        raise _bad("Each of 'secret_refs' needs a 'secret_ref' string.")
-    try:
-        return str(uuid.UUID(ref.rstrip('/').rsplit('/', 1)[-1]))
-    except ValueError:
-        raise _bad("'%s' is not a secret reference." % ref[:300])
-
-
-def _container_refs(container_type: str, refs: Any) -> dict[str, str]:
-    if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
-        raise _bad("'secret_refs' must be a list of objects.")
-    found: dict[str, str] = {}
-    for ref in refs:
-        name = _text(ref, 'name') or ''
-        if name in found:
-            raise _bad("The name '%s' appears twice in 'secret_refs'." % name)
-        found[name] = _secret_id(ref.get('secret_ref'))
-    if container_type in CONTAINER_ROLES:
-        required, allowed = CONTAINER_ROLES[container_type]
-        if not required <= set(found) or not set(found) <= allowed:
-            raise _bad("A %s container needs %s and may hold only %s." % (
-                container_type, ', '.join(sorted(required)), ', '.join(sorted(allowed))))
-    return found
-
-
 def create_container(caller: Caller, body: Any) -> dict[str, str]:
     if not isinstance(body, dict):
-        raise _bad('The body must be a JSON object.')
+        raise bad('The body must be a JSON object.')
     container_type = body.get('type')
     if container_type not in ('generic', 'certificate', 'rsa'):
-        raise _bad("'type' must be one of generic, certificate, rsa.")
-    refs = _container_refs(container_type, body.get('secret_refs') or [])
+        raise bad("'type' must be one of generic, certificate, rsa.")
+    refs = container_refs(container_type, body.get('secret_refs') or [])
     project = _own_project(caller)
     try:
-        made = store.create_container(project, caller.user_id, _text(body, 'name'),
+        made = store.create_container(project, caller.user_id, text_field(body, 'name'),
                                       container_type, refs)
     except store.ForeignSecret as exc:
-        raise _bad("The secret named '%s' (%s) is not a secret of this project."
+        raise bad("The secret named '%s' (%s) is not a secret of this project."
                    % (exc.name, exc.secret_id))
     return {'container_ref': href(caller, 'containers', made.id)}
 
@@ -373,7 +234,7 @@ def create_container(caller: Caller, body: Any) -> dict[str, str]:
 def list_containers(caller: Caller, params: Mapping[str, str]) -> dict[str, Any]:
     if caller.project_id is None or not caller.may(READ, caller.project_id):
         raise KeyManagerError(403, 'Forbidden.')
-    limit, offset = _paging(params)
+    limit, offset = paging(params)
     name = params.get('name') or None
     found, total = store.list_containers(None if caller.sees_all else caller.project_id,
                                          name, limit, offset)
@@ -411,16 +272,16 @@ def show_acl(caller: Caller, kind: store.Kind, obj_id: str) -> dict[str, Any]:
 def put_acl(caller: Caller, kind: store.Kind, obj_id: str, body: Any) -> dict[str, str]:
     """Replace the read ACL: `{"read": {"users": [...], "project-access": bool}}`."""
     if not isinstance(body, dict) or set(body) - {'read'}:
-        raise _bad("An ACL body is an object whose only operation is 'read'.")
+        raise bad("An ACL body is an object whose only operation is 'read'.")
     read = body.get('read') or {}
     if not isinstance(read, dict):
-        raise _bad("'read' must be an object.")
+        raise bad("'read' must be an object.")
     users, access = read.get('users') or [], read.get('project-access', True)
     if not isinstance(users, list) or not all(
             isinstance(u, str) and 0 < len(u) <= 255 for u in users):
-        raise _bad("'users' must be a list of user ids.")
+        raise bad("'users' must be a list of user ids.")
     if not isinstance(access, bool):
-        raise _bad("'project-access' must be true or false.")
+        raise bad("'project-access' must be true or false.")
     _acl_owner(caller, kind, obj_id, write=True)
     try:
         store.set_acl(kind, None, obj_id, users, access)

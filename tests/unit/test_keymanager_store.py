@@ -40,7 +40,8 @@ def test_round_trip_and_the_key_file(state):
         b'-----BEGIN CERTIFICATE-----\n', 'text/plain', 'certificate')
     assert 'BEGIN' not in repr(found)  # payloads stay out of reprs (and logs)
     with db.reading() as session:
-        token = session.scalar(select(models.KeyManagerSecret.encrypted_payload))
+        token = session.scalar(select(models.KeyManagerSecret.encrypted_payload)
+                               .where(models.KeyManagerSecret.id == info.id))
     assert b'BEGIN' not in token
 
 
