@@ -10,7 +10,8 @@ removes the namespace. Used by the scenario tests, `lbaas demo` and the
 benchmarks.
 
 The backend answers every request with its name, and:
-  /headers            a JSON object: name, peer address, request headers
+  /headers            a JSON object: name, peer address, request headers (and
+                      over TLS the client certificate's subject CN, if any)
   /slow?seconds=S     the same answer after S seconds (holds a connection)
   ?set-cookie=NAME    sets cookie NAME=<name>-<counter> on the answer
 """
@@ -105,15 +106,19 @@ class TestHost:
             raise
         return subprocess.CompletedProcess(argv, child.returncode, out, err)
 
-    def start_backend(self, port, name=None, tls_files=None):
+    def start_backend(self, port, name=None, tls_files=None, client_ca=None):
         """An HTTP backend answering with `name` (default: the host's name).
 
-        `tls_files` = (certificate, key) makes it HTTPS. Returns when it answers.
+        `tls_files` = (certificate, key) makes it HTTPS; `client_ca` (a PEM
+        file) then requires a client certificate it signs. Returns when it
+        answers.
         """
         argv = [sys.executable, '-m', 'lbaas.testhosts', 'serve',
                 '--name', name or self.name, '--port', str(port)]
         if tls_files:
             argv += ['--tls-cert', tls_files[0], '--tls-key', tls_files[1]]
+        if client_ca:
+            argv += ['--tls-client-ca', client_ca]
         self.stop_backend(port)
         self.backends[port] = self.popen(argv, stdout=subprocess.DEVNULL)
         self._wait_listening(port)
@@ -239,8 +244,9 @@ class Backend:
 
     async def handle(self, reader, writer):
         peer = writer.get_extra_info('peername')[0]
+        client_cn = _subject_cn(writer.get_extra_info('peercert'))
         try:
-            while await self._one_exchange(reader, writer, peer):
+            while await self._one_exchange(reader, writer, peer, client_cn):
                 pass
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError,
                 ValueError, ssl.SSLError):
@@ -248,7 +254,7 @@ class Backend:
         finally:
             writer.close()
 
-    async def _one_exchange(self, reader, writer, peer):
+    async def _one_exchange(self, reader, writer, peer, client_cn=None):
         head = (await reader.readuntil(b'\r\n\r\n')).decode('latin-1')
         request_line, *header_lines = head.split('\r\n')
         method, target, version = request_line.split(' ', 2)
@@ -258,7 +264,7 @@ class Backend:
             headers[key.strip()] = value.strip()
         lowered = {k.lower(): v for k, v in headers.items()}
         await reader.readexactly(int(lowered.get('content-length') or 0))
-        status, extra, body = await self.answer(target, headers, peer)
+        status, extra, body = await self.answer(target, headers, peer, client_cn)
         keep_alive = (lowered.get('connection', '').lower() != 'close'
                       and version == 'HTTP/1.1')
         lines = ['HTTP/1.1 %s' % status, 'Content-Type: text/plain',
@@ -270,7 +276,7 @@ class Backend:
         await writer.drain()
         return keep_alive
 
-    async def answer(self, target, headers, peer):
+    async def answer(self, target, headers, peer, client_cn=None):
         """(status line, [(header, value)], body bytes) for one request."""
         parts = urllib.parse.urlsplit(target)
         query = urllib.parse.parse_qs(parts.query)
@@ -280,11 +286,21 @@ class Backend:
             extra.append(('Set-Cookie', '%s=%s-%d; Path=/' % (cookie, self.name,
                                                              next(self.cookies))))
         if parts.path == '/headers':
-            text = json.dumps({'name': self.name, 'peer': peer, 'headers': headers})
+            text = json.dumps({'name': self.name, 'peer': peer, 'headers': headers,
+                               'client_cn': client_cn})
             return '200 OK', extra, (text + '\n').encode()
         if parts.path == '/slow':
             await asyncio.sleep(min(float(query.get('seconds', ['1'])[0]), 60.0))
         return '200 OK', extra, (self.name + '\n').encode()
+
+
+def _subject_cn(peercert):
+    """commonName of a certificate as ssl's getpeercert() gives it, or None."""
+    for rdn in (peercert or {}).get('subject', ()):
+        for key, value in rdn:
+            if key == 'commonName':
+                return value
+    return None
 
 
 def _serve(args):
@@ -292,6 +308,9 @@ def _serve(args):
     if args.tls_cert:
         tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls_context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            tls_context.verify_mode = ssl.CERT_REQUIRED
+            tls_context.load_verify_locations(args.tls_client_ca)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     asyncio.run(Backend(args.name).serve(args.port, tls_context, args.reuse_port))
 
@@ -304,6 +323,8 @@ def main(argv=None):
     serve.add_argument('--port', type=int, required=True)
     serve.add_argument('--tls-cert', help='PEM certificate: serve HTTPS')
     serve.add_argument('--tls-key', help='PEM key of --tls-cert')
+    serve.add_argument('--tls-client-ca',
+                       help='PEM CA file: require a client certificate it signed')
     serve.add_argument('--reuse-port', action='store_true',
                        help='SO_REUSEPORT: several backends may share the port')
     args = parser.parse_args(argv)
