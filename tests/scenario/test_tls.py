@@ -11,6 +11,8 @@ makes its own load balancer.
 - client authentication: MANDATORY refuses no certificate and a revoked one,
   admits a valid one, whose X-SSL-Client-* headers reach the member;
   OPTIONAL admits a client without one;
+- L7 rules on the client certificate (SSL_CONN_HAS_CERT, SSL_VERIFY_RESULT,
+  SSL_DN_FIELD);
 - HTTP/2 through ALPN, HSTS, tls_versions and tls_ciphers honoured;
 - re-encryption to members that require a client certificate, an HTTPS
   monitor marking a member whose certificate the CA did not sign ERROR,
@@ -288,6 +290,36 @@ def test_client_authentication_mandatory_and_optional(api, refs, pki, members, c
     assert member_headers(with_cert).get('x-ssl-client-cn', '').strip('"') == 'alice'
     revoked = https(client, vip, DEFAULT, pki, *mallory, port=8443)
     assert not revoked.ok, revoked  # OPTIONAL still refuses a certificate it rejects
+    api.delete_lb(lb['id'])
+
+
+def rule(rule_type, value, compare='EQUAL_TO', **fields):
+    return {'type': rule_type, 'compare_type': compare, 'value': value, **fields}
+
+
+def test_l7_rules_on_the_client_certificate(api, refs, pki, members, client):
+    """SSL_CONN_HAS_CERT, SSL_VERIFY_RESULT and SSL_DN_FIELD decide: no
+    certificate is rejected (403); alice's (verified, CN alice) goes to the
+    pool of m3 instead of the default pool (m1, m2)."""
+    policies = [
+        {'action': 'REJECT', 'position': 1,
+         'rules': [rule('SSL_CONN_HAS_CERT', 'True', invert=True)]},
+        {'action': 'REDIRECT_TO_POOL', 'position': 2,
+         'redirect_pool': {'name': 'alice'},
+         'rules': [rule('SSL_VERIFY_RESULT', '0'),
+                   rule('SSL_DN_FIELD', 'alice', key='CN')]},
+    ]
+    lb = api.create_lb('tls-l7', [tls_listener(
+        443, refs, web_pool(members), client_authentication='OPTIONAL',
+        client_ca_tls_container_ref=refs['client-ca'], l7policies=policies)],
+        pools=[traffic.pool('alice', [traffic.member(members[2])])])
+    vip, files = lb['vip_address'], pki.files
+    alice = ('--cert', files['alice.pem'], '--key', files['alice.key'])
+    answer = wait_serving(lambda: https(client, vip, DEFAULT, pki, *alice))
+    assert {https(client, vip, DEFAULT, pki, *alice).body.strip() for _ in range(4)} | \
+        {answer.body.strip()} == {'m3'}
+    refused = https(client, vip, DEFAULT, pki)
+    assert refused.status == '403', refused
     api.delete_lb(lb['id'])
 
 
