@@ -2,8 +2,9 @@
 
 (a) graph POST of a full LB (1 listener, 1 pool, 10 members, 1 health
     monitor) to ACTIVE, p50/p95 over 100 sequential LBs;
-(b) requests/s of GET list (100+ LBs), GET one, and the status tree of an
-    LB with 1,000 members;
+(b) requests/s of GET list (100+ LBs), GET one (with 1, 4 and 32 keep-alive
+    connections, p50/p99 latency) and the status tree of an LB with 1,000
+    members;
 (c) batch member updates of a pool: 1,000 new members, a new weight for all
     1,000, then removing 500, each timed to LB ACTIVE.
 
@@ -34,8 +35,12 @@ SIZES = {
 }
 POLL_SECONDS = 0.005      # how often a GET asks whether the LB is ACTIVE yet
 ACTIVE_TIMEOUT = 120.0
-WRK_CONNECTIONS = 4       # client concurrency for (b)
+WRK_CONNECTIONS = 4       # client concurrency for (b), unless a read names its own
 WRK_THREADS = 1
+# GET one as the controllers poll it: one client alone, and 32 at once
+# (wrk's threads share the 32 connections).
+CONCURRENT_CONNECTIONS = 32
+CONCURRENT_THREADS = 4
 PYTHON_CLIENTS = 4
 RATE_RUNS = 3             # (b) figures are the best of this many runs
 DEFAULT_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -113,11 +118,12 @@ def measure_create(client, subnet_id, count):
         lb_ids
 
 
-def measure_rate(url, size):
+def measure_rate(url, size, connections=WRK_CONNECTIONS, threads=WRK_THREADS):
     if harness.WRK:
-        return harness.run_wrk(url, size['rate_seconds'], WRK_CONNECTIONS, WRK_THREADS)
+        return harness.run_wrk(url, size['rate_seconds'], connections,
+                               min(threads, connections))
     return harness.run_threads(url, size['rate_requests'], size['rate_seconds'] * 2,
-                               PYTHON_CLIENTS)
+                               min(PYTHON_CLIENTS, connections))
 
 
 def measure_reads(client, lb_id, tree_lb_id, size):
@@ -128,15 +134,22 @@ def measure_reads(client, lb_id, tree_lb_id, size):
     half the CPU. Each figure is the best of RATE_RUNS runs (fresh
     connections each); the worst is kept next to it.
     """
-    paths = {'list': API + '/loadbalancers',
-             'one': '%s/loadbalancers/%s' % (API, lb_id),
-             'status_tree': '%s/loadbalancers/%s/status' % (API, tree_lb_id)}
-    listed, _ = client.call('GET', paths['list'])
+    one = '%s/loadbalancers/%s' % (API, lb_id)
+    # name -> (path, connections, wrk threads)
+    reads = {'list': (API + '/loadbalancers', WRK_CONNECTIONS, WRK_THREADS),
+             'one': (one, WRK_CONNECTIONS, WRK_THREADS),
+             'one_1': (one, 1, 1),
+             'one_32': (one, CONCURRENT_CONNECTIONS, CONCURRENT_THREADS),
+             'status_tree': ('%s/loadbalancers/%s/status' % (API, tree_lb_id),
+                             WRK_CONNECTIONS, WRK_THREADS)}
+    listed, _ = client.call('GET', reads['list'][0])
     result = {'lbs_listed': len(listed['loadbalancers'])}
-    for name, path in paths.items():
+    for name, (path, connections, threads) in reads.items():
+        url = client.base + path
         # Warm every gunicorn worker (a keep-alive session reaches only one).
-        measure_rate(client.base + path, dict(size, rate_seconds=1, rate_requests=200))
-        runs = [measure_rate(client.base + path, size) for _ in range(RATE_RUNS)]
+        measure_rate(url, dict(size, rate_seconds=1, rate_requests=200),
+                     max(connections, WRK_CONNECTIONS), threads)
+        runs = [measure_rate(url, size, connections, threads) for _ in range(RATE_RUNS)]
         best = max(runs, key=lambda run: run['req_per_s'])
         result[name] = dict(best, worst_req_per_s=min(r['req_per_s'] for r in runs),
                             runs=[r['req_per_s'] for r in runs])
@@ -189,9 +202,19 @@ ROWS = [
     ('create.post.p95_ms', '(a) graph POST answered, p95', 'ms', '', None, ''),
     ('reads.list.req_per_s', '(b) GET list ({lbs_listed} LBs)', 'req/s', '', None,
      '~20 req/s (50 LBs)'),
-    ('reads.one.req_per_s', '(b) GET one', 'req/s', '> 500 req/s', lambda v: v > 500, ''),
+    ('reads.list.p99_ms', '(b)   p99 latency', 'ms', '', None, ''),
+    ('reads.one.req_per_s', '(b) GET one, 4 connections', 'req/s', '> 500 req/s',
+     lambda v: v > 500, ''),
+    ('reads.one_1.req_per_s', '(b) GET one, 1 connection', 'req/s', '', None, ''),
+    ('reads.one_1.p50_ms', '(b)   p50 latency', 'ms', '', None, ''),
+    ('reads.one_1.p99_ms', '(b)   p99 latency', 'ms', '', None, ''),
+    ('reads.one_32.req_per_s', '(b) GET one, 32 connections', 'req/s', '>= 2000 req/s',
+     lambda v: v >= 2000, ''),
+    ('reads.one_32.p50_ms', '(b)   p50 latency', 'ms', '', None, ''),
+    ('reads.one_32.p99_ms', '(b)   p99 latency', 'ms', '< 20 ms', lambda v: v < 20, ''),
     ('reads.status_tree.req_per_s', '(b) GET status tree ({tree_members} members)',
      'req/s', '', None, ''),
+    ('reads.status_tree.p99_ms', '(b)   p99 latency', 'ms', '', None, ''),
     ('batch.create.to_active_ms', '(c) batch PUT {batch_members} new -> ACTIVE', 'ms',
      '< 1 s', lambda v: v < 1000, '160 members: > 60 s (field)'),
     ('batch.create.put_ms', '(c)   that PUT answered', 'ms', '', None, ''),
@@ -220,8 +243,11 @@ def table(results, previous=None):
     lines = []
     for path, label, unit, goal, check, octavia in ROWS:
         value = lookup(results, path)
-        verdict = '' if check is None else ('met' if check(value) else 'MISSED')
-        figure = '%.1f %s' % (value, unit)
+        if value is None:  # the Python client measures no p99
+            verdict, figure = '', '-'
+        else:
+            verdict = '' if check is None else ('met' if check(value) else 'MISSED')
+            figure = '%.1f %s' % (value, unit)
         worst = lookup(results, path.replace('req_per_s', 'worst_req_per_s'))
         if unit == 'req/s' and worst is not None:
             figure += ' (worst run %.1f)' % worst
@@ -240,12 +266,15 @@ def table(results, previous=None):
 def describe(results):
     meta, reads = results['meta'], results['reads']['one']
     return '\n'.join([
-        'database: %s; server: lbaas serve --noop (gunicorn %d workers x 4 threads, '
-        'one reconcile worker)' % (meta['database'], meta['api_workers']),
-        '(b) client: %s, %d thread(s), %d keep-alive connections, best of %d runs of %d s; '
-        'client and server share %d CPUs' % (reads['tool'], reads['threads'],
-                                             reads['connections'], RATE_RUNS,
-                                             meta['sizes']['rate_seconds'], meta['cpus']),
+        'database: %s; server: lbaas serve --noop (gunicorn %d workers x %d threads, '
+        'one reconcile worker)%s' % (meta['database'], meta['api_workers'],
+                                     meta['api_threads'],
+                                     ''.join('; ' + o for o in meta['settings'])),
+        '(b) client: %s, %d thread(s), %d keep-alive connections (GET one also with 1, '
+        'and with %d over %d threads), best of %d runs of %d s; client and server share '
+        '%d CPUs' % (reads['tool'], reads['threads'], reads['connections'],
+                     CONCURRENT_CONNECTIONS, CONCURRENT_THREADS, RATE_RUNS,
+                     meta['sizes']['rate_seconds'], meta['cpus']),
         '(a)/(c) client: one session, sequential, polling GET every %d ms'
         % (POLL_SECONDS * 1000),
         'load average (1/5/15 min) before %s, after %s; other work on this machine '
@@ -253,15 +282,45 @@ def describe(results):
                                  '/'.join(map(str, meta['load_average_after'])))])
 
 
+class Server(harness.Server):
+    """harness.Server with extra `[section] option = value` lines (--set)."""
+
+    def __init__(self, database_url, settings):
+        super().__init__(database_url)
+        self.settings = settings
+
+    def _write_config(self):
+        path = super()._write_config()
+        with open(path, 'a') as out:
+            for setting in self.settings:
+                name, _, value = setting.partition('=')
+                section, _, option = name.partition('.')
+                out.write('[%s]\n%s = %s\n' % (section.strip(), option.strip(),
+                                               value.strip()))
+        return path
+
+
+def _setting(args, section, name, default):
+    """The value --set gives `section.name`, else `default`."""
+    for setting in args.set:
+        key, _, value = setting.partition('=')
+        if key.strip() == '%s.%s' % (section, name):
+            return int(value)
+    return default
+
+
 def meta(args, size, database_url):
     from lbaas import config
-    workers = next(o.default for o in config.api_opts if o.name == 'workers')
+    defaults = {o.name: o.default for o in config.api_opts}
+    workers = _setting(args, 'api_settings', 'workers', defaults['workers'])
+    threads = _setting(args, 'api_settings', 'threads', defaults['threads'])
     database = 'sqlite (default)'
     if database_url:  # the fresh database, without any password
         database = database_url.split('://')[0] + '://' + database_url.rsplit('@', 1)[-1]
     return {'date': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
             'host': platform.node(), 'cpus': os.cpu_count(), 'python': platform.python_version(),
-            'database': database, 'api_workers': workers, 'quick': args.quick,
+            'database': database, 'api_workers': workers, 'api_threads': threads,
+            'settings': args.set, 'quick': args.quick,
             'sizes': size, 'poll_ms': POLL_SECONDS * 1000,
             'load_average_before': [round(x, 2) for x in os.getloadavg()]}
 
@@ -273,6 +332,9 @@ def parse_args(argv):
     parser.add_argument('--database-url', help='a PostgreSQL or MariaDB server, e.g. '
                         'postgresql+psycopg://postgres@127.0.0.1/postgres; a fresh '
                         'database is created on it and dropped afterwards')
+    parser.add_argument('--set', action='append', default=[], metavar='SECTION.OPTION=VALUE',
+                        help='a configuration option for the server, e.g. '
+                        'api_settings.workers=3 (repeatable)')
     parser.add_argument('--compare', metavar='PATH',
                         help='an earlier results file to show next to these figures')
     return parser.parse_args(argv)
@@ -288,7 +350,7 @@ def main(argv=None):
     if args.compare:
         with open(args.compare) as f:
             previous = json.load(f)
-    with harness.fresh_database(args.database_url) as url, harness.Server(url) as server:
+    with harness.fresh_database(args.database_url) as url, Server(url, args.set) as server:
         results = {'meta': meta(args, size, url)}
         results.update(run(server.url, size))
         results['meta']['load_average_after'] = [round(x, 2) for x in os.getloadavg()]

@@ -123,6 +123,11 @@ listener_default_opts: list[cfg.Opt] = [
     cfg.BoolOpt('connection_logging', default=True,
                 help='Log every connection of every listener (Octavia\'s log format, '
                      'in the amphora\'s logs/haproxy.log); false: no connection logs.'),
+    cfg.IntOpt('member_drain_timeout', default=300, min=0,
+               help='Seconds a removed or disabled member keeps its established '
+                    'connections (no new ones) before they are closed; 0: closed at '
+                    'once. Also how long an old HAProxy worker may serve after a '
+                    'reload. A flavor profile\'s member_drain_timeout overrides it.'),
 ]
 
 database_opts: list[cfg.Opt] = [
@@ -144,17 +149,24 @@ DRIVER_ALIASES = {
     'amphora_haproxy_rest_driver': 'rest',
     'local_cert_manager': 'local',
     'barbican_cert_manager': 'barbican',
+    'compute_nova_driver': 'nova',
+    'allowed_address_pairs_driver': 'neutron',
 }
 
 worker_opts: list[cfg.Opt] = [
     cfg.StrOpt('compute_driver', default='auto',
-               choices=['auto', 'noop', 'netns', 'compute_noop_driver'],
+               choices=['auto', 'noop', 'netns', 'nova', 'compute_noop_driver',
+                        'compute_nova_driver'],
                help='auto: netns when running as root with HAProxy, else noop. '
-                    'Octavia\'s compute_noop_driver means noop.'),
+                    'nova: amphorae are Nova servers (docs/deploy-openstack.md). '
+                    'Octavia\'s compute_noop_driver means noop, compute_nova_driver nova.'),
     cfg.StrOpt('network_driver', default='auto',
-               choices=['auto', 'noop', 'netns', 'network_noop_driver'],
+               choices=['auto', 'noop', 'netns', 'neutron', 'network_noop_driver',
+                        'allowed_address_pairs_driver'],
                help='auto: netns when running as root with HAProxy, else noop. '
-                    'Octavia\'s network_noop_driver means noop.'),
+                    'neutron: VIPs as Neutron allowed address pairs (docs/deploy-openstack.md). '
+                    'Octavia\'s network_noop_driver means noop, allowed_address_pairs_driver '
+                    'neutron.'),
     cfg.StrOpt('amphora_driver', default='auto',
                choices=['auto', 'noop', 'rest', 'amphora_noop_driver',
                         'amphora_haproxy_rest_driver'],
@@ -242,6 +254,44 @@ certificates_opts: list[cfg.Opt] = [
     cfg.StrOpt('region_name', help='Region of the Barbican endpoint (cert_manager = barbican).'),
     cfg.StrOpt('endpoint_type', default='publicURL',
                help='Interface of the Barbican endpoint in the catalog (cert_manager = barbican).'),
+]
+
+# compute_driver = nova: Octavia's [controller_worker] amphora options, same names.
+amphora_image_opts: list[cfg.Opt] = [
+    cfg.StrOpt('amp_image_tag',
+               help='Glance tag of the amphora image; the newest active image with it '
+                    'is booted (compute_driver = nova).'),
+    cfg.StrOpt('amp_image_id',
+               help='Amphora image by id; takes precedence over amp_image_tag.'),
+    cfg.StrOpt('amp_image_owner_id',
+               help='Only images of this project are considered for amp_image_tag.'),
+    cfg.StrOpt('amp_flavor_id', help='Nova flavor of amphorae.'),
+    cfg.ListOpt('amp_boot_network_list', default=[],
+                help='Networks an amphora boots on: the management network(s) the '
+                     'controller reaches its agent and receives heartbeats on.'),
+    cfg.StrOpt('amp_ssh_key_name', help='Nova keypair put into amphorae, if any.'),
+    cfg.ListOpt('amp_secgroup_list', default=[],
+                help='Security groups (names or ids) of the management port.'),
+]
+
+# Octavia's [nova] and [neutron] groups (the options lbaas uses).
+nova_opts: list[cfg.Opt] = [
+    cfg.StrOpt('region_name', help='Region of the compute and image endpoints.'),
+    cfg.StrOpt('endpoint_type', default='publicURL',
+               help='Interface of the compute and image endpoints in the catalog.'),
+    cfg.StrOpt('availability_zone', help='Availability zone amphorae boot in.'),
+    cfg.BoolOpt('enable_anti_affinity', default=False,
+                help='Put the amphorae of a load balancer in one server group, so '
+                     'an ACTIVE_STANDBY pair runs on two hosts.'),
+    cfg.StrOpt('anti_affinity_policy', default='anti-affinity',
+               choices=['anti-affinity', 'soft-anti-affinity'],
+               help='Policy of those server groups.'),
+]
+
+neutron_opts: list[cfg.Opt] = [
+    cfg.StrOpt('region_name', help='Region of the network endpoint.'),
+    cfg.StrOpt('endpoint_type', default='publicURL',
+               help='Interface of the network endpoint in the catalog.'),
 ]
 
 quota_opts: list[cfg.Opt] = [
@@ -353,12 +403,31 @@ amphora_agent_opts: list[cfg.Opt] = [
                      'are only sent to their targets.'),
 ]
 
+driver_agent_opts: list[cfg.Opt] = [
+    # Octavia's [driver_agent] names: provider drivers written for Octavia read
+    # these to build octavia-lib's DriverLibrary. Served by `lbaas serve`.
+    cfg.StrOpt('status_socket_path', default='$state_dir/driver-agent/status.sock',
+               help='The driver agent socket for provider status updates.'),
+    cfg.StrOpt('stats_socket_path', default='$state_dir/driver-agent/stats.sock',
+               help='The driver agent socket for provider statistics updates.'),
+    cfg.StrOpt('get_socket_path', default='$state_dir/driver-agent/get.sock',
+               help='The driver agent socket for provider object look-ups.'),
+    cfg.FloatOpt('status_request_timeout', default=5.0, min=0.1,
+                 help='Seconds a status request may take to arrive.'),
+    cfg.FloatOpt('stats_request_timeout', default=5.0, min=0.1,
+                 help='Seconds a statistics request may take to arrive.'),
+    cfg.FloatOpt('get_request_timeout', default=5.0, min=0.1,
+                 help='Seconds a look-up request may take to arrive.'),
+]
+
 GROUPS: dict[str | None, list[cfg.Opt]] = {
     None: default_opts,
     'api_settings': api_opts,
     'haproxy_amphora': listener_default_opts,
     'database': database_opts,
-    'controller_worker': worker_opts,
+    'controller_worker': worker_opts + amphora_image_opts,
+    'nova': nova_opts,
+    'neutron': neutron_opts,
     'house_keeping': house_keeping_opts,
     'health_manager': health_manager_opts,
     'certificates': certificates_opts,
@@ -366,6 +435,7 @@ GROUPS: dict[str | None, list[cfg.Opt]] = {
     'networking': networking_opts,
     'keepalived_vrrp': keepalived_vrrp_opts,
     'amphora_agent': amphora_agent_opts,
+    'driver_agent': driver_agent_opts,
 }
 
 
@@ -500,7 +570,9 @@ def validate() -> None:
             subnet = LocalSubnet(spec)
         except (KeyError, ValueError) as exc:
             raise ConfigError('[networking] local_network: %r: %s' % (spec, exc)) from None
-        if not in_plan(str(subnet.cidr), TENANT_PLAN):
+        # Under Neutron these are the cloud's VIP subnets, not netns bridges.
+        neutron = CONF.controller_worker.network_driver in ('neutron', 'allowed_address_pairs_driver')
+        if not neutron and not in_plan(str(subnet.cidr), TENANT_PLAN):
             raise ConfigError('[networking] local_network: %s is outside the address plan (%s)'
                               % (subnet.cidr, ', '.join(map(str, TENANT_PLAN))))
     _check_management(CONF.networking)

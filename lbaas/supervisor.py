@@ -210,6 +210,10 @@ def serve(args: argparse.Namespace, reload: Callable[[], None]) -> int:
     endpoint = 'http://%s' % api_address()
     host = config.CONF.api_settings.bind_host
     probe = endpoint.replace(host, {'0.0.0.0': '127.0.0.1', '::': '::1'}.get(host, host), 1)
+    from lbaas.controller import driver_agent
+    # The sockets external provider drivers call back on (octavia-lib's
+    # DriverLibrary): threads of this process, up before the API takes writes.
+    agent = driver_agent.start()
     children = {s: _Child(args, s) for s in SERVICES}
     try:
         reason = _wait_ready(children['api'], probe + '/', stopping)
@@ -218,6 +222,7 @@ def serve(args: argparse.Namespace, reload: Callable[[], None]) -> int:
             reason = _supervise(children, stopping, hup, reload)
     finally:
         _stop(children)
+        agent.stop()
     if reason:
         LOG.error('stopping: %s', reason)
         print('lbaas: %s' % reason, file=sys.stderr)

@@ -1,24 +1,80 @@
 """Wake-ups from the API to the workers: hints, never the source of truth.
 
-The API sends one UDP datagram (the LB id) after it commits; a worker that
-misses it still finds the work on its next poll, so a lost datagram costs
-latency, not correctness. UDP on loopback needs no broker for the embedded
-default; a multi-host deployment lists every worker's address.
+After a write commits, the unit of work (`lbaas/db/work.py`) tells the
+workers which load balancers have work; a worker that misses it still finds
+the work on its next poll, so a lost wake-up costs latency, not correctness.
 
-The transport sits beside `wire.py` at the bottom of the layers: the API,
-housekeeping and the admin handlers reach it only through the unit of work
-(`lbaas/db/work.py`), which sends after its transaction commits.
+Two transports behind one seam (`Sender`, `Listener`):
+
+- UDP datagrams (the default): one datagram per LB id to every address of
+  `[controller_worker] wakeup_address`. Needs no broker: the embedded case.
+- oslo.messaging, when `[DEFAULT] transport_url` is set: a fanout cast of
+  the ids on the `lbaas-worker` topic, which every worker on every host
+  receives. Fanout rather than a cast to one worker of the pool: whichever
+  worker has a free thread claims the LB through its lease (a compare-and-set,
+  so the others' tries are harmless), and a worker that is busy or hung
+  cannot swallow the only wake-up. It costs each worker one cheap look per
+  write. The cast runs on a sender thread with no retries, so the API never
+  waits for or fails on the broker; an outage logs one warning, and the
+  workers' polling covers it.
+
+The transport sits beside `wire.py` at the bottom of the layers.
 """
 
+from __future__ import annotations
+
 import logging
+import os
+import queue
 import socket
 import threading
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from lbaas import config
 
 LOG = logging.getLogger(__name__)
-_sock: socket.socket | None = None
-_sock_lock = threading.Lock()
+TOPIC = 'lbaas-worker'
+_QUEUED = 10000  # ids waiting for the sender thread; more are dropped (the poll finds them)
+
+
+class Sender(Protocol):
+    def notify(self, lb_ids: Sequence[str]) -> None:
+        """Tell the workers these LBs have work; never blocks, never raises."""
+
+
+class Listener(Protocol):
+    def wait(self, timeout: float | None) -> list[str]:
+        """Ids received within `timeout` seconds (empty list on timeout)."""
+
+    def close(self) -> None: ...
+
+
+def _messaging() -> Any:
+    """oslo_messaging, imported on first use (futurist pulls in eventlet,
+    whose import warns; nothing is monkey-patched)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        import oslo_messaging  # type: ignore[import-untyped]
+    return oslo_messaging
+
+
+def register_options() -> None:
+    """oslo.messaging's `[DEFAULT] transport_url` and `control_exchange`."""
+    if 'transport_url' not in config.CONF:
+        _messaging().TransportURL.parse(config.CONF)  # registers them, then parses
+
+
+def broker_configured() -> bool:
+    """True when `[DEFAULT] transport_url` (oslo.messaging's option) is set."""
+    register_options()
+    location = config.CONF.get_location('transport_url')
+    return location is not None and location.location.name != 'opt_default'
+
+
+# -- UDP ---------------------------------------------------------------------
 
 
 def _addresses() -> list[tuple[str, int]]:
@@ -30,26 +86,21 @@ def _addresses() -> list[tuple[str, int]]:
     return result
 
 
-def _socket() -> socket.socket:
-    """The one sending socket of this process, made once even under threads."""
-    global _sock
-    with _sock_lock:
-        if _sock is None:
-            _sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            _sock.setblocking(False)
-        return _sock
+class UdpSender:
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+
+    def notify(self, lb_ids: Sequence[str]) -> None:
+        for lb_id in lb_ids:
+            try:
+                for address in _addresses():
+                    self.sock.sendto(lb_id.encode(), address)
+            except OSError as exc:  # nobody listening is fine: the poll finds it
+                LOG.debug('wake-up for %s not sent: %s', lb_id, exc)
 
 
-def nudge(lb_id: str) -> None:
-    try:
-        sock = _socket()
-        for address in _addresses():
-            sock.sendto(lb_id.encode(), address)
-    except OSError as exc:  # nobody listening is fine: the poll finds it
-        LOG.debug('wake-up for %s not sent: %s', lb_id, exc)
-
-
-class Listener:
+class UdpListener:
     """The worker's end: a bound UDP socket to wait on."""
 
     def __init__(self) -> None:
@@ -59,7 +110,6 @@ class Listener:
         self.sock.bind((host, port))
 
     def wait(self, timeout: float | None) -> list[str]:
-        """Ids received within `timeout` seconds (empty list on timeout)."""
         self.sock.settimeout(timeout)
         ids: list[str] = []
         try:
@@ -75,3 +125,196 @@ class Listener:
 
     def close(self) -> None:
         self.sock.close()
+
+
+# -- oslo.messaging ----------------------------------------------------------
+
+
+def _drain(ids: queue.Queue[str], timeout: float | None) -> list[str]:
+    """The first id within `timeout` (None: wait for ever), then all queued."""
+    try:
+        found = [ids.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            found.append(ids.get_nowait())
+        except queue.Empty:
+            return found
+
+
+class _SenderThreadOnly(logging.Filter):
+    """Drops oslo.messaging's own errors for the sender thread's casts: it
+    logs one warning per outage instead of two errors per wake-up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != _SENDER_THREAD
+
+
+_SENDER_THREAD = 'wakeup-sender'
+_RETRY_PAUSE = 1.0  # seconds between casts while the broker is away
+
+
+class BrokerSender:
+    """Casts on a thread of its own: `notify` only queues, so a broker that is
+    down or slow never holds up the write that asked for the wake-up."""
+
+    def __init__(self) -> None:
+        self.ids: queue.Queue[str] = queue.Queue(_QUEUED)
+        self.transport: Any = None
+        self.client: Any = None
+        self.down_since: float | None = None
+        rabbit_log = logging.getLogger('oslo.messaging._drivers.impl_rabbit')
+        if not any(isinstance(f, _SenderThreadOnly) for f in rabbit_log.filters):
+            rabbit_log.addFilter(_SenderThreadOnly())
+        threading.Thread(target=self._run, name=_SENDER_THREAD, daemon=True).start()
+
+    def notify(self, lb_ids: Sequence[str]) -> None:
+        for lb_id in lb_ids:
+            try:
+                self.ids.put_nowait(lb_id)
+            except queue.Full:
+                return
+
+    def _run(self) -> None:
+        while True:
+            self.send(sorted(set(_drain(self.ids, None))))
+            if self.down_since is not None:
+                time.sleep(_RETRY_PAUSE)  # what arrives meanwhile goes in one cast
+
+    def send(self, lb_ids: list[str]) -> None:
+        """One fanout cast of `lb_ids`; a failure is logged once per outage."""
+        try:
+            if self.client is None:
+                messaging = _messaging()
+                self.transport = messaging.get_rpc_transport(config.CONF)
+                target = messaging.Target(topic=TOPIC, fanout=True)
+                # retry=0: one connection attempt, then give up (the poll covers it)
+                self.client = messaging.get_rpc_client(self.transport, target, retry=0)
+            self.client.cast({}, 'wake', lb_ids=lb_ids)
+        except Exception as exc:
+            self._drop_connection()
+            if self.down_since is None:
+                self.down_since = time.monotonic()
+                LOG.warning(
+                    'wake-ups: message broker unreachable (%s); workers find the work '
+                    'by polling until it is back',
+                    exc,
+                )
+            return
+        if self.down_since is not None:
+            LOG.warning(
+                'wake-ups: message broker back after %.1fs', time.monotonic() - self.down_since
+            )
+            self.down_since = None
+
+    def _drop_connection(self) -> None:
+        """Start afresh on the next cast (a broken pooled connection would
+        otherwise keep its heartbeat thread retrying)."""
+        transport, self.transport, self.client = self.transport, None, None
+        if transport is not None:
+            try:
+                transport.cleanup()
+            except Exception as exc:
+                LOG.debug('wake-ups: closing the broker connection: %s', exc)
+
+
+class _Endpoint:
+    """The RPC method the worker exposes: `wake(lb_ids)`."""
+
+    def __init__(self, ids: queue.Queue[str]) -> None:
+        self.ids = ids
+
+    def wake(self, ctxt: dict[str, Any], lb_ids: list[str]) -> None:
+        for lb_id in lb_ids:
+            self.ids.put(str(lb_id))
+
+
+class BrokerListener:
+    """An RPC server on the `lbaas-worker` topic, started on a thread of its
+    own: oslo.messaging connects (and reconnects after an outage, with the
+    `[oslo_messaging_rabbit]` backoff) while the worker goes on polling."""
+
+    def __init__(self) -> None:
+        self.ids: queue.Queue[str] = queue.Queue()
+        self.lock = threading.Lock()
+        self.closed = False
+        self.server: Any = None
+        threading.Thread(target=self._start, name='wakeup-listener', daemon=True).start()
+
+    def _start(self) -> None:
+        try:
+            messaging = _messaging()
+            transport = messaging.get_rpc_transport(config.CONF)
+            target = messaging.Target(topic=TOPIC, server=config.CONF.host)
+            server = messaging.get_rpc_server(transport, target, [_Endpoint(self.ids)])
+            server.start()  # waits, retrying, until the broker answers
+        except Exception:
+            LOG.exception('wake-ups: cannot listen on the message broker; polling only')
+            return
+        with self.lock:
+            self.server = server
+            closed = self.closed
+        if closed:
+            self._stop(server)
+        else:
+            LOG.info('wake-ups: listening on topic %s of the message broker', TOPIC)
+
+    def wait(self, timeout: float | None) -> list[str]:
+        return _drain(self.ids, timeout)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            server, self.server = self.server, None
+        if server is not None:
+            self._stop(server)
+
+    @staticmethod
+    def _stop(server: Any) -> None:
+        try:
+            server.stop()
+            server.wait()
+        except Exception as exc:
+            LOG.debug('wake-ups: stopping the broker listener: %s', exc)
+
+
+# -- selection ---------------------------------------------------------------
+
+_sender: tuple[int, Sender] | None = None  # (pid, sender): a forked child makes its own
+_sender_lock = threading.Lock()
+
+
+def sender() -> Sender:
+    """This process's sender, chosen by the configuration on first use."""
+    global _sender
+    with _sender_lock:
+        if _sender is None or _sender[0] != os.getpid():
+            chosen: Sender = BrokerSender() if broker_configured() else UdpSender()
+            _sender = (os.getpid(), chosen)
+        return _sender[1]
+
+
+def listener() -> Listener:
+    """The worker's end, on the transport the configuration names."""
+    return BrokerListener() if broker_configured() else UdpListener()
+
+
+def reset() -> None:
+    """Forget the chosen sender (tests that change the configuration)."""
+    global _sender
+    with _sender_lock:
+        _sender = None
+
+
+def notify(lb_ids: Sequence[str]) -> None:
+    """Wake the workers for `lb_ids`; never blocks on, nor fails for, the transport."""
+    if lb_ids:
+        try:
+            sender().notify(lb_ids)
+        except Exception as exc:  # a wake-up is a hint: the poll finds the work
+            LOG.warning('wake-up for %s not sent: %s', ', '.join(lb_ids), exc)
+
+
+def nudge(lb_id: str) -> None:
+    notify([lb_id])

@@ -26,7 +26,11 @@ SOCKET_TIMEOUT = 2.0
 RELOAD_TIMEOUT = 15.0  # a failing bind is retried by HAProxy for ~1 s
 START_TIMEOUT = 30.0
 ADMIN_STATE_COLUMN = 6  # srv_admin_state in `show servers state`
+ADMIN_FORCED_MAINTENANCE = 0x01  # SRV_ADMF_FMAINT: `set server ... state maint`
 ADMIN_CONFIG_MAINTENANCE = 0x04  # SRV_ADMF_CMAINT: `disabled` in the configuration
+# The agent forces maintenance only to mirror `disabled` in the file
+# (runtime.py), so the file, not the saved state, decides both.
+ADMIN_MAINTENANCE = ADMIN_FORCED_MAINTENANCE | ADMIN_CONFIG_MAINTENANCE
 
 # One `show stat` row: column name -> number, text, or None for an empty field.
 StatRow = dict[str, int | str | None]
@@ -92,6 +96,9 @@ def without_config_maintenance(state: str) -> str:
     configuration that enables it again, HAProxy keeps it STOPPED, and
     without a health check nothing ever brings it back. Left out, it starts
     fresh, and a server still disabled is disabled by the configuration.
+    Servers the agent put in maintenance at runtime (to mirror a `disabled`
+    it wrote in the file) are left out too: restored, a server the file
+    enables again would stay in maintenance.
     """
     lines = state.splitlines(keepends=True)
     kept = []
@@ -101,7 +108,7 @@ def without_config_maintenance(state: str) -> str:
             len(fields) > ADMIN_STATE_COLUMN
             and not line.startswith("#")
             and fields[ADMIN_STATE_COLUMN].isdigit()
-            and int(fields[ADMIN_STATE_COLUMN]) & ADMIN_CONFIG_MAINTENANCE
+            and int(fields[ADMIN_STATE_COLUMN]) & ADMIN_MAINTENANCE
         ):
             continue
         kept.append(line)

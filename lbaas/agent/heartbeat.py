@@ -147,6 +147,15 @@ def listener_status(row: StatRow) -> str:
     return str(row.get("status") or "")
 
 
+def member_status(row: StatRow) -> str:
+    """HAProxy's status, but DRAIN for a server in maintenance that still has
+    connections: removed or disabled, it drains (lbaas/agent/drain.py)."""
+    status = str(row.get("status") or "")
+    if status.upper().startswith("MAINT") and _number(row.get("scur")) > 0:
+        return "DRAIN"
+    return status
+
+
 def _listener(listener_id: str, row: StatRow, book: CounterBook) -> dict[str, object]:
     deltas, totals = book.account(listener_id, row)
     stats = {**deltas, "conns": _number(row.get("scur"))}
@@ -177,7 +186,7 @@ def build_message(
         if name == "BACKEND":
             pool["status"] = "UP" if status.upper().startswith("UP") else "DOWN"
         elif is_our_id(name):
-            pool_members[name] = status
+            pool_members[name] = member_status(row)
     book.forget_raw_except(set(listeners))
     return {
         "id": amphora_id,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 
 from lbaas import wire
+from lbaas.agent import drain, runtime
 from lbaas.agent.bundle import BundleStore
 from lbaas.agent.haproxy import HAProxyError, HAProxyProcess, StatRow
 from lbaas.agent.keepalived import KeepalivedProcess
@@ -17,6 +19,9 @@ from lbaas.agent.nftables import UdpPlane
 LOG = logging.getLogger(__name__)
 SUPERVISE_INTERVAL = 1.0
 MAX_RESTART_BACKOFF = 30.0
+# Member-only changes go through HAProxy's runtime API (runtime.py) unless
+# this is set to 0; then every change reloads.
+RUNTIME_MEMBERS_ENV = "LBAAS_AGENT_RUNTIME_MEMBERS"
 
 
 class ApplyFailed(Exception):
@@ -57,6 +62,10 @@ class AgentService:
         self._change_lock = threading.Lock()
         self._stopping = threading.Event()
         self._restart_backoff = SUPERVISE_INTERVAL
+        self.runtime_members = os.environ.get(RUNTIME_MEMBERS_ENV, "1") != "0"
+        self.reaper = drain.Reaper(self.haproxy.stats_socket, self._change_lock)
+        self.runtime_applies = 0  # member changes applied without a reload
+        self.runtime_fallbacks = 0  # runtime changes that failed and reloaded
 
     # -- queries -----------------------------------------------------------
 
@@ -114,9 +123,12 @@ class AgentService:
                     raise ApplyFailed(str(exc), getattr(exc, "details", "")) from None
                 return self.status()
             gen_dir = self.store.stage(bundle)
+            plan = self._member_plan(gen_dir)
             previous = self.store.activate(gen_dir)
             try:
-                self._put_current_in_service(replaced=previous)
+                if plan is None or not self._apply_at_runtime(plan):
+                    self.reaper.clear()  # the new worker starts from the file
+                    self._put_current_in_service(replaced=previous)
             except (HAProxyError, OSError, RuntimeError) as exc:
                 LOG.error("applying %s failed, rolling back: %s", bundle.digest(), exc)
                 self.store.rollback(previous)
@@ -126,6 +138,53 @@ class AgentService:
             self.store.prune()
             LOG.info("configuration %s in service", bundle.digest())
             return self.status()
+
+    def _member_plan(self, gen_dir: str) -> runtime.MemberPlan | None:
+        """Runtime changes taking the running bundle to `gen_dir`, or None
+        when it needs a reload (anything but server lines differs)."""
+        current = self.store.current_dir()
+        if not self.runtime_members or current is None or not self.haproxy.is_running():
+            return None
+        if self.store.keepalived_cfg_of(current) != self.store.keepalived_cfg_of(gen_dir):
+            return None
+        files = wire.FILES_SUBDIR
+        try:
+            if not runtime.same_files(os.path.join(current, files), os.path.join(gen_dir, files)):
+                return None
+            running = _read(os.path.join(current, wire.HAPROXY_CFG_NAME))
+            wanted = _read(os.path.join(gen_dir, wire.HAPROXY_CFG_NAME))
+        except OSError:
+            return None
+        plan = runtime.member_plan(running, wanted)
+        draining = self.reaper.pending()
+        if plan is not None and any(f"{b}/{s.name}" in draining for b, s in plan.added):
+            return None  # its old self is still draining under the same name
+        return plan
+
+    def _apply_at_runtime(self, plan: runtime.MemberPlan) -> bool:
+        """Apply `plan` to the running worker; False (said in the log) if it
+        failed, and the caller reloads from the file instead."""
+        try:
+            current = self.store.current_dir() or ""
+            timeout = drain.drain_timeout(_read(os.path.join(current, wire.HAPROXY_CFG_NAME)))
+            draining = runtime.apply(self.haproxy.stats_socket, plan, drain_timeout=timeout)
+        except (runtime.RuntimeApplyError, OSError) as exc:
+            self.runtime_fallbacks += 1
+            LOG.warning("runtime member change failed, reloading instead: %s", exc)
+            return False
+        self.runtime_applies += 1
+        # Removed and disabled servers keep their connections up to `timeout`.
+        self.reaper.cancel(plan.toggled(disabled=False))
+        self.reaper.schedule(draining, timeout)
+        self.reaper.schedule(plan.toggled(disabled=True), timeout, delete=False)
+        LOG.info(
+            "members changed without reload: %d added, %d removed (%d draining), %d changed",
+            len(plan.added),
+            len(plan.removed),
+            len(draining),
+            len(plan.changed),
+        )
+        return True
 
     def _put_current_in_service(self, replaced: str | None) -> None:
         """Reload (or start) for the current bundle, which took over from the
@@ -220,3 +279,8 @@ class AgentService:
             if self.keepalived_logs is not None:
                 self.keepalived_logs.stop()
             self.udp.stop()
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()

@@ -12,6 +12,7 @@ from lbaas import config
 from lbaas.api import (
     admin,
     auth,
+    dashboard,
     errors,
     identity,
     keymanager,
@@ -52,14 +53,15 @@ class RequestMiddleware:
         if req.content_length and req.content_length > limit:
             raise errors.BodyTooLarge()
         accept = req.get_header('Accept')
-        if (accept and req.path not in OWN_FORMAT_PATHS
+        own_format = dashboard.is_dashboard_path(req.path)  # HTML, CSS, scripts
+        if (accept and req.path not in OWN_FORMAT_PATHS and not own_format
                 and not keymanager.is_key_manager_path(req.path)  # payloads: any type
                 and not req.client_accepts('application/json')):
             raise falcon.HTTPNotAcceptable(
                 description='Only application/json is served.')
         if req.path.endswith('.json'):
             req.path = req.path[:-5]
-        if req.path not in OPEN_PATHS:
+        if req.path not in OPEN_PATHS and not own_format:  # the dashboard's files are public
             try:
                 req.context['ctx'] = ctx = auth.context_from_environ(req.env)
                 log_context.user_id, log_context.project_id = ctx.user_id, ctx.project_id
@@ -94,7 +96,7 @@ def _add_routes(app: falcon.App[falcon.Request, falcon.Response]) -> None:
         for path, resource in admin.octavia_routes():
             app.add_route(prefix + path, resource)
     for path, resource in (versions.routes() + networks.routes() + metrics.routes()
-                           + identity.routes() + keymanager.routes()):
+                           + identity.routes() + keymanager.routes() + dashboard.routes()):
         app.add_route(path, resource)
 
 

@@ -22,6 +22,11 @@ UNAUTHENTICATED_PATHS = frozenset((
 ))
 
 
+def _is_dashboard(path: str) -> bool:
+    """The dashboard's static files (api/dashboard.py): public, like `/`."""
+    return path.startswith('/dashboard') and path[len('/dashboard'):][:1] in ('', '/')
+
+
 class NotAuthenticated(Exception):
     """No valid token (only reachable with keystone delay_auth_decision)."""
 
@@ -142,7 +147,7 @@ def wrap_keystone(app: Any, conf_dict: Mapping[str, Any] | None = None) -> Any:
     # keystonemiddleware ships no types: its AuthProtocol is Any to mypy.
     class SkippingAuthProtocol(auth_token.AuthProtocol):  # type: ignore[misc]
         def process_request(self, request: Any) -> Any:
-            if request.path in UNAUTHENTICATED_PATHS:
+            if request.path in UNAUTHENTICATED_PATHS or _is_dashboard(request.path):
                 # Still drop identity headers a client may have forged.
                 request.remove_auth_headers()
                 return None

@@ -1,6 +1,6 @@
 """What every resource module shares: bodies in, envelopes out, list pages."""
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, cast
 
@@ -14,6 +14,9 @@ from lbaas.api import auth, errors, policy, query
 from lbaas.db import work
 from lbaas.schemas import fields
 from lbaas.schemas.common import format_validation_error
+
+# (session, a page of rows) -> the objects the view renders
+PlainRows = Callable[[Session, Sequence[Any]], Sequence[Any]]
 
 
 def context(req: falcon.Request) -> auth.RequestContext:
@@ -84,8 +87,13 @@ def scoped_list(req: falcon.Request, resp: falcon.Response, spec: 'Spec',
         if wanted and wanted != ctx.project_id:
             raise errors.Forbidden()
         stmt = stmt.where(project_column == ctx.project_id)
-    rows = query.select_page(session, stmt, spec.model, spec.columns, listing)
-    items = [query.select_fields(spec.view(r), listing.fields) for r in rows]
+    if spec.plain is None:
+        rows = query.select_page(session, stmt, spec.model, spec.columns, listing)
+        shown: Sequence[Any] = rows
+    else:  # rows of columns, turned into what the view reads in one go
+        rows = query.select_page(session, stmt, spec.model, spec.columns, listing, plain=True)
+        shown = spec.plain(session, rows)
+    items = [query.select_fields(spec.view(r), listing.fields) for r in shown]
     respond(resp, 200, {spec.plural: items,
                         spec.links_key: query.links(req, listing, rows)})
 
@@ -94,8 +102,11 @@ class Spec:
     """How a resource lists: its model, API columns, view and envelope."""
 
     def __init__(self, model: Any, columns: dict[str, Any], view: Callable[[Any], dict[str, Any]],
-                 plural: str, policy: str, links_key: str | None = None) -> None:
+                 plural: str, policy: str, links_key: str | None = None,
+                 plain: PlainRows | None = None) -> None:
         self.model = model
+        # Lists select plain rows and this reads the rest of what the view needs.
+        self.plain = plain
         self.columns = columns
         self.view = view
         self.plural = plural

@@ -1,11 +1,11 @@
 """/v2/lbaas/loadbalancers: CRUD, status tree, stats, failover."""
-from collections.abc import Sequence
+from typing import Any
 
 import falcon
-from sqlalchemy.orm import Session, joinedload, selectinload
-from sqlalchemy.sql.base import ExecutableOption
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
 
-from lbaas.api import base, query
+from lbaas.api import base, lb_rows, query
 from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.schemas import fields, views
@@ -16,27 +16,31 @@ from lbaas.service import lifecycle, loadbalancers, status_tree
 LB = models.LoadBalancer
 COLUMNS = base.columns(LB, fields.LOADBALANCER)
 COLUMNS.update({name: getattr(models.Vip, attr) for name, attr in fields.VIP.items()})
-SPEC = base.Spec(LB, COLUMNS, views.loadbalancer, 'loadbalancers', 'loadbalancer')
-# A list or show names its listeners and pools by id only: load just the
-# ids, in one query for all rows, and none of their own relationships.
-LOAD = (selectinload(LB.listeners).load_only(models.Listener.id).lazyload('*'),
-        selectinload(LB.pools).load_only(models.Pool.id).lazyload('*'))
-# One LB: its small collections joined into the row's own query as well.
-SHOW = LOAD + (joinedload(LB.tag_rows), joinedload(LB.additional_vips),
-               joinedload(LB.vip_security_groups))
+# Reads (show, list, status tree, stats) are plain rows: see lb_rows.
+SPEC = base.Spec(LB, COLUMNS, views.loadbalancer, 'loadbalancers', 'loadbalancer',
+                 plain=lb_rows.shown)
 
 
-def _get(session: Session, req: falcon.Request, lb_id: str, action: str = 'get_one',
-         options: Sequence[ExecutableOption] = ()) -> models.LoadBalancer:
-    lb = lifecycle.get_lb(session, lb_id, options=options)
+def _get(session: Session, req: falcon.Request, lb_id: str,
+         action: str) -> models.LoadBalancer:
+    lb = lifecycle.get_lb(session, lb_id)
     base.authorize(req, 'loadbalancer:%s' % action, lb.project_id)
     return lb
+
+
+def _row(session: Session, req: falcon.Request, lb_id: str, action: str) -> Row[Any]:
+    """The LB's plain row (lb_rows.COLUMNS), once the caller may `action` it."""
+    row = lb_rows.lb_row(session, lb_id)
+    base.authorize(req, 'loadbalancer:%s' % action, row.project_id)
+    return row
 
 
 class Collection:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         with db.reading() as session:
-            stmt = base.not_deleted(LB).join(models.Vip, isouter=True).options(*LOAD)
+            stmt = (select(*lb_rows.COLUMNS)
+                    .outerjoin(models.Vip, models.Vip.load_balancer_id == LB.id)
+                    .where(LB.provisioning_status != 'DELETED'))
             base.scoped_list(req, resp, SPEC, stmt, session)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -57,7 +61,8 @@ class Collection:
 class Item:
     def on_get(self, req: falcon.Request, resp: falcon.Response, lb_id: str) -> None:
         with db.reading() as session:
-            body = views.loadbalancer(_get(session, req, lb_id, options=SHOW))
+            row = _row(session, req, lb_id, 'get_one')
+            body = views.loadbalancer(lb_rows.shown(session, [row])[0])
         base.respond(resp, 200, {'loadbalancer': query.select_fields(
             body, query.requested_fields(req))})
 
@@ -84,15 +89,15 @@ class Item:
 class Status:
     def on_get(self, req: falcon.Request, resp: falcon.Response, lb_id: str) -> None:
         with db.reading() as session:
-            body = status_tree.status_tree(session, _get(session, req, lb_id, 'get_status'))
+            body = status_tree.status_tree(session, _row(session, req, lb_id, 'get_status'))
         base.respond(resp, 200, body)
 
 
 class Stats:
     def on_get(self, req: falcon.Request, resp: falcon.Response, lb_id: str) -> None:
         with db.reading() as session:
-            lb = _get(session, req, lb_id, 'get_stats')
-            body = loadbalancers.stats(session, lb)
+            row = _row(session, req, lb_id, 'get_stats')
+            body = loadbalancers.sum_stats(session, lb_rows.listener_ids(session, row.id))
         base.respond(resp, 200, body)
 
 

@@ -11,8 +11,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from oslo_policy import _checks, policy
 from oslo_policy import opts as policy_opts
-from oslo_policy import policy
 
 from lbaas.config import CONF
 
@@ -254,6 +254,7 @@ def get_enforcer() -> Any:
             elif now >= _next_reload:
                 # Picks up an edited or new policy file; cheap when nothing changed.
                 _enforcer.load_rules()
+                _results.clear()  # answers never outlive the rules they came from
                 _next_reload = now + RELOAD_INTERVAL
     return _enforcer
 
@@ -262,6 +263,7 @@ def reset() -> None:
     """Forget the Enforcer so the next check re-reads [oslo_policy]."""
     global _enforcer
     _enforcer = None
+    _results.clear()
 
 
 def enforcer_for_tools() -> Any:
@@ -319,8 +321,49 @@ def _evaluate(check: Any, target: dict[str, Any], creds: dict[str, Any], enforce
     return result
 
 
+# Checks whose answer depends on the credentials and the target alone; a
+# rule made only of these is answered from _results the next time.
+_PURE_CHECKS = frozenset((policy.AndCheck, policy.OrCheck, policy.NotCheck, policy.RuleCheck,
+                          _checks.RoleCheck, _checks.GenericCheck, _checks.TrueCheck,
+                          _checks.FalseCheck))
+RESULTS_KEPT = 10000  # (rule, caller, target) answers kept between two reloads
+_results: dict[tuple[Any, ...], bool] = {}
+
+
+def _pure(check: Any, enforcer: Any, depth: int = 0) -> bool:
+    """Whether `check` (and every rule it names) uses only _PURE_CHECKS."""
+    if depth > 20 or type(check) not in _PURE_CHECKS:  # a plugin's subclass is not pure
+        return False
+    if type(check) is policy.RuleCheck:
+        referenced = enforcer.rules.get(check.match)
+        return referenced is None or _pure(referenced, enforcer, depth + 1)
+    children = getattr(check, 'rules', None) or [getattr(check, 'rule', None)]
+    return all(child is None or _pure(child, enforcer, depth + 1) for child in children)
+
+
+def _frozen(values: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items())
+
+
 def _check(rule_name: str, target: dict[str, Any], creds: dict[str, Any]) -> bool:
+    """The answer of `rule_name`, remembered until the rules are reloaded
+    when it depends on nothing but `target` and `creds`."""
+    key = (rule_name, _frozen(target), _frozen(creds))
+    known = _results.get(key)
+    if known is not None:
+        return known
     enforcer = get_enforcer()
+    answer = _decide(enforcer, rule_name, target, creds)
+    check = enforcer.rules.get(rule_name)
+    if check is not None and _pure(check, enforcer):
+        if len(_results) >= RESULTS_KEPT:
+            _results.clear()
+        _results[key] = answer
+    return answer
+
+
+def _decide(enforcer: Any, rule_name: str, target: dict[str, Any],
+            creds: dict[str, Any]) -> bool:
     default = enforcer.registered_rules.get(rule_name)
     # A rule the code never registered is a bug in the caller, not a denial.
     if default is None:

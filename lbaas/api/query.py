@@ -227,9 +227,19 @@ def _after_marker(session: Session, base_stmt: Select[Any], model: Any,
     return or_(*clauses)
 
 
+def _fetch(session: Session, stmt: Select[Any], plain: bool) -> list[Any]:
+    if plain:
+        return list(session.execute(stmt).all())
+    return list(session.scalars(stmt).unique())
+
+
 def select_page(session: Session, stmt: Select[Any], model: Any, columns: Mapping[str, Any],
-                listing: Listing) -> list[Any]:
-    """Apply filters, order and paging to `stmt`; return the page's rows."""
+                listing: Listing, plain: bool = False) -> list[Any]:
+    """Apply filters, order and paging to `stmt`; return the page's rows.
+
+    ORM objects, or with `plain` the statement's own rows (a statement of
+    columns, not entities).
+    """
     base_stmt = stmt
     for key, raw in listing.filters.items():
         stmt = stmt.where(filter_condition(columns[key], key, raw))
@@ -241,7 +251,7 @@ def select_page(session: Session, stmt: Select[Any], model: Any, columns: Mappin
     stmt = stmt.order_by(*[c.asc() if d == 'asc' else c.desc() for c, d in order])
     if listing.limit:
         stmt = stmt.limit(listing.limit)
-    rows = list(session.scalars(stmt).unique())
+    rows = _fetch(session, stmt, plain)
     if listing.page_reverse:
         rows.reverse()
     return rows

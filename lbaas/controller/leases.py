@@ -11,10 +11,11 @@ import os
 import time
 from typing import Any, TypeGuard, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from lbaas import config
+from lbaas.controller import provider_registry
 from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.db.models import utcnow
@@ -41,6 +42,7 @@ class Lease:
         self.owner = owner
         self.renewed_at = time.monotonic()
 
+    @db.retried
     def renew(self, force: bool = False) -> None:
         """Push the expiry out again; a no-op within the first quarter of the
         lease, so a pass that renews after each step costs no transactions."""
@@ -56,6 +58,14 @@ class Lease:
             )
 
 
+def _ours() -> ColumnElement[bool]:
+    """Not an external provider's LB: its provider owns its data plane."""
+    external = provider_registry.external_names()
+    if not external:
+        return true()
+    return or_(LB.provider.is_(None), LB.provider.not_in(external))
+
+
 def claimable_ids(limit: int = 100) -> list[str]:
     now = _now()
     stmt = (
@@ -64,6 +74,7 @@ def claimable_ids(limit: int = 100) -> list[str]:
             LB.provisioning_status.in_(PENDING),
             or_(LB.lease_owner.is_(None), LB.lease_expires_at < now),
             or_(LB.next_attempt_at.is_(None), LB.next_attempt_at <= now),
+            _ours(),
         )
         .limit(limit)
     )
@@ -71,6 +82,7 @@ def claimable_ids(limit: int = 100) -> list[str]:
         return list(session.scalars(stmt))
 
 
+@db.retried
 def claim(lb_id: str, owner: str) -> Lease | None:
     """The lease on `lb_id` for `owner`, or None if someone else holds it."""
     now = _now()
@@ -82,6 +94,7 @@ def claim(lb_id: str, owner: str) -> Lease | None:
                 LB.provisioning_status.in_(PENDING),
                 or_(LB.lease_owner.is_(None), LB.lease_expires_at < now),
                 or_(LB.next_attempt_at.is_(None), LB.next_attempt_at <= now),
+                _ours(),
             )
             .values(lease_owner=owner, lease_expires_at=_expiry())
         )

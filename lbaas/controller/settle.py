@@ -65,6 +65,7 @@ def _compact_positions(rows: list[Child]) -> None:
             policy.position = number
 
 
+@db.retried
 def finish(snap: Snapshot, lease: leases.Lease, digests: dict[str, str]) -> None:
     with db.writing() as session:
         lb = _locked_lb(session, snap.lb_id)
@@ -91,6 +92,7 @@ def finish(snap: Snapshot, lease: leases.Lease, digests: dict[str, str]) -> None
         leases.release(lb, session)
 
 
+@db.retried
 def finish_delete(lb_id: str, lease: leases.Lease) -> None:
     with db.writing() as session:
         lb = load_graph(session, lb_id, lock=True)

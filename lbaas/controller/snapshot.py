@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 from collections.abc import Iterator
 from typing import TypeAlias, cast
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from lbaas.dataplane import build
 from lbaas.dataplane import viewmodel as vm
@@ -144,13 +145,23 @@ def _freeze(lb: models.LoadBalancer) -> Snapshot:
         failover_requested=bool(lb.failover_requested),
         network=network_of(lb),
         amphorae=amphorae,
-        view=None if deleting else build.lb_view(lb),
+        view=None if deleting else build.lb_view(lb, flavor=flavor_data(lb)),
         member_addresses=members,
         unsettled=unsettled(lb),
         request_id=lb.request_id,
         project_id=lb.project_id or '',
         tls_files=() if deleting else build.tls_files(lb),
     )
+
+
+def flavor_data(lb: models.LoadBalancer) -> dict[str, object]:
+    """The metadata of the LB's flavor profile; {} without a flavor."""
+    session = object_session(lb)
+    flavor = session.get(models.Flavor, lb.flavor_id) if session and lb.flavor_id else None
+    if flavor is None:
+        return {}
+    data = json.loads(flavor.flavor_profile.flavor_data or '{}')
+    return data if isinstance(data, dict) else {}
 
 
 def load_graph(session: Session, lb_id: str, lock: bool = False) -> models.LoadBalancer | None:

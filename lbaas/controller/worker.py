@@ -1,7 +1,8 @@
 """`lbaas worker`: claim load balancers that have work and reconcile them.
 
 Work is found two ways: a poll every `poll_interval` seconds (the source of
-truth) and UDP wake-ups from the API (a latency hint). Each claimed LB runs
+truth) and wake-ups from the API (a latency hint: UDP datagrams, or the
+message broker when `transport_url` is set; see `lbaas/wakeup.py`). Each claimed LB runs
 on a thread of a small pool; failures retry with exponential backoff and,
 past `max_attempts` or on a permanent error, end in ERROR where Octavia
 would put them, never in a PENDING state.
@@ -48,15 +49,24 @@ class Worker:
 
     def run(self, listener: wakeup.Listener | None = None) -> None:
         """Poll until stopped; a database outage is waited out, never fatal."""
-        listener = listener or wakeup.Listener()
+        listener = listener or wakeup.listener()
         settings = config.CONF.controller_worker
         LOG.info('worker %s polling every %.1fs', self.owner, settings.poll_interval)
         try:
             while not self.stopping.is_set():
-                listener.wait(self.poll_once(settings.poll_interval))
+                self._wait(listener, self.poll_once(settings.poll_interval))
         finally:
             listener.close()
             self.pool.shutdown(wait=True)
+
+    def _wait(self, listener: wakeup.Listener, seconds: float) -> None:
+        """Until a wake-up arrives, `seconds` pass or stop() is called (seen
+        within a second, however long the poll interval)."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or listener.wait(min(left, 1.0)):
+                return
 
     def poll_once(self, usual: float) -> float:
         """One look for work; returns how long to wait before the next."""
@@ -203,6 +213,7 @@ class Worker:
         timer.start()
 
 
+@db.retried
 def release_own_leases(lb_ids: set[str], owner: str) -> None:
     """Free `owner`'s leases on `lb_ids` (the ones another owner took stay)."""
     LB = models.LoadBalancer
@@ -214,6 +225,7 @@ def release_own_leases(lb_ids: set[str], owner: str) -> None:
         )
 
 
+@db.retried
 def record_failure(
     lease: leases.Lease, reason: str, permanent: bool, delay: float | None = None
 ) -> None:

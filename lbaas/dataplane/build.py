@@ -153,9 +153,21 @@ def tls_files(lb: models.LoadBalancer) -> tuple[tls.TLSFile, ...]:
     return tuple(dict.fromkeys(wanted))
 
 
+def member_drain_timeout(flavor: Mapping[str, object]) -> int:
+    """Seconds removed members drain: the flavor's, else the deployment's."""
+    value = flavor.get('member_drain_timeout')
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return int(config.CONF.haproxy_amphora.member_drain_timeout)
+
+
 def lb_view(
-    lb: models.LoadBalancer, peers: Iterable[vm.PeerView] = (), local_peer: str | None = None
+    lb: models.LoadBalancer,
+    peers: Iterable[vm.PeerView] = (),
+    local_peer: str | None = None,
+    flavor: Mapping[str, object] | None = None,
 ) -> vm.LoadBalancerView:
+    """`flavor`: the metadata of the LB's flavor profile, if it has one."""
     pools = {p.id: view for p in lb.pools if (view := pool_view(p)) is not None}
     vips = [lb.vip.ip_address] + [v.ip_address for v in lb.additional_vips]
     listeners = served_listeners(lb) if lb.enabled else []
@@ -168,6 +180,7 @@ def lb_view(
         peers=tuple(peers),
         local_peer=local_peer,
         udp_listeners=udp_listeners(lb) if lb.enabled else (),
+        member_drain_timeout=member_drain_timeout(flavor or {}),
     )
 
 

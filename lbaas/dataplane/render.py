@@ -241,8 +241,15 @@ def render_haproxy(
         external_check=uses_external_check(lb),
         peers_section=lb.id.replace("-", "") + "_peers" if lb.peers else None,
         stick_key=stick_key_type(lb),
+        hard_stop_after=hard_stop_after(lb.member_drain_timeout),
     )
     return _tidy(text)
+
+
+def hard_stop_after(drain_timeout: int) -> str:
+    """`hard-stop-after` for a drain timeout in seconds: HAProxy reads 0 as
+    "never", so "at once" is one millisecond."""
+    return f"{drain_timeout}s" if drain_timeout > 0 else "1ms"
 
 
 def _tidy(text: str) -> str:

@@ -280,6 +280,9 @@ class LoadBalancerView:
     peers: tuple[PeerView, ...] = ()
     local_peer: str | None = None  # which of `peers` this config runs on
     udp_listeners: tuple[UdpListenerView, ...] = ()  # nftables.py serves these
+    # seconds a removed or disabled member keeps its connections (0: none),
+    # which also bounds an old worker after a reload (`hard-stop-after`)
+    member_drain_timeout: int = 300
 
     def __post_init__(self) -> None:
         _normalise(self, {"topology": Topology})

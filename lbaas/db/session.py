@@ -9,20 +9,33 @@ and every statement reads at READ COMMITTED: a count or a child read after a
 lock sees what was committed before the lock was granted (MariaDB's default,
 REPEATABLE READ, would keep reading the snapshot of the transaction's first
 read).
+
+A transaction that loses a deadlock, a lock wait or a serialization check
+(and a Galera certification conflict, which MariaDB reports as a deadlock)
+can only be retried whole: `retried` re-runs a function that opens its own
+transaction a few times, with a short jittered pause.
 """
 import contextlib
+import functools
+import logging
+import random
 import sqlite3
 import threading
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, Insert, create_engine, event, insert
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from lbaas import config
 
+LOG = logging.getLogger(__name__)
+P = ParamSpec('P')
+T = TypeVar('T')
 _lock = threading.Lock()
 _makers: dict[tuple[str, str], sessionmaker[Session]] = {}
 
@@ -117,3 +130,47 @@ def reset() -> None:
         for maker in _makers.values():
             maker.kw['bind'].dispose()
         _makers.clear()
+
+
+# PostgreSQL: serialization_failure, deadlock_detected. MariaDB: deadlock
+# (also Galera's certification failure), lock wait timeout.
+RETRIABLE_SQLSTATES = frozenset({'40001', '40P01'})
+RETRIABLE_MYSQL_ERRORS = frozenset({1213, 1205})
+ATTEMPTS = 5
+FIRST_PAUSE = 0.02  # seconds; doubles each retry, with jitter
+
+
+def retriable(exc: BaseException) -> bool:
+    """The transaction lost a deadlock, a lock wait or a serialization check."""
+    if not isinstance(exc, sa_exc.DBAPIError) or exc.connection_invalidated:
+        return False
+    orig = exc.orig
+    if getattr(orig, 'sqlstate', None) in RETRIABLE_SQLSTATES:  # psycopg
+        return True
+    args: tuple[Any, ...] = getattr(orig, 'args', ())
+    return bool(args) and args[0] in RETRIABLE_MYSQL_ERRORS  # PyMySQL: (code, message)
+
+
+def retried(fn: Callable[P, T]) -> Callable[P, T]:
+    """Run `fn` again when its transaction is a deadlock or serialization victim.
+
+    `fn` must open (and so roll back) its own transaction: a retry inside a
+    transaction that is already dead would only fail again.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return fn(*args, **kwargs)
+            except sa_exc.DBAPIError as exc:
+                if attempt == ATTEMPTS or not retriable(exc):
+                    raise
+                pause = FIRST_PAUSE * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+                LOG.info('%s: %s; retrying in %.3fs (attempt %d of %d)', fn.__qualname__,
+                         str(exc.orig).strip().partition('\n')[0], pause, attempt + 1,
+                         ATTEMPTS)
+                time.sleep(pause)
+        raise AssertionError('unreachable')
+
+    return wrapper

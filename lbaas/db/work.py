@@ -3,8 +3,14 @@
 Every writer that gives a load balancer work (the API, the admin handlers,
 housekeeping, the health manager) opens its transaction with `writing()`
 and marks the LB with `give_work()`; once the transaction has committed, the
-unit hands each LB id to its notifier (by default the UDP wake-up beside
-`wire.py`). Nothing is sent for a transaction that rolled back.
+unit hands the LB ids to its notifier (by default `wakeup.notify`: UDP, or
+the message broker when `transport_url` is set). Nothing is sent for a
+transaction that rolled back.
+
+A transaction that loses a deadlock or a serialization check can only be
+retried whole: `run(fn)` runs `fn(session)` in a unit of work and retries it
+(`db.retried`); `retried` decorates a function (an API responder, say) that
+opens its own unit of work.
 
 It sits below the controller, not in service/, because housekeeping (a
 controller process) gives work too; see docs/architecture.md.
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -23,7 +30,9 @@ from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.statuses import Provisioning
 
-Notifier = Callable[[str], None]
+Notifier = Callable[[Sequence[str]], None]
+T = TypeVar('T')
+retried = db.retried
 _KEY = 'lbaas.work'  # where a unit keeps its LB ids on its session
 # The request being served (set by the API's middleware); give_work records
 # it on the LB, so the worker's lines for that work name it.
@@ -33,7 +42,7 @@ REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 
 class UnitOfWork:
-    def __init__(self, notifier: Notifier = wakeup.nudge) -> None:
+    def __init__(self, notifier: Notifier | None = None) -> None:
         self.notifier = notifier
 
     @contextlib.contextmanager
@@ -43,8 +52,19 @@ class UnitOfWork:
             touched: list[str] = []
             session.info[_KEY] = touched
             yield session
-        for lb_id in dict.fromkeys(touched):
-            self.notifier(lb_id)
+        if touched:
+            (self.notifier or wakeup.notify)(list(dict.fromkeys(touched)))
+
+    def run(self, fn: Callable[[Session], T]) -> T:
+        """`fn(session)` in one unit of work, retried whole if it is a
+        deadlock or serialization victim; the wake-ups follow the commit."""
+
+        @db.retried
+        def once() -> T:
+            with self.writing() as session:
+                return fn(session)
+
+        return once()
 
 
 DEFAULT = UnitOfWork()
@@ -52,6 +72,10 @@ DEFAULT = UnitOfWork()
 
 def writing() -> contextlib.AbstractContextManager[Session]:
     return DEFAULT.writing()
+
+
+def run(fn: Callable[[Session], T]) -> T:
+    return DEFAULT.run(fn)
 
 
 def notify_after_commit(session: Session, lb_id: str) -> None:

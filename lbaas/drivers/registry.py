@@ -27,7 +27,9 @@ from lbaas.drivers.certificates.base import CertificateManager, SecretReader
 
 if TYPE_CHECKING:  # imported when used: pyroute2 is Linux only
     from lbaas.drivers.amphora.driver import RestAmphora
+    from lbaas.drivers.compute.nova import NovaCompute
     from lbaas.drivers.netns import Fabric, NetnsCompute, NetnsNetwork
+    from lbaas.drivers.network.neutron import NeutronNetwork
     from lbaas.drivers.pki import ControllerPKI
 
 LOG = logging.getLogger(__name__)
@@ -93,6 +95,18 @@ def _netns_network() -> NetnsNetwork:
     return NetnsNetwork(fabric=netns_fabric())
 
 
+def _nova_compute() -> NovaCompute:
+    from lbaas.drivers.compute.nova import NovaCompute  # openstacksdk
+
+    return NovaCompute()
+
+
+def _neutron_network() -> NeutronNetwork:
+    from lbaas.drivers.network.neutron import NeutronNetwork  # openstacksdk
+
+    return NeutronNetwork()
+
+
 def _rest_amphora() -> RestAmphora:
     from lbaas.drivers.amphora.driver import RestAmphora
 
@@ -116,7 +130,9 @@ def certificate_authority_name() -> str:
     There is no option of its own (Octavia's `cert_generator`) yet: the CA
     follows the data plane chosen.
     """
-    real = driver_name('compute_driver') == 'netns' or driver_name('amphora_driver') == 'rest'
+    real = driver_name('compute_driver') in ('netns', 'nova') or (
+        driver_name('amphora_driver') == 'rest'
+    )
     return 'local' if real else 'noop'
 
 
@@ -124,10 +140,12 @@ def certificate_authority_name() -> str:
 COMPUTE_FACTORIES: dict[str, Callable[[], ComputeDriver]] = {
     'noop': noop.NoopCompute,
     'netns': _netns_compute,
+    'nova': _nova_compute,
 }
 NETWORK_FACTORIES: dict[str, Callable[[], NetworkDriver]] = {
     'noop': noop.NoopNetwork,
     'netns': _netns_network,
+    'neutron': _neutron_network,
 }
 AMPHORA_FACTORIES: dict[str, Callable[[], AmphoraDriver]] = {
     'noop': noop.NoopAmphora,

@@ -34,7 +34,7 @@ def _ids(objects: Iterable[HasId]) -> list[dict[str, str]]:
     return [{'id': o.id} for o in objects]
 
 
-def _body(obj: StatusRow, own: fields.Fields) -> Body:
+def _body(obj: StatusRow | Any, own: fields.Fields) -> Body:
     """The common fields, `tags`, then the resource's own, in body order."""
     body = dict(zip(own.body, own.values(obj), strict=False))  # equal lengths, by design
     body['created_at'] = _ts(obj.created_at)
@@ -45,7 +45,8 @@ def _body(obj: StatusRow, own: fields.Fields) -> Body:
     return body
 
 
-def loadbalancer(lb: models.LoadBalancer) -> Body:
+def loadbalancer(lb: models.LoadBalancer | Any) -> Body:
+    """`lb` is an ORM row, or the API's plain-rows stand-in (api/lb_rows.Shown)."""
     vip = lb.vip
     body = _body(lb, fields.LOADBALANCER)
     # Octavia shows the VIP between the description and the provider.

@@ -14,6 +14,7 @@ from sqlalchemy.sql.base import ExecutableOption
 
 from lbaas import errors, statuses
 from lbaas.db import models, work
+from lbaas.service import provider_drivers
 from lbaas.statuses import Operating, Provisioning
 
 ACTIVE = Provisioning.ACTIVE
@@ -61,6 +62,8 @@ def get_lb(session: Session, lb_id: str, lock: bool = False,
     lb = session.scalars(stmt).unique().first()
     if lb is None or lb.provisioning_status == DELETED:
         raise errors.NotFound('Load Balancer', lb_id)
+    if lock:
+        provider_drivers.remember(session, lb)  # what an external provider's update compares
     return lb
 
 
@@ -93,9 +96,17 @@ def require_active(obj: models.Pool | models.L7Policy, resource: str) -> None:
 
 
 def touch_lb(session: Session, lb: models.LoadBalancer, targets: Sequence[object],
-             status: str = PENDING_UPDATE) -> None:
-    """Give the LB work (see `lbaas.db.work`); a worker is woken after commit."""
+             status: str = PENDING_UPDATE, *, cascade: bool = False,
+             batch_pool: models.Pool | None = None, failover: bool = False) -> None:
+    """Give the LB work (see `lbaas.db.work`); a worker is woken after commit.
+
+    An LB of an external provider has the write handed to its driver here,
+    before the commit (`service/provider_drivers.py`); the keywords say which
+    call a write is when its targets alone cannot.
+    """
     work.give_work(session, lb, targets, status)
+    provider_drivers.dispatch(session, lb, targets, cascade=cascade, batch_pool=batch_pool,
+                              failover=failover)
 
 
 def mark(status: str, *objects: models.StatusMixin | None) -> None:

@@ -139,15 +139,15 @@ def delete(session: Session, lb_id: str, cascade: bool) -> None:
         raise errors.ValidationFailure('Cannot delete Load Balancer %s - it has children'
                                        % lb_id)
     lifecycle.require_status(lb, lifecycle.DELETABLE)
-    lifecycle.touch_lb(session, lb, [lb], lifecycle.PENDING_DELETE)
     lifecycle.mark(lifecycle.PENDING_DELETE,
                    *cast(Iterator[models.StatusMixin], models.descendants(lb)))
+    lifecycle.touch_lb(session, lb, [lb], lifecycle.PENDING_DELETE, cascade=cascade)
 
 
 def failover(session: Session, lb_id: str) -> None:
     lb = lifecycle.lock_lb(session, lb_id, lifecycle.FAILOVERABLE)
-    lifecycle.touch_lb(session, lb, [lb])
     lb.failover_requested = True
+    lifecycle.touch_lb(session, lb, [lb], failover=True)
 
 
 def _amphora_lb_id(session: Session, amphora_id: str) -> str:

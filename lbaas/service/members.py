@@ -98,7 +98,7 @@ def batch_update_members(session: Session, pool_id: str, wanted: Sequence[dict[s
         return False  # nothing changes: Octavia answers 202 and does nothing
     session.flush()
     pool_pending(pool)
-    lifecycle.touch_lb(session, lb, targets)
+    lifecycle.touch_lb(session, lb, targets, batch_pool=pool)
     return True
 
 

@@ -10,8 +10,10 @@ import json
 from typing import Any, Protocol
 
 from lbaas import config, errors
+from lbaas.controller import provider_registry
 from lbaas.db import models
 from lbaas.schemas.common import TOPOLOGIES
+from lbaas.service.provider_drivers import call_provider
 
 AMPHORA_ALIASES = {'amphora', 'octavia', 'amphorav2'}
 L7_PROTOCOLS = ('HTTP', 'TERMINATED_HTTPS')
@@ -33,6 +35,9 @@ FLAVOR_CAPABILITIES = {
     'amp_image_tag': 'The amphora image tag.',
     'sriov_vip': 'When true, the VIP port will be created using an SR-IOV VF port.',
     'allow_member_sriov': 'When true, users can request SR-IOV VF ports for members.',
+    'member_drain_timeout': 'Seconds a removed or disabled member keeps its established '
+                            'connections before they are closed (lbaas; default '
+                            '[haproxy_amphora] member_drain_timeout).',
 }
 AZ_CAPABILITIES = {
     'compute_zone': 'The compute availability zone.',
@@ -51,6 +56,8 @@ AMPHORA_SCHEMAS: dict[str, dict[str, tuple[str, list[str] | None]]] = {
         'amp_image_tag': ('string', None),
         'sriov_vip': ('boolean', None),
         'allow_member_sriov': ('boolean', None),
+        # ours: seconds a removed or disabled member drains (config.py)
+        'member_drain_timeout': ('integer', None),
     },
     'availability_zone': {
         'compute_zone': ('string', None),
@@ -59,7 +66,7 @@ AMPHORA_SCHEMAS: dict[str, dict[str, tuple[str, list[str] | None]]] = {
         'valid_vip_networks': ('array', None),
     },
 }
-JSON_TYPES: dict[str, type] = {'string': str, 'boolean': bool, 'array': list}
+JSON_TYPES: dict[str, type] = {'string': str, 'boolean': bool, 'array': list, 'integer': int}
 
 
 class Provider(Protocol):
@@ -122,11 +129,47 @@ class NoopProvider:
         return None
 
 
+class ExternalProvider:
+    """An octavia-lib driver (`controller/provider_registry.py`): it refuses
+    nothing up front, since it answers each call itself (a 501 through
+    `provider_drivers.call_provider`); capabilities and profile checks are its
+    `get_supported_*_metadata` and `validate_*`, as Octavia calls them."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def algorithm_refused(self, algorithm: str) -> str | None:
+        return None
+
+    def protocol_refused(self, protocol: str) -> str | None:
+        return None
+
+    def l7_refused(self, listener_protocol: str) -> str | None:
+        return None
+
+    def capabilities(self, kind: str) -> dict[str, str]:
+        driver = provider_registry.driver(self.name)
+        method = (driver.get_supported_flavor_metadata if kind == 'flavor'
+                  else driver.get_supported_availability_zone_metadata)
+        return dict(call_provider(self.name, method))
+
+    def profile_refused(self, data: dict[str, Any], kind: str) -> str | None:
+        driver = provider_registry.driver(self.name)
+        method = (driver.validate_flavor if kind == 'flavor'
+                  else driver.validate_availability_zone)
+        call_provider(self.name, method, data)
+        return None
+
+
 AMPHORA, NOOP = AmphoraProvider(), NoopProvider()
 
 
 def driver(name: str | None) -> Provider:
-    return AMPHORA if is_amphora(name) else NOOP
+    if is_amphora(name):
+        return AMPHORA
+    if provider_registry.is_external(name):
+        return ExternalProvider(str(name))
+    return NOOP
 
 
 def _refuse(provider: str | None, problem: str | None) -> None:
@@ -197,8 +240,12 @@ def _schema_problem(data: dict[str, Any],
         return 'Additional properties are not allowed (%s %s unexpected)' % (names, verb)
     for key, value in data.items():
         kind, allowed = schema[key]
-        if not isinstance(value, JSON_TYPES[kind]):
+        # JSON has no bool among its integers; Python's bool is an int
+        if not isinstance(value, JSON_TYPES[kind]) or (kind == 'integer'
+                                                       and isinstance(value, bool)):
             return '%s %r is not of type %r' % (key, value, kind)
+        if kind == 'integer' and isinstance(value, int) and value < 0:
+            return '%s %r is less than the minimum of 0' % (key, value)
         if allowed is not None and value not in allowed:
             return '%s %r is not one of %r' % (key, value, allowed)
     return None

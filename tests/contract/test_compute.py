@@ -1,4 +1,5 @@
-"""The ComputeDriver contract: NoopCompute (fake) and NetnsCompute (real).
+"""The ComputeDriver contract: NoopCompute (fake), NetnsCompute (real) and
+NovaCompute (nova, against the fake OpenStack API of tests/fakes/).
 
 What the reconcile loop relies on (lbaas/controller/reconcile.py): build()
 returns compute_id_for(amphora_id), so a crashed build can be deleted before
@@ -16,8 +17,10 @@ import uuid
 import pytest
 
 from lbaas.drivers import base, noop
+from lbaas.drivers.compute.nova import NovaCompute
 from lbaas.drivers.netns import NetnsCompute
 from tests.contract.conftest import Impl, assert_conforms, poll, timed
+from tests.fakes.openstack_env import OpenStackEnv
 
 LB_ID = str(uuid.uuid4())
 STATUS_TIMEOUT = 10.0
@@ -28,8 +31,13 @@ STATUSES = {'ACTIVE', 'BUILDING', 'ERROR', 'DELETED'}
 STARTS_TO_WATCH, WATCH = 10, 0.05
 
 
-@pytest.fixture(scope='module', params=['fake', 'real'])
+@pytest.fixture(scope='module', params=['fake', 'real', 'nova'])
 def impl(request):
+    if request.param == 'nova':
+        env = OpenStackEnv()
+        request.addfinalizer(env.close)
+        extra = {'inventory': env.inventory, 'explain': lambda amphora_id: ''}
+        return Impl('nova', env.compute(), caps={}, extra=extra)
     if request.param == 'fake':
         driver = noop.NoopCompute()
         return Impl(
@@ -104,7 +112,9 @@ def built(impl):
 # -- the contract ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize('cls', [noop.NoopCompute, NetnsCompute], ids=['fake', 'real'])
+@pytest.mark.parametrize(
+    'cls', [noop.NoopCompute, NetnsCompute, NovaCompute], ids=['fake', 'real', 'nova']
+)
 def test_conforms_to_the_protocol(cls):
     assert_conforms(cls, base.ComputeDriver)
 

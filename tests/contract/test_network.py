@@ -1,4 +1,6 @@
-"""The NetworkDriver contract: NoopNetwork (fake) and NetnsNetwork (real).
+"""The NetworkDriver contract: NoopNetwork (fake), NetnsNetwork (real) and
+NeutronNetwork (neutron, against the fake OpenStack API of tests/fakes/, whose
+tenant network holds the same local subnets).
 
 What the reconcile loop relies on (lbaas/controller/reconcile.py): after
 build, plug_amphora() returns the Addressing recorded on the amphora row, with
@@ -16,6 +18,7 @@ written as subsets of the local subnets, the exact answers for the real one.
 import dataclasses
 import ipaddress
 import subprocess
+import sys
 import time
 import uuid
 
@@ -23,8 +26,10 @@ import pytest
 
 from lbaas.drivers import base, noop
 from lbaas.drivers.netns import NetnsNetwork, layout
+from lbaas.drivers.network.neutron import NeutronNetwork
 from tests.contract.conftest import (
     LOCAL_SUBNETS,
+    NETWORK_ID,
     V4_SUBNET,
     V6_SUBNET,
     Impl,
@@ -32,6 +37,7 @@ from tests.contract.conftest import (
     fake_lb,
     timed,
 )
+from tests.fakes.openstack_env import OpenStackEnv
 
 LB = fake_lb('198.18.0.10', V4_SUBNET)
 MEMBERS_V4, MEMBERS_V6 = '198.18.0.201', 'fd00:1b::201'
@@ -40,11 +46,38 @@ CAPS = {
     # Knows the local subnets: finds them for member addresses and plugs them.
     'fake': {'local_subnets': False, 'addresses_amphorae': False},
     'real': {'local_subnets': True, 'addresses_amphorae': True},
+    # The VIP is an allowed address pair of both ACTIVE_STANDBY ports from plug on.
+    'neutron': {'local_subnets': True, 'addresses_amphorae': True, 'vip_pairs_at_plug': True},
 }
 
 
-@pytest.fixture(scope='module', params=['fake', 'real'])
+def neutron_impl(request):
+    subnets = [(NETWORK_ID, s, str(c), str(c[1])) for s, c in LOCAL_SUBNETS.items()]
+    env = OpenStackEnv(subnets, build_seconds=0)
+    request.addfinalizer(env.close)
+    compute = env.compute(anti_affinity=False)
+
+    def new_amphora():
+        amphora_id = str(uuid.uuid4())
+        compute_id = compute.build(amphora_id, LB.id)
+        return base.Amphora(id=amphora_id, lb_id=LB.id, status='BOOTING', compute_id=compute_id)
+
+    def vip_is_held(amphora, lb):
+        # Held: the VIP is an allowed address pair of the amphora's VRRP port.
+        return any(
+            p['name'] == 'octavia-lb-vrrp-' + amphora.id
+            and lb.vips[0].address in {a['ip_address'] for a in p['allowed_address_pairs']}
+            for p in env.cloud.neutron.ports.values()
+        )
+
+    extra = {'new_amphora': new_amphora, 'vip_is_held': vip_is_held}
+    return Impl('neutron', env.network(), CAPS['neutron'], extra)
+
+
+@pytest.fixture(scope='module', params=['fake', 'real', 'neutron'])
 def impl(request):
+    if request.param == 'neutron':
+        return neutron_impl(request)
     if request.param == 'fake':
 
         def new_amphora():
@@ -105,7 +138,9 @@ def check_addressing(impl, addressing, lb):
 # -- the contract ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize('cls', [noop.NoopNetwork, NetnsNetwork], ids=['fake', 'real'])
+@pytest.mark.parametrize(
+    'cls', [noop.NoopNetwork, NetnsNetwork, NeutronNetwork], ids=['fake', 'real', 'neutron']
+)
 def test_conforms_to_the_protocol(cls):
     assert_conforms(cls, base.NetworkDriver)
 
@@ -187,6 +222,8 @@ def test_plug_member_subnets_gives_addresses_inside_them(impl, amphora, subnet_i
 
 def vip_is_held(impl, amphora, lb):
     """Whether the amphora holds the LB's main VIP now."""
+    if 'vip_is_held' in impl.extra:
+        return impl.vip_is_held(amphora, lb)
     if impl.name == 'fake':
         return impl.driver.vip_holder.get(lb.id) == amphora.id
     shown = subprocess.run(
@@ -213,6 +250,13 @@ def test_hold_vips_moves_the_vip_only_when_asked(impl):
 
 
 def test_hold_vips_under_active_standby_leaves_them_to_keepalived(impl):
+    if impl.caps.get('vip_pairs_at_plug'):
+        reason = (
+            'neutron: both ACTIVE_STANDBY ports get the VIP as an allowed address pair '
+            'at plug (keepalived moves it); Neutron shows permission, not which one holds it'
+        )
+        print(reason, file=sys.stderr)
+        pytest.skip(reason)
     lb = fake_lb('198.18.0.13', V4_SUBNET, topology='ACTIVE_STANDBY')
     amphora = impl.new_amphora()
     plug(impl, amphora, lb)

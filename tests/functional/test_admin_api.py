@@ -129,7 +129,7 @@ def test_provider_list_has_no_links(service, admin):
 
 
 @pytest.mark.parametrize('kind, key, count', [
-    ('flavor_capabilities', 'flavor_capabilities', 5),
+    ('flavor_capabilities', 'flavor_capabilities', 6),  # Octavia's 5 + member_drain_timeout
     ('availability_zone_capabilities', 'availability_zone_capabilities', 4)])
 def test_provider_capabilities(service, admin, kind, key, count):
     items = admin.get('providers/amphora/' + kind).json()[key]

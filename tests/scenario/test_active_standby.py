@@ -71,8 +71,10 @@ def runtime_dir(service, amphora):
 
 
 def read_pid(path):
+    """The pid in `path`; 0 while the file is still being written."""
     with open(path) as f:
-        return int(f.read().split()[0])
+        words = f.read().split()
+    return int(words[0]) if words else 0
 
 
 @pytest.fixture(scope='module')

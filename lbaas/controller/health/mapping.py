@@ -17,7 +17,11 @@ of every object, following Octavia's health manager (octavia.md 5.2):
 - the LB: ONLINE, or OFFLINE when disabled, then degraded as above.
 
 Disabled objects are OFFLINE whatever HAProxy says, as the HAProxy
-configuration leaves them out or holds them in maintenance.
+configuration leaves them out or holds them in maintenance; but a disabled
+member whose server still has connections is DRAINING (the agent reports a
+server in maintenance with sessions as DRAIN) until they end or its drain
+timeout closes them. A removed member's draining server is reported under an
+id the database no longer has: ignored, like any member not in the shape.
 """
 
 from __future__ import annotations
@@ -121,8 +125,9 @@ def _pool(pool: PoolShape, seen: Seen, previous: Mapping[Key, str], out: Statuse
     effect = Operating.ERROR if status == Operating.ERROR else None
     for member_id, enabled in pool.members:
         before = previous.get(('member', member_id))
-        if not enabled:
-            now: str | None = Operating.OFFLINE
+        if not enabled:  # OFFLINE once its connections have drained
+            drained = members.get(member_id) != Operating.DRAINING
+            now: str | None = Operating.OFFLINE if drained else Operating.DRAINING
         elif member_id in members:
             now = members[member_id] or before
         else:

@@ -1,0 +1,1 @@
+"""Provider drivers written against octavia-lib alone, for the tests."""
