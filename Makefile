@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run test check unit functional scenario bench clean
+.PHONY: setup run test check unit functional scenario browser bench clean
 
 setup: $(STAMP)
 	@$(BIN)/lbaas db upgrade >/dev/null
@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/lbaas serve
 
+# Each browser test file runs in a process of its own (tests/browser/conftest.py).
+BROWSER_FILES := $(wildcard tests/browser/test_*.py)
+
 test: $(STAMP)
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	@for f in $(BROWSER_FILES); do $(BIN)/python -m pytest $$f $(PYTEST_ARGS) || exit 1; done
 
 check: $(STAMP)
 	@./scripts/check
@@ -35,6 +39,9 @@ functional: $(STAMP)
 
 scenario: $(STAMP)
 	$(BIN)/python -m pytest tests/scenario $(PYTEST_ARGS)
+
+browser: $(STAMP)
+	@for f in $(BROWSER_FILES); do $(BIN)/python -m pytest $$f $(PYTEST_ARGS) || exit 1; done
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/api.py

@@ -5,15 +5,14 @@ so an operator's Octavia `policy.yaml` works here unchanged. Every API rule
 is `os_load-balancer_api:<resource>:<action>`; the API names actions in the
 short form `'<resource>:<action>'`.
 """
-import functools
-import inspect
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from oslo_policy import _checks, policy
 from oslo_policy import opts as policy_opts
+from oslo_policy import policy
 
+from lbaas.api import policy_eval
 from lbaas.config import CONF
 
 if TYPE_CHECKING:
@@ -254,7 +253,7 @@ def get_enforcer() -> Any:
             elif now >= _next_reload:
                 # Picks up an edited or new policy file; cheap when nothing changed.
                 _enforcer.load_rules()
-                _results.clear()  # answers never outlive the rules they came from
+                policy_eval.RESULTS.clear()  # answers never outlive the rules they came from
                 _next_reload = now + RELOAD_INTERVAL
     return _enforcer
 
@@ -263,7 +262,7 @@ def reset() -> None:
     """Forget the Enforcer so the next check re-reads [oslo_policy]."""
     global _enforcer
     _enforcer = None
-    _results.clear()
+    policy_eval.RESULTS.clear()
 
 
 def enforcer_for_tools() -> Any:
@@ -282,83 +281,18 @@ def _token_scope(creds: dict[str, Any]) -> str:
     return 'project'
 
 
-@functools.cache
-def _takes_current_rule(check_class: type) -> bool:
-    # oslo.policy still supports checks whose __call__ lacks current_rule.
-    return len(inspect.getfullargspec(check_class.__call__).args) > 4
-
-
-def _evaluate(check: Any, target: dict[str, Any], creds: dict[str, Any], enforcer: Any,
-              rule_name: str) -> bool:
-    """Evaluate an oslo.policy check tree as Enforcer.enforce() does.
-
-    oslo.policy inspects the signature of every node it visits
-    (inspect.getfullargspec), which makes one API check cost 150-250 us.
-    Walking the boolean nodes here and remembering each leaf class's
-    signature gives the same answer in a few microseconds.
-    """
-    kind: type = type(check)
-    if kind is policy.OrCheck:
-        return any(_evaluate(rule, target, creds, enforcer, rule_name)
-                   for rule in check.rules)
-    if kind is policy.AndCheck:
-        return all(_evaluate(rule, target, creds, enforcer, rule_name)
-                   for rule in check.rules)
-    if kind is policy.NotCheck:
-        return not _evaluate(check.rule, target, creds, enforcer, rule_name)
-    if kind is policy.RuleCheck:
-        try:
-            referenced = enforcer.rules[check.match]
-        except KeyError:  # an undefined rule fails closed, as in oslo
-            return False
-        return _evaluate(referenced, target, creds, enforcer, rule_name)
-    # Leaves: role:, generic (project_id:, is_admin:), @, !, http:, plugins.
-    # oslo.policy's checks return a truth value; mypy sees them as Any.
-    if _takes_current_rule(kind):
-        result: bool = check(target, creds, enforcer, rule_name)
-        return result
-    result = check(target, creds, enforcer)
-    return result
-
-
-# Checks whose answer depends on the credentials and the target alone; a
-# rule made only of these is answered from _results the next time.
-_PURE_CHECKS = frozenset((policy.AndCheck, policy.OrCheck, policy.NotCheck, policy.RuleCheck,
-                          _checks.RoleCheck, _checks.GenericCheck, _checks.TrueCheck,
-                          _checks.FalseCheck))
-RESULTS_KEPT = 10000  # (rule, caller, target) answers kept between two reloads
-_results: dict[tuple[Any, ...], bool] = {}
-
-
-def _pure(check: Any, enforcer: Any, depth: int = 0) -> bool:
-    """Whether `check` (and every rule it names) uses only _PURE_CHECKS."""
-    if depth > 20 or type(check) not in _PURE_CHECKS:  # a plugin's subclass is not pure
-        return False
-    if type(check) is policy.RuleCheck:
-        referenced = enforcer.rules.get(check.match)
-        return referenced is None or _pure(referenced, enforcer, depth + 1)
-    children = getattr(check, 'rules', None) or [getattr(check, 'rule', None)]
-    return all(child is None or _pure(child, enforcer, depth + 1) for child in children)
-
-
-def _frozen(values: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items())
-
-
 def _check(rule_name: str, target: dict[str, Any], creds: dict[str, Any]) -> bool:
     """The answer of `rule_name`, remembered until the rules are reloaded
     when it depends on nothing but `target` and `creds`."""
-    key = (rule_name, _frozen(target), _frozen(creds))
-    known = _results.get(key)
+    enforcer = get_enforcer()  # first: a reload due clears the answers
+    key = (rule_name, policy_eval.frozen(target), policy_eval.frozen(creds))
+    known = policy_eval.RESULTS.get(key)
     if known is not None:
         return known
-    enforcer = get_enforcer()
     answer = _decide(enforcer, rule_name, target, creds)
     check = enforcer.rules.get(rule_name)
-    if check is not None and _pure(check, enforcer):
-        if len(_results) >= RESULTS_KEPT:
-            _results.clear()
-        _results[key] = answer
+    if check is not None and policy_eval.pure(check, enforcer):
+        policy_eval.remember(key, answer)
     return answer
 
 
@@ -377,7 +311,7 @@ def _decide(enforcer: Any, rule_name: str, target: dict[str, Any],
         check = enforcer.rules[rule_name]
     except KeyError:
         return False
-    return bool(_evaluate(check, target, creds, enforcer, rule_name))
+    return policy_eval.evaluate(check, target, creds, enforcer, rule_name)
 
 
 def is_admin(creds: dict[str, Any]) -> bool:

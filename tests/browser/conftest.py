@@ -17,10 +17,15 @@ import tempfile
 import time
 import uuid
 
+# Once Playwright's greenlets have run, CPython 3.11's compile() fails in this
+# process (see OWN_PROCESS), so hypothesis, which its pytest plugin imports at
+# the summary, is imported now.
+import hypothesis  # noqa: F401
 import pytest
 import requests
 
 from tests.functional import served as served_mod
+from tests.scenario.conftest import api, client, members, service  # noqa: F401 (fixtures)
 
 CHROMIUM = os.environ.get('LBAAS_CHROMIUM', '/usr/bin/chromium')
 SUBNET = '9c3e0f7e-3f0b-4d8e-8d5b-2b6f9a4c1d01'  # lbaas-local-v4, as in tests/functional
@@ -28,6 +33,23 @@ LOCAL_V4 = (
     'id=5fd5b4c2-8bd1-4b1c-9a67-6b1f7d0c0a01,subnet_id=%s,name=lbaas-local,'
     'subnet_name=lbaas-local-v4,cidr=198.18.0.0/20,gateway=198.18.0.1' % SUBNET
 )
+
+
+OWN_PROCESS = ('runs one file per pytest process (`make test` does so after the rest): '
+               'once Playwright\'s greenlets have run, CPython 3.11\'s compile() fails '
+               '("AST constructor recursion depth mismatch") and an event loop stays '
+               'running, which breaks the tests that would follow in the same process')
+
+
+def pytest_collection_modifyitems(config, items):
+    """A browser test file shares its process with nothing (see OWN_PROCESS)."""
+    here = os.path.dirname(__file__)
+    mine = [item for item in items if str(item.path).startswith(here)]
+    if len(mine) == len(items) and len({item.path for item in mine}) == 1:
+        return
+    print('\nskipping tests/browser here: it ' + OWN_PROCESS, file=sys.stderr)
+    for item in mine:
+        item.add_marker(pytest.mark.skip(reason='tests/browser ' + OWN_PROCESS))
 
 
 def why_not_runnable():

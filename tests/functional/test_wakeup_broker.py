@@ -37,6 +37,7 @@ POSTGRES_URL = 'postgresql+psycopg://postgres@127.0.0.1/%s'
 LOCAL_V4_SUBNET = '9c3e0f7e-3f0b-4d8e-8d5b-2b6f9a4c1d01'
 SLOW_POLL = 60.0
 BROKER_LATENCY = 2.0  # seconds from POST to ACTIVE that only a wake-up explains
+API_BOUND = 5.0  # an API blocked on a dead broker would wait far longer (connect retries)
 
 
 class FaultProxy:
@@ -228,13 +229,13 @@ def test_wakeups_cross_hosts_through_the_broker_and_polling_covers_an_outage(dat
         api_mark = _size(api)
         polling = deployment.start_worker('host-c', 1.0)
         lb_id, took = deployment.create_lb()
-        assert took < 1.0, took
+        assert took < API_BOUND, took
         outage_latency = deployment.wait_active(lb_id, 30)
         print('broker down: POST answered in %.3f s, ACTIVE after %.3f s (1 s polls)'
               % (took, outage_latency))
         for _ in range(3):
             _, took = deployment.create_lb()
-            assert took < 1.0, took
+            assert took < API_BOUND, took
         _wait_for_line(api, 'message broker unreachable', since=api_mark)
         with open(api.output_path, errors='replace') as f:
             assert f.read()[api_mark:].count('message broker unreachable') == 1

@@ -1,8 +1,9 @@
 """The dashboard's topology with real traffic: a stopped member turns red.
 
 The real service (netns amphorae, HAProxy, health manager) from
-tests/scenario/conftest.py; Chromium from tests/browser (skipped, with the
-reason printed, when it or playwright is missing).
+tests/scenario/conftest.py (its fixtures are imported by this tier's
+conftest); Chromium from tests/browser (skipped, with the reason printed,
+when it or playwright is missing).
 """
 
 import sys
