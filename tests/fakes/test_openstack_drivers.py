@@ -215,7 +215,8 @@ def test_ambiguous_member_addresses_are_not_plugged(env):
 
 def test_a_connection_from_the_service_auth_options(env):
     group = config.SERVICE_AUTH
-    config.CONF.register_opts(ks_loading.get_auth_plugin_conf_options('password'), group=group)
+    plugin_opts = ks_loading.get_auth_plugin_conf_options('password')
+    config.CONF.register_opts(plugin_opts, group=group)
     overrides = {
         'auth_type': 'password',
         'auth_url': env.cloud.auth_url,
@@ -233,6 +234,13 @@ def test_a_connection_from_the_service_auth_options(env):
     finally:
         for name in overrides:
             config.CONF.clear_override(name, group=group)
+        # The password plugin's options (auth_url is required) must not
+        # outlive this test: a later config.load() would demand them.
+        common = {opt.dest for opt in ks_loading.get_auth_common_conf_options()}
+        config.CONF.reset()  # oslo.config unregisters only unparsed options
+        for opt in plugin_opts:
+            if opt.dest not in common:
+                config.CONF.unregister_opt(opt, group=group)
 
 
 def test_a_vip_address_neutron_gave_to_another_port_is_permanent(env):
