@@ -21,6 +21,8 @@ import uuid
 
 import requests
 
+from lbaas import supervisor
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRK = shutil.which('wrk') or ('/usr/bin/wrk' if os.access('/usr/bin/wrk', os.X_OK) else None)
 
@@ -118,8 +120,9 @@ class Server:
                    '--state-dir', self.tmp, '--bind', '127.0.0.1:%d' % self.port,
                    '--config-file', self._write_config()]
         with open(os.path.join(self.tmp, 'serve.out'), 'wb') as out:
-            self.proc = subprocess.Popen(command, cwd=REPO, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(  # dies with the benchmark, even killed
+                command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=supervisor.child_preexec(os.getpid()))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -66,7 +66,7 @@ def api_address():
     return ('[%s]:%d' if ':' in host else '%s:%d') % (host, settings.bind_port)
 
 
-def _child_preexec(parent):
+def child_preexec(parent):
     """Runs in a child of `serve` between fork and exec."""
     def preexec():
         # The kernel signals the child when `serve` dies, even by SIGKILL,
@@ -98,7 +98,7 @@ class _Child:
 
     def start(self):
         self.popen = subprocess.Popen(_child_command(self.args, self.service),
-                                      preexec_fn=_child_preexec(os.getpid()))
+                                      preexec_fn=child_preexec(os.getpid()))
         self.started = time.monotonic()
         self.restart_at = None
 

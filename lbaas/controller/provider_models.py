@@ -11,6 +11,8 @@ are left Unset: the provider reads them through its own key manager.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from typing import Any
 
@@ -18,6 +20,7 @@ from octavia_lib.api.drivers import data_models as dm
 from sqlalchemy.orm import Session
 
 from lbaas.db import models
+from lbaas.schemas import fields
 
 Unset = dm.Unset
 
@@ -72,134 +75,63 @@ def loadbalancer(lb: models.LoadBalancer, session: Session | None = None) -> Any
     )
 
 
+def _model(cls: Any, row: Any, own: fields.Fields, id_name: str, **extra: Any) -> Any:
+    """The data model `cls` of `row`: its id as `id_name`, and every field of
+    the resource's API map (schemas/fields.py, where the columns behind the
+    API names are spelt once) that the model takes; `extra` for the rest."""
+    accepted = _parameters(cls)
+    names = {**dict(own.filters()), **dict(own.pairs)}
+    values = {n: getattr(row, a) for n, a in names.items() if n in accepted and n != 'id'}
+    return cls(**{**values, id_name: row.id, **extra})
+
+
+@functools.cache
+def _parameters(cls: Any) -> frozenset[str]:
+    return frozenset(inspect.signature(cls).parameters)
+
+
 def listener(li: models.Listener) -> Any:
-    default_pool = pool(li.default_pool) if li.default_pool is not None else None
-    return dm.Listener(
-        admin_state_up=li.enabled,
-        connection_limit=li.connection_limit,
-        default_pool=default_pool,
-        default_pool_id=li.default_pool_id,
-        default_tls_container_ref=li.default_tls_container_id,
-        description=li.description,
+    return _model(
+        dm.Listener,
+        li,
+        fields.LISTENER,
+        'listener_id',
+        default_pool=pool(li.default_pool) if li.default_pool is not None else None,
         insert_headers=li.insert_headers or {},
         l7policies=[l7policy(p) for p in li.l7policies],
-        listener_id=li.id,
-        loadbalancer_id=li.load_balancer_id,
-        name=li.name,
-        protocol=li.protocol,
-        protocol_port=li.protocol_port,
         sni_container_refs=list(li.sni_container_refs or []),
-        timeout_client_data=li.timeout_client_data,
-        timeout_member_connect=li.timeout_member_connect,
-        timeout_member_data=li.timeout_member_data,
-        timeout_tcp_inspect=li.timeout_tcp_inspect,
-        client_ca_tls_container_ref=li.client_ca_tls_certificate_id,
-        client_authentication=li.client_authentication,
-        client_crl_container_ref=li.client_crl_container_id,
-        project_id=li.project_id,
-        allowed_cidrs=li.allowed_cidrs,
-        tls_versions=li.tls_versions,
-        tls_ciphers=li.tls_ciphers,
-        alpn_protocols=li.alpn_protocols,
-        hsts_max_age=li.hsts_max_age,
-        hsts_include_subdomains=li.hsts_include_subdomains,
-        hsts_preload=li.hsts_preload,
     )
 
 
 def pool(p: models.Pool) -> Any:
     hm = p.health_monitor
-    return dm.Pool(
-        admin_state_up=p.enabled,
-        description=p.description,
+    return _model(
+        dm.Pool,
+        p,
+        fields.POOL,
+        'pool_id',
         healthmonitor=healthmonitor(hm) if hm is not None else Unset,
-        lb_algorithm=p.lb_algorithm,
-        loadbalancer_id=p.load_balancer_id,
         members=_or_unset([member(m) for m in p.members]),
-        name=p.name,
-        pool_id=p.id,
         listener_id=p.default_listeners[0].id if p.default_listeners else Unset,
-        protocol=p.protocol,
-        session_persistence=p.session_persistence,
-        tls_container_ref=p.tls_certificate_id,
-        ca_tls_container_ref=p.ca_tls_certificate_id,
-        crl_container_ref=p.crl_container_id,
-        tls_enabled=p.tls_enabled,
-        project_id=p.project_id,
-        tls_versions=p.tls_versions,
-        tls_ciphers=p.tls_ciphers,
-        alpn_protocols=p.alpn_protocols,
     )
 
 
 def member(m: models.Member) -> Any:
-    return dm.Member(
-        address=m.ip_address,
-        admin_state_up=m.enabled,
-        member_id=m.id,
-        monitor_address=m.monitor_address,
-        monitor_port=m.monitor_port,
-        name=m.name,
-        pool_id=m.pool_id,
-        protocol_port=m.protocol_port,
-        subnet_id=m.subnet_id,
-        weight=m.weight,
-        backup=m.backup,
-        project_id=m.project_id,
-        vnic_type=m.vnic_type,
-    )
+    return _model(dm.Member, m, fields.MEMBER, 'member_id')
 
 
 def healthmonitor(hm: models.HealthMonitor) -> Any:
-    return dm.HealthMonitor(
-        admin_state_up=hm.enabled,
-        delay=hm.delay,
-        expected_codes=hm.expected_codes,
-        healthmonitor_id=hm.id,
-        http_method=hm.http_method,
-        max_retries=hm.rise_threshold,
-        max_retries_down=hm.fall_threshold,
-        name=hm.name,
-        pool_id=hm.pool_id,
-        timeout=hm.timeout,
-        type=hm.type,
-        url_path=hm.url_path,
-        http_version=hm.http_version,
-        domain_name=hm.domain_name,
-        project_id=hm.project_id,
-    )
+    return _model(dm.HealthMonitor, hm, fields.HEALTHMONITOR, 'healthmonitor_id')
 
 
 def l7policy(policy: models.L7Policy) -> Any:
-    return dm.L7Policy(
-        action=policy.action,
-        admin_state_up=policy.enabled,
-        description=policy.description,
-        l7policy_id=policy.id,
-        listener_id=policy.listener_id,
-        name=policy.name,
-        position=policy.position,
-        redirect_pool_id=policy.redirect_pool_id,
-        redirect_url=policy.redirect_url,
-        rules=[l7rule(r) for r in policy.rules],
-        redirect_prefix=policy.redirect_prefix,
-        redirect_http_code=policy.redirect_http_code,
-        project_id=policy.project_id,
+    return _model(
+        dm.L7Policy, policy, fields.L7POLICY, 'l7policy_id', rules=[l7rule(r) for r in policy.rules]
     )
 
 
 def l7rule(rule: models.L7Rule) -> Any:
-    return dm.L7Rule(
-        admin_state_up=rule.enabled,
-        compare_type=rule.compare_type,
-        invert=rule.invert,
-        key=rule.key,
-        l7policy_id=rule.l7policy_id,
-        l7rule_id=rule.id,
-        type=rule.type,
-        value=rule.value,
-        project_id=rule.project_id,
-    )
+    return _model(dm.L7Rule, rule, fields.L7RULE, 'l7rule_id')
 
 
 # The payload keys of octavia-lib (`constants.LOADBALANCERS`...), the rows

@@ -59,9 +59,14 @@ def _monitor(hm: models.HealthMonitor | None) -> vm.HealthMonitorView | None:
     )
 
 
+def _haproxy_pool(pool: models.Pool) -> bool:
+    """Live, enabled and HAProxy's (UDP and SCTP pools are not)."""
+    return _live(pool) and pool.enabled and pool.protocol in vm.Protocol.__members__
+
+
 def pool_view(pool: models.Pool) -> vm.PoolView | None:
-    if not _live(pool) or not pool.enabled or pool.protocol not in vm.Protocol.__members__:
-        return None  # UDP and SCTP pools are not HAProxy's
+    if not _haproxy_pool(pool):
+        return None
     sp = pool.session_persistence
     return vm.PoolView(
         id=pool.id,
@@ -149,7 +154,7 @@ def tls_files(lb: models.LoadBalancer) -> tuple[tls.TLSFile, ...]:
     if not lb.enabled:
         return ()
     wanted = [f for li in served_listeners(lb) for f in tls.listener_refs(li)]
-    wanted += [f for p in lb.pools if pool_view(p) is not None for f in tls.pool_refs(p)]
+    wanted += [f for p in lb.pools if _haproxy_pool(p) for f in tls.pool_refs(p)]
     return tuple(dict.fromkeys(wanted))
 
 

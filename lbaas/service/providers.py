@@ -129,23 +129,14 @@ class NoopProvider:
         return None
 
 
-class ExternalProvider:
-    """An octavia-lib driver (`controller/provider_registry.py`): it refuses
-    nothing up front, since it answers each call itself (a 501 through
+class ExternalProvider(NoopProvider):
+    """An octavia-lib driver (`controller/provider_registry.py`): like noop it
+    refuses nothing up front, since it answers each call itself (a 501 through
     `provider_drivers.call_provider`); capabilities and profile checks are its
     `get_supported_*_metadata` and `validate_*`, as Octavia calls them."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-
-    def algorithm_refused(self, algorithm: str) -> str | None:
-        return None
-
-    def protocol_refused(self, protocol: str) -> str | None:
-        return None
-
-    def l7_refused(self, listener_protocol: str) -> str | None:
-        return None
 
     def capabilities(self, kind: str) -> dict[str, str]:
         driver = provider_registry.driver(self.name)

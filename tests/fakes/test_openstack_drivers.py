@@ -13,8 +13,7 @@ from cryptography import x509
 from keystoneauth1 import loading as ks_loading
 
 from lbaas import config
-from lbaas.drivers import base, openstack
-from lbaas.drivers.compute import cloudinit
+from lbaas.drivers import agent_options, base, openstack
 from tests.fakes.openstack_env import HEARTBEAT_KEY, MANAGEMENT_NETWORK, OpenStackEnv
 
 NETWORK, V4, V6 = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
@@ -82,7 +81,7 @@ def test_the_server_boots_the_newest_tagged_image_with_the_agent_configured(env)
     assert '--amphora-id %s' % amp.id in unit
     assert '--state-dir %s' % compute.runtime_dir(amp.id) in unit
     for host, port in config.health_manager_addresses():
-        assert '--health-manager %s' % cloudinit.host_port(host, port) in unit
+        assert '--health-manager %s' % agent_options.host_port(host, port) in unit
 
 
 def test_image_id_wins_and_a_missing_image_or_flavor_is_permanent(env):

@@ -23,6 +23,8 @@ import time
 import pytest
 import requests
 
+from lbaas import supervisor
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
@@ -103,7 +105,9 @@ class Proc:
         self.popen = subprocess.Popen(
             [sys.executable, '-m', 'lbaas.cli'] + args, cwd=ROOT, env=_environment(),
             stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+            # Own session (stop() kills the group); dies with this test run
+            # even when the run is killed before any teardown.
+            start_new_session=True, preexec_fn=supervisor.child_preexec(os.getpid()))
         self.pid = self.popen.pid
 
     def tail(self, lines=40):

@@ -28,7 +28,7 @@ import pytest
 import requests
 from pyroute2 import IPRoute
 
-from lbaas import config
+from lbaas import config, supervisor
 from lbaas.drivers.netns import Fabric, NetnsCompute, processes
 from lbaas.testhosts import TestHost
 from tests.scenario import traffic
@@ -124,13 +124,20 @@ def pids_mentioning(text):
 
 
 class ScenarioService:
-    """One `lbaas serve` of the test run, with its fabric and test hosts."""
+    """One `lbaas serve` of the test run, with its fabric and test hosts.
 
-    def __init__(self):
+    `options` ({section: {name: value}}) are added to its configuration;
+    `letter` names its fabric (lbaas-<letter><pid>), so that services of
+    different modules never share one.
+    """
+
+    def __init__(self, options=None, letter='t'):
+        self.options = options or {}
         self.tag = secrets.token_hex(3)
         self.state_dir = '/tmp/lbs-' + self.tag
         self.management = _free_management_network()
-        self.fabric = Fabric(name='lbaas-t%d' % os.getpid(), host_link='lbt%d-m' % os.getpid(),
+        tag = '%s%d' % (letter, os.getpid())
+        self.fabric = Fabric(name='lbaas-' + tag, host_link='lb%s-m' % tag,
                              management_cidr=str(self.management),
                              controller_ip=str(self.management.network_address + 1),
                              subnets=[config.LocalSubnet(s) for s in LOCAL_NETWORKS])
@@ -142,7 +149,7 @@ class ScenarioService:
         self.amphora_namespaces = set()
 
     def start(self):
-        os.makedirs(self.state_dir)
+        os.makedirs(self.state_dir, exist_ok=True)
         path = os.path.join(self.state_dir, 'lbaas.conf')
         with open(path, 'w') as f:
             f.write(CONFIG.format(
@@ -151,13 +158,26 @@ class ScenarioService:
                 host_link=self.fabric.host_link, management=self.management,
                 controller_ip=self.fabric.controller_ip,
                 local_networks='\n'.join('local_network = ' + s for s in LOCAL_NETWORKS)))
+            for section, values in self.options.items():
+                f.write('[%s]\n' % section)
+                f.writelines('%s = %s\n' % item for item in values.items())
         with open(os.path.join(self.state_dir, 'serve.out'), 'ab') as out:
+            # Its own session (teardown kills the group), and it dies with
+            # this test run even when the run is killed before its teardown.
             self.process = subprocess.Popen(
                 [sys.executable, '-m', 'lbaas.cli', 'serve', '--config-file', path],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.state_dir, start_new_session=True)
+                cwd=self.state_dir, start_new_session=True,
+                preexec_fn=supervisor.child_preexec(os.getpid()))
         self._wait_answering()
         self.fabric.ensure()  # the service makes it too, with its first amphora
+
+    def restart(self, options):
+        """Stop the controller (its amphorae keep running) and start it again."""
+        self._stop_service()
+        self.process = None
+        self.options = options
+        self.start()
 
     def _wait_answering(self):
         deadline = time.monotonic() + START_TIMEOUT
@@ -256,7 +276,13 @@ def service(request):
     if reason:
         print('\nskipping the traffic scenarios: ' + reason, file=sys.stderr)
         pytest.skip(reason)
-    run = ScenarioService()
+    yield from running(request, ScenarioService(), 'scenario')
+
+
+def running(request, run, label):
+    """A fixture's life of `run`: started, yielded, stopped; its state
+    directory removed unless a test failed meanwhile (or stop() did)."""
+    failed_before = request.session.testsfailed
     keep = True  # the logs, unless everything went well
     try:
         run.start()
@@ -264,10 +290,11 @@ def service(request):
     finally:
         try:
             run.stop()
-            keep = bool(request.session.testsfailed)
+            keep = request.session.testsfailed > failed_before
         finally:
             if keep:
-                print('\nscenario state and logs kept in %s' % run.state_dir, file=sys.stderr)
+                print('\n%s state and logs kept in %s' % (label, run.state_dir),
+                      file=sys.stderr)
             else:
                 shutil.rmtree(run.state_dir, ignore_errors=True)
 

@@ -19,6 +19,7 @@ from lbaas import wire
 from lbaas.agent.haproxy import parse_show_proc, unix_command
 from tests.scenario.test_agent import (  # noqa: F401 (fixtures)
     AMPHORA_ID,
+    HAPROXY_CFG,
     agent,
     client,
     free_port,
@@ -27,25 +28,12 @@ from tests.scenario.test_agent import (  # noqa: F401 (fixtures)
     put,
 )
 
-CFG = """global
-    maxconn 2000
-    stats socket {state}/{stats} mode 600 level admin
-    server-state-file {state}/{server_state}
-    hard-stop-after 10s
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 10s
-    timeout server 10s
-    load-server-state-from-file global
-frontend vip
-    bind 127.0.0.1:{port}
-    http-response set-header X-Generation {generation}
-    default_backend pool
-backend pool
-    balance roundrobin
-    http-reuse safe
-{servers}"""
+# test_agent's configuration, with a pool of several servers that change.
+CFG = HAPROXY_CFG.replace(
+    "backend pool\n    server be1 127.0.0.1:{backend_port}\n",
+    "backend pool\n    balance roundrobin\n    http-reuse safe\n{servers}",
+)
+assert "{servers}" in CFG
 
 
 class _Named(http.server.BaseHTTPRequestHandler):

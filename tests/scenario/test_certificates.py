@@ -16,18 +16,13 @@ seconds. Two stories:
 """
 import datetime
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import time
 
 import pytest
 
-from lbaas import config
 from lbaas.db import models
 from lbaas.drivers.amphora.rest import AgentCertificateExpired, AgentClient
-from lbaas.drivers.netns import Fabric
 from lbaas.drivers.pki import ControllerPKI
 from tests.scenario import conftest, traffic
 from tests.scenario.traffic import url
@@ -50,44 +45,7 @@ class CertificateService(conftest.ScenarioService):
     """conftest's service with extra configuration sections, and restartable."""
 
     def __init__(self, options):
-        super().__init__()
-        self.options = options
-        tag = os.getpid()  # conftest's service uses lbaas-t<pid> and lbt<pid>-m
-        self.fabric = Fabric(
-            name='lbaas-c%d' % tag, host_link='lbc%d-m' % tag,
-            management_cidr=str(self.management),
-            controller_ip=str(self.management.network_address + 1),
-            subnets=[config.LocalSubnet(s) for s in conftest.LOCAL_NETWORKS])
-
-    def start(self):
-        os.makedirs(self.state_dir, exist_ok=True)
-        path = os.path.join(self.state_dir, 'lbaas.conf')
-        with open(path, 'w') as f:
-            f.write(conftest.CONFIG.format(
-                state_dir=self.state_dir, api_port=self.api_port,
-                wakeup_port=conftest._free_port(socket.SOCK_DGRAM),
-                fabric=self.fabric.name, host_link=self.fabric.host_link,
-                management=self.management, controller_ip=self.fabric.controller_ip,
-                local_networks='\n'.join('local_network = ' + s
-                                         for s in conftest.LOCAL_NETWORKS)))
-            for section, values in self.options.items():
-                f.write('[%s]\n' % section)
-                f.writelines('%s = %s\n' % item for item in values.items())
-        with open(os.path.join(self.state_dir, 'serve.out'), 'ab') as out:
-            self.process = subprocess.Popen(
-                [sys.executable, '-m', 'lbaas.cli', 'serve', '--config-file', path],
-                stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, cwd=self.state_dir,
-                start_new_session=True)
-        self._wait_answering()
-        self.fabric.ensure()
-
-    def restart(self, options):
-        """Stop the controller (its amphorae keep running) and start it again."""
-        self._stop_service()
-        self.process = None
-        self.options = options
-        self.start()
+        super().__init__(options, letter='c')
 
     def stop_controller(self):
         self._stop_service()
@@ -115,19 +73,7 @@ def service(request):
         print('\nskipping the certificate scenarios: ' + reason, file=sys.stderr)
         pytest.skip(reason)
     run = CertificateService(SHORT_LIVED)
-    failed_before = request.session.testsfailed
-    try:
-        run.start()
-        yield run
-    finally:
-        try:
-            run.stop()
-        finally:
-            if request.session.testsfailed > failed_before:
-                print('\ncertificate scenario state kept in %s' % run.state_dir,
-                      file=sys.stderr)
-            else:
-                shutil.rmtree(run.state_dir, ignore_errors=True)
+    yield from conftest.running(request, run, 'certificate scenario')
 
 
 @pytest.fixture(scope='module')

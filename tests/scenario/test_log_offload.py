@@ -23,20 +23,16 @@ controller restarts with `log_protocol = TCP`, and a new load balancer's
 amphora sends both kinds over TCP, one message a line.
 """
 import json
-import os
 import re
 import secrets
-import shutil
 import socket
-import subprocess
 import sys
 import threading
 import time
 
 import pytest
 
-from lbaas import config
-from lbaas.drivers.netns import Fabric, netlink
+from lbaas.drivers.netns import netlink
 from tests.scenario import conftest, traffic
 
 RECEIVER = '198.18.0.160'
@@ -50,49 +46,6 @@ TCP_OPTIONS = dict(OPTIONS['amphora_agent'], log_protocol='TCP')
 ARRIVAL_TIMEOUT = 10.0
 # <PRI>Mmm dd hh:mm:ss amphora-<id> haproxy[pid]: <the flow log line>
 FLOW = re.compile(r'^<134>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d amphora-(\S+) haproxy\[\d+\]: (.*)$')
-
-
-class LogService(conftest.ScenarioService):
-    """conftest's service with `[amphora_agent]` options, and restartable."""
-
-    def __init__(self, options):
-        super().__init__()
-        self.options = options
-        tag = os.getpid()  # conftest's service uses lbaas-t<pid>, certificates lbaas-c<pid>
-        self.fabric = Fabric(
-            name='lbaas-l%d' % tag, host_link='lbl%d-m' % tag,
-            management_cidr=str(self.management),
-            controller_ip=str(self.management.network_address + 1),
-            subnets=[config.LocalSubnet(s) for s in conftest.LOCAL_NETWORKS])
-
-    def start(self):
-        os.makedirs(self.state_dir, exist_ok=True)
-        path = os.path.join(self.state_dir, 'lbaas.conf')
-        with open(path, 'w') as f:
-            f.write(conftest.CONFIG.format(
-                state_dir=self.state_dir, api_port=self.api_port,
-                wakeup_port=conftest._free_port(socket.SOCK_DGRAM),
-                fabric=self.fabric.name, host_link=self.fabric.host_link,
-                management=self.management, controller_ip=self.fabric.controller_ip,
-                local_networks='\n'.join('local_network = ' + s
-                                         for s in conftest.LOCAL_NETWORKS)))
-            for section, values in self.options.items():
-                f.write('[%s]\n' % section)
-                f.writelines('%s = %s\n' % item for item in values.items())
-        with open(os.path.join(self.state_dir, 'serve.out'), 'ab') as out:
-            self.process = subprocess.Popen(
-                [sys.executable, '-m', 'lbaas.cli', 'serve', '--config-file', path],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.state_dir, start_new_session=True)
-        self._wait_answering()
-        self.fabric.ensure()
-
-    def restart(self, options):
-        """Stop the controller (its amphorae keep running) and start it again."""
-        self._stop_service()
-        self.process = None
-        self.options = options
-        self.start()
 
 
 class SyslogReceiver:
@@ -163,20 +116,8 @@ def log_service(request):
     if reason:
         print('\nskipping the log offloading scenarios: ' + reason, file=sys.stderr)
         pytest.skip(reason)
-    run = LogService(OPTIONS)
-    failed_before = request.session.testsfailed
-    try:
-        run.start()
-        yield run
-    finally:
-        try:
-            run.stop()
-        finally:
-            if request.session.testsfailed > failed_before:
-                print('\nlog offloading scenario state kept in %s' % run.state_dir,
-                      file=sys.stderr)
-            else:
-                shutil.rmtree(run.state_dir, ignore_errors=True)
+    run = conftest.ScenarioService(OPTIONS, letter='l')
+    yield from conftest.running(request, run, 'log offloading scenario')
 
 
 @pytest.fixture(scope='module')

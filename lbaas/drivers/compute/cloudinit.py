@@ -18,7 +18,8 @@ import dataclasses
 import json
 from typing import Any
 
-from lbaas import config, wire
+from lbaas import wire
+from lbaas.drivers import agent_options
 
 AMPHORA_STATE_ROOT = '/var/lib/lbaas/amphorae'  # inside the amphora
 AGENT_UNIT = '/etc/systemd/system/lbaas-agent.service'
@@ -43,56 +44,15 @@ def runtime_dir(amphora_id: str) -> str:
     return '%s/%s' % (AMPHORA_STATE_ROOT, amphora_id)
 
 
-def host_port(host: str, port: int) -> str:
-    return '[%s]:%d' % (host, port) if ':' in host else '%s:%d' % (host, port)
-
-
-def heartbeat_arguments(state_dir: str) -> list[str]:
-    """Where heartbeats go, with which key, how often (`[health_manager]`)."""
-    arguments: list[str] = []
-    for host, port in config.health_manager_addresses():
-        arguments += ['--health-manager', host_port(host, port)]
-    return arguments + [
-        '--heartbeat-key-file',
-        '%s/%s' % (state_dir, HEARTBEAT_KEY_FILE),
-        '--heartbeat-interval',
-        repr(float(config.CONF.health_manager.heartbeat_interval)),
-    ]
-
-
-def log_arguments() -> list[str]:
-    """`[amphora_agent]` log offloading as agent options; none when unused."""
-    agent = config.CONF.amphora_agent
-    arguments: list[str] = []
-    for kind, option in (('tenant', 'tenant_log_targets'), ('admin', 'admin_log_targets')):
-        for host, port in config.log_targets(option):
-            arguments += ['--%s-log-target' % kind, host_port(host, port)]
-    if not arguments and not agent.disable_local_log_storage:
-        return []
-    arguments += [
-        '--log-protocol', agent.log_protocol.upper(),
-        '--log-retry-count', str(agent.log_retry_count),
-        '--log-retry-interval', str(agent.log_retry_interval),
-        '--log-queue-size', str(agent.log_queue_size),
-        '--user-log-facility', str(agent.user_log_facility),
-        '--administrative-log-facility', str(agent.administrative_log_facility),
-    ]  # fmt: skip
-    if agent.forward_all_logs:
-        arguments.append('--forward-all-logs')
-    if agent.disable_local_log_storage:
-        arguments.append('--disable-local-log-storage')
-    return arguments
-
-
 def agent_command(amphora_id: str, port: int = wire.DEFAULT_PORT) -> list[str]:
     state_dir = runtime_dir(amphora_id)
     return [
         *AGENT_COMMAND,
         '--amphora-id', amphora_id,
         '--state-dir', state_dir,
-        '--bind', host_port(AGENT_BIND.strip('[]'), port),
-        *log_arguments(),
-        *heartbeat_arguments(state_dir),
+        '--bind', agent_options.host_port(AGENT_BIND.strip('[]'), port),
+        *agent_options.log_options(),
+        *agent_options.heartbeat_options('%s/%s' % (state_dir, HEARTBEAT_KEY_FILE)),
     ]  # fmt: skip
 
 

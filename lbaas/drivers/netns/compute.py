@@ -23,6 +23,7 @@ import sys
 import time
 
 from lbaas import config, wire
+from lbaas.drivers import agent_options
 from lbaas.drivers.base import PermanentError, TransientError
 from lbaas.drivers.netns import layout, netlink, processes
 from lbaas.drivers.netns.fabric import Fabric
@@ -219,43 +220,8 @@ class NetnsCompute:
         """The key the agent signs heartbeats with; an agent reads it once, at start."""
         write_atomic(self._heartbeat_key_path(amphora_id), config.heartbeat_key(), 0o600)
 
-    def _heartbeat_options(self, amphora_id: str) -> list[str]:
-        options = []
-        for host, port in config.health_manager_addresses():
-            options += ['--health-manager', _host_port(host, port)]
-        return options + [
-            '--heartbeat-key-file',
-            self._heartbeat_key_path(amphora_id),
-            '--heartbeat-interval',
-            repr(float(config.CONF.health_manager.heartbeat_interval)),
-        ]
-
-    @staticmethod
-    def _log_options() -> list[str]:
-        """`[amphora_agent]` log offloading, as agent options; none when unused."""
-        agent = config.CONF.amphora_agent
-        options = []
-        for kind, option in (('tenant', 'tenant_log_targets'), ('admin', 'admin_log_targets')):
-            for host, port in config.log_targets(option):
-                options += ['--%s-log-target' % kind, _host_port(host, port)]
-        if not options and not agent.disable_local_log_storage:
-            return []
-        options += [
-            '--log-protocol', agent.log_protocol.upper(),
-            '--log-retry-count', str(agent.log_retry_count),
-            '--log-retry-interval', str(agent.log_retry_interval),
-            '--log-queue-size', str(agent.log_queue_size),
-            '--user-log-facility', str(agent.user_log_facility),
-            '--administrative-log-facility', str(agent.administrative_log_facility),
-        ]  # fmt: skip
-        if agent.forward_all_logs:
-            options.append('--forward-all-logs')
-        if agent.disable_local_log_storage:
-            options.append('--disable-local-log-storage')
-        return options
-
     def _agent_command(self, record: AmphoraRecord) -> list[str]:
-        bind = _host_port(record.management_ip, self.agent_port)
+        bind = agent_options.host_port(record.management_ip, self.agent_port)
         return [
             shutil.which('ip') or '/usr/sbin/ip',
             'netns',
@@ -272,8 +238,8 @@ class NetnsCompute:
             bind,
             '--stop-grace',
             str(self.stop_grace),
-            *self._log_options(),
-            *self._heartbeat_options(record.amphora_id),
+            *agent_options.log_options(),
+            *agent_options.heartbeat_options(self._heartbeat_key_path(record.amphora_id)),
         ]
 
     def _start_agent(self, record: AmphoraRecord) -> None:
@@ -338,10 +304,6 @@ class NetnsCompute:
         for pid, child in list(self._children.items()):
             if child.poll() is not None:
                 self._children.pop(pid, None)
-
-
-def _host_port(host: str, port: int) -> str:
-    return '[%s]:%d' % (host, port) if ':' in host else '%s:%d' % (host, port)
 
 
 def _write_atomic(path: str, text: str) -> None:
