@@ -15,6 +15,7 @@ Forwarding is switched on in the amphora's namespace when a table is loaded
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -210,6 +211,32 @@ class NftTable:
                 )
         return found
 
+    def refused(self) -> dict[tuple[str, int], int]:
+        """(member address, port) -> ICMP errors it sent for forwarded flows."""
+        plan = self._plan
+        names = plan.get("refused_sets") if plan else None
+        found: dict[tuple[str, int], int] = {}
+        for name in names.values() if isinstance(names, dict) else ():
+            data = json.loads(self.run(["-j", "list", "set", "inet", "lbaas", str(name)]))
+            for item in _dicts(data.get("nftables") if isinstance(data, dict) else None):
+                nft_set = item.get("set")
+                elements = nft_set.get("elem") if isinstance(nft_set, dict) else None
+                for element in _dicts(elements):
+                    found.update(_refused_element(element.get("elem")))
+        return found
+
+
+def _refused_element(element: object) -> dict[tuple[str, int], int]:
+    """{"val": {"concat": [address, port]}, "counter": {"packets": n}} -> {key: n}"""
+    if not isinstance(element, dict):
+        return {}
+    value, counter = element.get("val"), element.get("counter")
+    parts = value.get("concat") if isinstance(value, dict) else None
+    if not (isinstance(parts, list) and len(parts) == 2 and isinstance(counter, dict)):
+        return {}
+    address = str(ipaddress.ip_address(str(parts[0])))
+    return {(address, _int(parts[1])): _int(counter.get("packets"))}
+
 
 class UdpPlane:
     """The table and its health checker together: what the agent service drives."""
@@ -218,7 +245,7 @@ class UdpPlane:
         self, nft: list[str] | None = None, forwarding: Callable[[], None] = enable_forwarding
     ) -> None:
         self.table = NftTable(nft, forwarding)
-        self.health = UdpHealth(self._changed)
+        self.health = UdpHealth(self._changed, self._refused)
         self._plan: Plan | None = None
 
     def serve(self, bundle_dir: str | None) -> None:
@@ -239,6 +266,13 @@ class UdpPlane:
             self.table.refill(up)
         except NftError as exc:
             LOG.error("cannot update UDP members: %s", exc)
+
+    def _refused(self) -> dict[tuple[str, int], int]:
+        try:
+            return self.table.refused()
+        except (NftError, ValueError) as exc:
+            LOG.warning("cannot read members' ICMP errors: %s", exc)
+            return {}
 
     def stop(self) -> None:
         self.health.configure(None)

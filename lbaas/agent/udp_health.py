@@ -11,8 +11,12 @@ Checks by monitor type (Octavia's UDP pools take UDP-CONNECT, TCP and HTTP;
 PING works too):
 
 * UDP-CONNECT: one empty datagram on a connected socket; an ICMP port
-  unreachable (ECONNREFUSED) or an unreachable host is DOWN, silence or an
-  answer is UP (as Octavia's ``nc -uz``);
+  unreachable (ECONNREFUSED) or an unreachable host is DOWN, an answer is
+  UP, and silence is UP (as Octavia's ``nc -uz``) unless the member refused
+  forwarded flows since the last round (`refused`, counted by nftables).
+  Without that evidence a dead member under traffic is never taken down:
+  its kernel sends at most about one ICMP error a second to the amphora,
+  which the client flows use up, so the check mostly hears silence;
 * TCP: a TCP connection opens; HTTP: the answer's status is expected;
 * PING: one ICMP echo (`ping_check`).
 """
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 
     Plan = dict[str, object]
     Monitor = dict[str, object]
+    Refused = dict[tuple[str, int], int]  # (member address, port) -> ICMP errors
 
 MAX_PARALLEL = 16
 
@@ -48,7 +53,8 @@ def _family(address: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
-def udp_connect(address: str, port: int, timeout: float) -> bool:
+def udp_connect(address: str, port: int, timeout: float) -> bool | None:
+    """True: answered; False: refused or unreachable; None: silence."""
     with socket.socket(_family(address), socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         try:
@@ -56,7 +62,7 @@ def udp_connect(address: str, port: int, timeout: float) -> bool:
             sock.send(b"")
             sock.recv(1)
         except TimeoutError:
-            return True  # UDP owes no answer: only an ICMP error says down
+            return None  # UDP owes no answer: only an ICMP error says down
         except OSError:
             return False  # refused (port unreachable), host or network unreachable
     return True
@@ -95,7 +101,8 @@ def http_check(address: str, port: int, timeout: float, monitor: Monitor) -> boo
     return expected(str(monitor.get("expected_codes") or "200"), status)
 
 
-def check(monitor: Monitor, address: str, port: int) -> bool:
+def check(monitor: Monitor, address: str, port: int) -> bool | None:
+    """True: up; False: down; None: silence (UDP-CONNECT only)."""
     timeout = float(max(_int(monitor.get("timeout"), 1), 1))
     kind = monitor.get("type")
     if kind == "UDP-CONNECT":
@@ -112,6 +119,11 @@ def check(monitor: Monitor, address: str, port: int) -> bool:
     return True  # a type this agent does not know: never take members down
 
 
+def _refused_since(member: dict[str, object], before: Refused, now: Refused) -> bool:
+    key = (str(member.get("address")), _int(member.get("port"), 0))
+    return now.get(key, 0) > before.get(key, 0)
+
+
 class _Member:
     __slots__ = ("key", "streak", "up")
 
@@ -124,8 +136,13 @@ class _Member:
 class UdpHealth:
     """Members' health for the current plan; `statuses()` for heartbeats."""
 
-    def __init__(self, on_change: Callable[[set[str]], None]) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[set[str]], None],
+        refused: Callable[[], Refused] = dict,
+    ) -> None:
         self.on_change = on_change
+        self.refused = refused
         self._lock = threading.Lock()
         self._plan: Plan = {}
         self._members: dict[str, _Member] = {}
@@ -167,9 +184,11 @@ class UdpHealth:
         assert isinstance(monitor, dict)
         delay = max(_int(monitor.get("delay"), 5), 1)
         members = _dicts(pool.get("members"))
+        watch_refused = monitor.get("type") == "UDP-CONNECT"
+        before = self.refused() if watch_refused else {}
         with ThreadPoolExecutor(min(MAX_PARALLEL, max(len(members), 1))) as executor:
             while not stopping.is_set():
-                results = list(
+                heard = list(
                     executor.map(
                         lambda m: check(
                             monitor, str(m.get("check_address")), _int(m.get("check_port"), 0)
@@ -177,6 +196,12 @@ class UdpHealth:
                         members,
                     )
                 )
+                now = self.refused() if watch_refused else {}
+                results = [
+                    ok if ok is not None else not _refused_since(m, before, now)
+                    for m, ok in zip(members, heard, strict=True)
+                ]
+                before = now
                 if not stopping.is_set() and self.record(monitor, members, results):
                     self.on_change(self.up())
                 stopping.wait(delay)

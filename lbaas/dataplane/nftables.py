@@ -11,7 +11,13 @@ nftables can (docs: shared reference, data plane section 7). One table,
 * a NAT postrouting chain masquerades DNAT'ed UDP toward the members, so
   replies come back through the amphora whatever the members' routes are;
 * filter chains count each listener's bytes both ways; the DNAT rule's
-  counter counts new flows (NAT chains see only a flow's first packet).
+  counter counts new flows (NAT chains see only a flow's first packet);
+* a forward chain counts, per member address and port, the ICMP errors
+  members send back for forwarded flows (sets ``refused4``/``refused6``). The
+  agent reads them when a UDP-CONNECT check hears nothing: a member's
+  kernel rate-limits its ICMP errors per peer (1/s, burst 6), so under
+  traffic the check's own "port unreachable" is often never sent, and
+  silence alone would keep a dead member in rotation forever.
 
 The maps are rendered empty. The agent fills them, in the same transaction
 that loads the table, from the health plan (`render_health_plan`) and its
@@ -100,6 +106,23 @@ class UdpMap:
     family_word: str
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedSet:
+    """Per family: the set counting members' ICMP errors, and its rule's words."""
+
+    family: int
+    name: str
+    family_word: str
+    key_type: str
+    icmp: str
+
+
+REFUSED_SETS = (
+    RefusedSet(4, "refused4", "ip", "ipv4_addr", "icmp"),
+    RefusedSet(6, "refused6", "ip6", "ipv6_addr", "icmpv6"),
+)
+
+
 def _services(lb: LoadBalancerView, listener: UdpListenerView) -> list[UdpService]:
     pool = listener.default_pool
     services = []
@@ -140,7 +163,12 @@ def render_nftables(lb: LoadBalancerView) -> str:
     """The whole table, replacing any previous one in one `nft -f` transaction."""
     services = [s for li in lb.udp_listeners for s in _services(lb, li)]
     return _ENV.get_template("nftables.nft.j2").render(
-        lb=lb, table=TABLE, slots=SLOTS, services=services, maps=_maps(lb)
+        lb=lb,
+        table=TABLE,
+        slots=SLOTS,
+        services=services,
+        maps=_maps(lb),
+        refused_sets=REFUSED_SETS,
     )
 
 
@@ -192,6 +220,7 @@ def render_health_plan(lb: LoadBalancerView) -> str:
         "version": PLAN_VERSION,
         "table": TABLE,
         "slots": SLOTS,
+        "refused_sets": {str(r.family): r.name for r in REFUSED_SETS},
         "listeners": [
             {
                 "id": li.id,

@@ -41,6 +41,7 @@ MEMBERS = [_member(1), _member(2, 2), _member(3, 3), _member(4, backup=True)]
 PLAN: dict[str, object] = {
     "table": "inet lbaas",
     "slots": 256,
+    "refused_sets": {"4": "refused4", "6": "refused6"},
     "listeners": [
         {
             "id": LISTENER,
@@ -116,6 +117,20 @@ def test_load_refill_and_remove(scratch_netns: str) -> None:
     assert set(table.counters()) == {f"l_a1b2c3d4000040008000000000000001_{w}" for w in ("new", "rx", "tx")}  # fmt: skip
     table.load(None, None, set())
     assert _listed(table) == "" and table.loaded is None
+
+
+def test_members_icmp_errors_are_read_per_address_and_port(scratch_netns: str) -> None:
+    table = _table(scratch_netns)
+    assert table.refused() == {}  # no table yet
+    table.load(TABLE_TEXT, PLAN, {"m1"})
+    assert table.refused() == {}
+    # What the forward chain adds when a member answers a flow with an ICMP error.
+    table.run(["add", "element", "inet", "lbaas", "refused4",
+               "{ 198.18.0.11 . 5353 counter packets 3 bytes 171 }"])  # fmt: skip
+    table.run(["add", "element", "inet", "lbaas", "refused6",
+               "{ fd00:1b:0:0::11 . 53 counter packets 1 bytes 90 }"])  # fmt: skip
+    assert table.refused() == {("198.18.0.11", 5353): 3, ("fd00:1b::11", 53): 1}
+    table.load(None, None, set())
 
 
 def test_a_refused_ruleset_leaves_the_old_table_serving(scratch_netns: str) -> None:

@@ -66,10 +66,10 @@ def test_udp_connect_up_while_served_down_on_port_unreachable(echo: UdpEcho) -> 
     assert not udp_health.udp_connect("127.0.0.1", _free_udp_port(), 1.0)
 
 
-def test_udp_connect_silence_is_up() -> None:
+def test_udp_connect_silence_is_neither() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:
         mute.bind(("127.0.0.1", 0))  # bound, never answers: no ICMP error
-        assert udp_health.udp_connect("127.0.0.1", mute.getsockname()[1], 0.3)
+        assert udp_health.udp_connect("127.0.0.1", mute.getsockname()[1], 0.3) is None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -167,6 +167,35 @@ def test_checker_thread_takes_a_stopped_member_out_and_back(echo: UdpEcho) -> No
         assert seen[-2:] == [False, True]
     finally:
         health.configure(None)
+
+
+def test_silence_is_down_while_the_member_refuses_forwarded_flows() -> None:
+    # The member's kernel spends its ICMP errors on client flows, so the
+    # check hears nothing; the nftables count of those errors takes it down.
+    refused: dict[tuple[str, int], int] = {}
+    changes: list[set[str]] = []
+    health = UdpHealth(changes.append, lambda: dict(refused))
+    monitor = {**MONITOR, "delay": 1, "timeout": 1, "max_retries": 1, "max_retries_down": 2}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:
+        mute.bind(("127.0.0.1", 0))
+        plan = _plan(mute.getsockname()[1], monitor)
+        plan["pools"][0]["members"][0].update(address="198.18.0.9", port=53)  # type: ignore[index]
+        health.configure(plan)
+        try:
+            time.sleep(2.5)
+            assert "a" in health.up()  # silence and no errors: up
+            stop = threading.Event()
+
+            def traffic() -> None:
+                while not stop.wait(0.2):
+                    refused[("198.18.0.9", 53)] = refused.get(("198.18.0.9", 53), 0) + 1
+
+            threading.Thread(target=traffic, daemon=True).start()
+            _wait_for(lambda: "a" not in health.up(), 6.0)
+            stop.set()
+            _wait_for(lambda: "a" in health.up(), 6.0)  # errors stopped: silence is up
+        finally:
+            health.configure(None)
 
 
 def test_unchanged_members_keep_their_state_across_plans() -> None:
