@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+KEYSTONE := .venv-keystone/bin/keystone-manage
 PYTEST_ARGS ?=
 
 .PHONY: setup run test check unit functional scenario browser bench clean
@@ -18,13 +19,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# A real Keystone for the tests that log in to one (best effort: they skip without it).
+$(KEYSTONE):
+	@PYTHON=$(PYTHON) ./scripts/setup-keystone.sh .venv-keystone
+
 run: setup
 	$(BIN)/lbaas serve
 
 # Each browser test file runs in a process of its own (tests/browser/conftest.py).
 BROWSER_FILES := $(wildcard tests/browser/test_*.py)
 
-test: $(STAMP)
+test: $(STAMP) $(KEYSTONE)
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 	@for f in $(BROWSER_FILES); do $(BIN)/python -m pytest $$f $(PYTEST_ARGS) || exit 1; done
 
@@ -47,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/api.py
 
 clean:
-	rm -rf $(VENV) state
+	rm -rf $(VENV) .venv-keystone .venv-keystone.log state

@@ -8,6 +8,12 @@ lets them pass the auth middleware untouched). `GET /dashboard/config.json`
 tells the page the auth strategy and, under keystone, where Keystone is
 (`[keystone_authtoken] www_authenticate_uri`).
 
+Under keystone, `POST /dashboard/auth/tokens` relays the login form's token
+request to that Keystone and its answer back, as Horizon logs in on the
+server's side: the page then talks to one origin only, so Keystone needs no
+CORS settings and the page's CSP allows no other host. lbaas keeps nothing
+of the request or the token.
+
 Only the dashboard's own answers carry framing and content-security
 headers; nothing here adds CORS, and the API's answers are left alone.
 """
@@ -19,6 +25,7 @@ import pathlib
 from typing import Any
 
 import falcon
+import requests
 
 from lbaas import config
 
@@ -33,6 +40,8 @@ TYPES = {
     '.png': 'image/png',
     '.ico': 'image/x-icon',
 }
+MAX_LOGIN_BODY = 64 * 1024  # bytes; a token request is well under 1 KiB
+KEYSTONE_TIMEOUT = 30.0  # seconds
 # ES modules are not fingerprinted (no build step): browsers revalidate them
 # with the ETag, which costs a 304 and no body.
 CACHE = 'no-cache'
@@ -51,16 +60,12 @@ def _keystone_url() -> str | None:
     return str(uri) if uri else None
 
 
-def _security_headers(resp: falcon.Response, keystone: str | None) -> None:
-    connect = "'self'" + (' ' + keystone if keystone else '')
+def _security_headers(resp: falcon.Response) -> None:
     resp.set_header(
         'Content-Security-Policy',
-        (
-            "default-src 'self'; script-src 'self'; style-src 'self'; "
-            "img-src 'self' data:; connect-src %s; object-src 'none'; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-        )
-        % connect,
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     )
     resp.set_header('X-Frame-Options', 'DENY')
     resp.set_header('X-Content-Type-Options', 'nosniff')
@@ -72,7 +77,7 @@ def _send(req: falcon.Request, resp: falcon.Response, data: bytes, content_type:
     resp.content_type = content_type
     resp.set_header('Cache-Control', CACHE)
     resp.set_header('ETag', etag)
-    _security_headers(resp, _keystone_url())
+    _security_headers(resp)
     if etag in (req.get_header('If-None-Match') or ''):
         resp.status = falcon.HTTP_304
         return
@@ -135,6 +140,44 @@ class Config:
         _send(req, resp, json.dumps(body).encode(), 'application/json')
 
 
+class Login:
+    """`POST /dashboard/auth/tokens`: the login form's token request, to Keystone."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        keystone = _keystone_url()
+        if config.CONF.api_settings.auth_strategy != 'keystone' or not keystone:
+            raise falcon.HTTPNotFound(
+                title='Not Found', description='This deployment logs in without Keystone.'
+            )
+        length = req.content_length or 0
+        if length > MAX_LOGIN_BODY:
+            raise falcon.HTTPContentTooLarge(title='Request Entity Too Large')
+        base = keystone.rstrip('/').removesuffix('/v3')
+        try:
+            answer = requests.post(
+                base + '/v3/auth/tokens',
+                data=req.bounded_stream.read(length),
+                headers={'Content-Type': 'application/json'},
+                timeout=KEYSTONE_TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            raise falcon.HTTPBadGateway(
+                title='Bad Gateway', description='Keystone did not answer: %s' % exc
+            ) from None
+        resp.status = falcon.code_to_http_status(answer.status_code)
+        resp.content_type = answer.headers.get('Content-Type', 'application/json')
+        resp.data = answer.content
+        token = answer.headers.get('X-Subject-Token')
+        if token:
+            resp.set_header('X-Subject-Token', token)
+        resp.set_header('Cache-Control', 'no-store')
+
+
 def routes() -> list[tuple[str, object]]:
     # The app's middleware strips a `.json` suffix before routing.
-    return [(PREFIX, Page()), (PREFIX + '/config', Config()), (PREFIX + '/{name:path}', Asset())]
+    return [
+        (PREFIX, Page()),
+        (PREFIX + '/config', Config()),
+        (PREFIX + '/auth/tokens', Login()),
+        (PREFIX + '/{name:path}', Asset()),
+    ]

@@ -6,14 +6,14 @@ import { form } from './forms.js';
 const NOAUTH_ROLES = [['member', 'member (read and write)'], ['reader', 'reader (read only)'],
   ['admin', 'admin (every project, administration)']];
 
-async function keystoneToken(url, data) {
-  const base = url.replace(/\/+$/, '').replace(/\/v3$/, '');
+// Through lbaas (same origin), which relays the request to its Keystone.
+async function keystoneToken(data) {
   const identity = data.token
     ? { methods: ['token'], token: { id: data.token } }
     : { methods: ['password'], password: { user: { name: data.user, password: data.password,
       domain: { name: data.user_domain || 'Default' } } } };
   const scope = { project: { name: data.project, domain: { name: data.project_domain || 'Default' } } };
-  const resp = await fetch(`${base}/v3/auth/tokens`, { method: 'POST',
+  const resp = await fetch(`${root}dashboard/auth/tokens`, { method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ auth: { identity, scope } }) });
   const body = await resp.json().catch(() => ({}));
@@ -37,7 +37,7 @@ export async function render(main) {
         { name: 'user_domain', label: 'User domain', placeholder: 'Default' },
         { name: 'project_domain', label: 'Project domain', placeholder: 'Default' },
         { name: 'token', label: 'Or an existing token' }],
-      onSubmit: async (data) => done(await keystoneToken(conf.keystone_url, data)) }));
+      onSubmit: async (data) => done(await keystoneToken(data)) }));
     return;
   }
   clear(main, h('h2', {}, 'Choose a project'),
