@@ -60,6 +60,20 @@ class HostAmphora:
     status: str
 
 
+# Where `lbaas` is, for an agent started without `site` (`-S`).
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(wire.__file__)))
+
+
+def _agent_environment() -> dict[str, str]:
+    """The agent's environment: it finds lbaas without `site`, which saves
+    each amphora the site-packages' start-up (about 2 MB), and keeps one
+    malloc arena for all its threads (glibc's default is one per thread)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('PYTHON')}
+    env['PYTHONPATH'] = _PACKAGE_PARENT
+    env['MALLOC_ARENA_MAX'] = '1'
+    return env
+
+
 class NetnsCompute:
     def __init__(
         self,
@@ -228,6 +242,7 @@ class NetnsCompute:
             'exec',
             record.namespace,
             self.python,
+            '-S',  # no site: the agent needs only the standard library and lbaas
             '-m',
             'lbaas.agent',
             '--amphora-id',
@@ -249,6 +264,7 @@ class NetnsCompute:
             # a service manager stopping the worker) must not reach agents.
             child = subprocess.Popen(
                 self._agent_command(record),
+                env=_agent_environment(),
                 cwd=directory,
                 stdin=subprocess.DEVNULL,
                 stdout=console,
