@@ -196,32 +196,31 @@ class NftTable:
             if self._plan is not None:
                 self.run(["-f", "-"], elements_script(self._plan, up))
 
+    def _objects(self, listing: str, kind: str) -> list[dict[str, object]]:
+        """The `kind` objects of `nft -j list <listing> table inet lbaas`."""
+        data = json.loads(self.run(["-j", "list", listing, "table", "inet", "lbaas"]))
+        items = _dicts(data.get("nftables") if isinstance(data, dict) else None)
+        return _dicts([item.get(kind) for item in items])
+
     def counters(self) -> dict[str, tuple[int, int]]:
         """Named counter -> (packets, bytes); empty when no table is loaded."""
         if self._ruleset is None:
             return {}
-        data = json.loads(self.run(["-j", "list", "counters", "table", "inet", "lbaas"]))
-        found = {}
-        for item in _dicts(data.get("nftables") if isinstance(data, dict) else None):
-            counter = item.get("counter")
-            if isinstance(counter, dict):
-                found[str(counter.get("name"))] = (
-                    _int(counter.get("packets")),
-                    _int(counter.get("bytes")),
-                )
-        return found
+        return {
+            str(c.get("name")): (_int(c.get("packets")), _int(c.get("bytes")))
+            for c in self._objects("counters", "counter")
+        }
 
     def refused(self) -> dict[tuple[str, int], int]:
-        """(member address, port) -> ICMP errors it sent for forwarded flows."""
-        plan = self._plan
-        names = plan.get("refused_sets") if plan else None
+        """(member address, port) -> ICMP errors it sent for forwarded flows;
+        both families' sets in one `nft` call."""
+        names = (self._plan or {}).get("refused_sets")
+        if self._ruleset is None or not isinstance(names, dict):
+            return {}
         found: dict[tuple[str, int], int] = {}
-        for name in names.values() if isinstance(names, dict) else ():
-            data = json.loads(self.run(["-j", "list", "set", "inet", "lbaas", str(name)]))
-            for item in _dicts(data.get("nftables") if isinstance(data, dict) else None):
-                nft_set = item.get("set")
-                elements = nft_set.get("elem") if isinstance(nft_set, dict) else None
-                for element in _dicts(elements):
+        for nft_set in self._objects("sets", "set"):
+            if nft_set.get("name") in names.values():
+                for element in _dicts(nft_set.get("elem")):
                     found.update(_refused_element(element.get("elem")))
         return found
 

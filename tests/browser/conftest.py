@@ -26,6 +26,7 @@ import requests
 
 from tests.functional import served as served_mod
 from tests.scenario.conftest import api, client, members, service  # noqa: F401 (fixtures)
+from tests.skips import skip_if
 
 CHROMIUM = os.environ.get('LBAAS_CHROMIUM', '/usr/bin/chromium')
 SUBNET = '9c3e0f7e-3f0b-4d8e-8d5b-2b6f9a4c1d01'  # lbaas-local-v4, as in tests/functional
@@ -65,9 +66,7 @@ def why_not_runnable():
 @pytest.fixture(scope='session')
 def browser():
     reason = why_not_runnable()
-    if reason:
-        print('\nskipping the browser tests: ' + reason, file=sys.stderr)
-        pytest.skip(reason)
+    skip_if(reason, 'the browser tests')
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as play:

@@ -12,14 +12,13 @@ import pytest
 
 from tests.browser import conftest as browser_conftest
 from tests.scenario import traffic
+from tests.skips import skip_if
 
 
 @pytest.fixture(scope='module')
 def chromium(tmp_path_factory):
     reason = browser_conftest.why_not_runnable()
-    if reason:
-        print('\nskipping the dashboard scenario: ' + reason, file=sys.stderr)
-        pytest.skip(reason)
+    skip_if(reason, 'the dashboard scenario')
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as play:

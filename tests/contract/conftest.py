@@ -23,7 +23,6 @@ import ipaddress
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import time
 import uuid
@@ -45,6 +44,7 @@ from lbaas.drivers.netns import (
 )
 from tests.scenario import conftest as scenario_conftest
 from tests.scenario.test_netns_drivers import NETWORK_ID, SUBNET_SPECS, V4_SUBNET, V6_SUBNET
+from tests.skips import skip_if
 
 __all__ = [
     'LOCAL_SUBNETS',
@@ -257,9 +257,7 @@ class RealEnv:
 @pytest.fixture(scope='module')
 def real_env():
     reason = why_not_runnable()
-    if reason:
-        print('skipping the real-driver contract suites: ' + reason, file=sys.stderr)
-        pytest.skip(reason)
+    skip_if(reason, 'the real-driver contract suites')
     env = RealEnv()
     try:
         started = time.monotonic()

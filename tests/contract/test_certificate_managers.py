@@ -34,6 +34,7 @@ from lbaas.drivers.certificates.base import (
 )
 from lbaas.drivers.certificates.local import LocalCertificates
 from tests.contract.conftest import assert_conforms
+from tests.skips import skip_if
 from tests.unit.drivers import certmaterial as cm
 
 ROLES = 'member'
@@ -60,9 +61,7 @@ def _missing_endpoint():
 @pytest.fixture(scope='module')
 def service():
     reason = _missing_endpoint()
-    if reason:
-        print('skipping the certificate manager contract: ' + reason, file=sys.stderr)
-        pytest.skip(reason)
+    skip_if(reason, 'the certificate manager contract')
     from tests.functional.conftest import start_service
 
     state_dir = tempfile.mkdtemp(prefix='lbaas-certmgr-')

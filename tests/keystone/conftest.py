@@ -7,21 +7,19 @@ are skipped, with the reason printed, when Keystone is not installed.
 """
 
 import shutil
-import sys
 import tempfile
 
 import pytest
 
 from tests.functional import served as served_mod
 from tests.keystone.server import Keystone, why_not_runnable
+from tests.skips import skip_if
 
 
 @pytest.fixture(scope='session')
 def keystone():
     reason = why_not_runnable()
-    if reason:
-        print('\nskipping the keystone tests: ' + reason, file=sys.stderr)
-        pytest.skip(reason)
+    skip_if(reason, 'the keystone tests')
     running = Keystone()
     try:
         running.start()

@@ -32,6 +32,7 @@ from lbaas import config, supervisor
 from lbaas.drivers.netns import Fabric, NetnsCompute, processes
 from lbaas.testhosts import TestHost
 from tests.scenario import traffic
+from tests.skips import skip_if
 
 NETWORK_ID = '5fd5b4c2-8bd1-4b1c-9a67-6b1f7d0c0a01'
 LOCAL_NETWORKS = [
@@ -273,9 +274,7 @@ class ScenarioService:
 @pytest.fixture(scope='session')
 def service(request):
     reason = why_not_runnable()
-    if reason:
-        print('\nskipping the traffic scenarios: ' + reason, file=sys.stderr)
-        pytest.skip(reason)
+    skip_if(reason, 'the traffic scenarios')
     yield from running(request, ScenarioService(), 'scenario')
 
 

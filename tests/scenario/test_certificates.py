@@ -16,7 +16,6 @@ seconds. Two stories:
 """
 import datetime
 import os
-import sys
 import time
 
 import pytest
@@ -26,6 +25,7 @@ from lbaas.drivers.amphora.rest import AgentCertificateExpired, AgentClient
 from lbaas.drivers.pki import ControllerPKI
 from tests.scenario import conftest, traffic
 from tests.scenario.traffic import url
+from tests.skips import skip_if
 
 HTTP_PORT = 80
 SHORT_LIVED = {  # a one-minute certificate, renewed when 55 s are left: every ~5 s
@@ -69,9 +69,7 @@ class CertificateService(conftest.ScenarioService):
 @pytest.fixture(scope='module')
 def service(request):
     reason = conftest.why_not_runnable()
-    if reason:
-        print('\nskipping the certificate scenarios: ' + reason, file=sys.stderr)
-        pytest.skip(reason)
+    skip_if(reason, 'the certificate scenarios')
     run = CertificateService(SHORT_LIVED)
     yield from conftest.running(request, run, 'certificate scenario')
 

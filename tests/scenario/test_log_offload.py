@@ -26,7 +26,6 @@ import json
 import re
 import secrets
 import socket
-import sys
 import threading
 import time
 
@@ -34,6 +33,7 @@ import pytest
 
 from lbaas.drivers.netns import netlink
 from tests.scenario import conftest, traffic
+from tests.skips import skip_if
 
 RECEIVER = '198.18.0.160'
 TENANT_PORT, ADMIN_PORT = 5140, 5141
@@ -113,9 +113,7 @@ class SyslogReceiver:
 @pytest.fixture(scope='module')
 def log_service(request):
     reason = conftest.why_not_runnable()
-    if reason:
-        print('\nskipping the log offloading scenarios: ' + reason, file=sys.stderr)
-        pytest.skip(reason)
+    skip_if(reason, 'the log offloading scenarios')
     run = conftest.ScenarioService(OPTIONS, letter='l')
     yield from conftest.running(request, run, 'log offloading scenario')
 

@@ -37,6 +37,7 @@ from lbaas.drivers.netns import (
     processes,
 )
 from tests.scenario.conftest import why_not_runnable
+from tests.skips import skip_if
 
 NETWORK_ID = '5fd5b4c2-8bd1-4b1c-9a67-6b1f7d0c0a01'
 V4_SUBNET = '9c3e0f7e-3f0b-4d8e-8d5b-2b6f9a4c1d01'
@@ -86,9 +87,7 @@ backend pool
 @pytest.fixture(scope='module')
 def env():
     reason = why_not_runnable()
-    if reason:
-        print('skipping netns driver scenarios: ' + reason, file=sys.stderr)
-        pytest.skip(reason)
+    skip_if(reason, 'netns driver scenarios')
     # Short: the agent's unix socket paths under it must fit in 107 bytes.
     root = tempfile.mkdtemp(prefix='lbaas-netns-', dir='/tmp')
     fabric = Fabric(name='test-fabric-' + TAG, host_link='test-m' + TAG,
