@@ -22,25 +22,18 @@ import argparse
 import collections
 import concurrent.futures
 import contextlib
-import ipaddress
 import os
 import subprocess
 import sys
 import time
 
+import harness
 import netns_env
 from netns_env import traffic
 
 from lbaas.drivers.netns.layout import AMPHORA_PREFIX
-from tests.scenario import conftest as scenario
 
-# The scenario tier's local network is a /24, room for about 120 LBs (a VIP
-# and an amphora address each). Here it is a /20 of the same start, with the
-# VIPs given from 198.18.8.1 up, away from the test hosts (198.18.0.101...)
-# and from the amphorae (taken from the top, 198.18.15.254 down).
-scenario.LOCAL_NETWORKS = [s.replace('cidr=198.18.0.0/24', 'cidr=198.18.0.0/20')
-                           for s in scenario.LOCAL_NETWORKS]
-FIRST_VIP = ipaddress.ip_address('198.18.8.1')
+netns_env.widen()  # room for the LBs' VIPs and amphora addresses
 
 DEFAULT_JSON = os.path.join(netns_env.RESULTS, 'density.json')
 GOAL_MB = 20.0
@@ -84,12 +77,6 @@ def memory_kb(pid):
             'uss': fields.get('Private_Clean', 0) + fields.get('Private_Dirty', 0)}
 
 
-def cpu_ticks(pid):
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
 def mem_available_kb():
     with open('/proc/meminfo') as f:
         return next(int(line.split()[1]) for line in f if line.startswith('MemAvailable:'))
@@ -102,13 +89,13 @@ def measure(namespaces, idle_seconds):
     before = {}
     for pid in every:
         with contextlib.suppress(OSError):
-            before[pid] = cpu_ticks(pid)
+            before[pid] = harness.cpu_ticks(pid)
     time.sleep(idle_seconds)
     cpu = 0
     kinds = collections.defaultdict(lambda: {'count': 0, 'rss': 0, 'pss': 0, 'uss': 0})
     for pid, ticks in before.items():
         try:
-            cpu += cpu_ticks(pid) - ticks
+            cpu += harness.cpu_ticks(pid) - ticks
             kind, memory = kind_of(pid), memory_kb(pid)
         except OSError:
             continue
@@ -121,7 +108,7 @@ def measure(namespaces, idle_seconds):
 def create_all(api, hosts, count, concurrency):
     def one(n):
         body = netns_env.lb_body('density-%03d' % n, hosts)
-        body['loadbalancer']['vip_address'] = str(FIRST_VIP + n)
+        body['loadbalancer']['vip_address'] = netns_env.vip(n)
         lb = api.call('POST', 'loadbalancers', body, expect=201).json()['loadbalancer']
         api.wait_lb(lb['id'], timeout=120)
         return lb

@@ -55,6 +55,13 @@ def free_port(kind=socket.SOCK_STREAM):
         return sock.getsockname()[1]
 
 
+def cpu_ticks(pid):
+    """utime + stime of `pid` in clock ticks; OSError if it is gone."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def percentile(values, pct):
     """Nearest-rank percentile of `values` (not empty)."""
     ordered = sorted(values)

@@ -10,6 +10,7 @@ Ctrl-C and SIGTERM.
 """
 import contextlib
 import datetime
+import ipaddress
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from tests.scenario import conftest as scenario  # noqa: E402
 from tests.scenario import traffic  # noqa: E402
 from tests.scenario.conftest import (  # noqa: E402
     CLIENT_ADDRESSES,
@@ -28,6 +30,22 @@ from tests.scenario.conftest import (  # noqa: E402
     ScenarioService,
     why_not_runnable,
 )
+
+# The scenario tier's local network is a /24, room for about 120 LBs (a VIP
+# and an amphora address each). `widen()` makes it a /20 of the same start;
+# `vip(n)` gives VIPs from 198.18.8.1 up, away from the test hosts
+# (198.18.0.101...) and from the amphorae (taken from the top, 198.18.15.254 down).
+FIRST_VIP = ipaddress.ip_address('198.18.8.1')
+
+
+def widen():
+    scenario.LOCAL_NETWORKS = [s.replace('cidr=198.18.0.0/24', 'cidr=198.18.0.0/20')
+                               for s in scenario.LOCAL_NETWORKS]
+
+
+def vip(n):
+    return str(FIRST_VIP + n)
+
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
 MEMBER_PORT = traffic.MEMBER_PORT
@@ -40,12 +58,13 @@ def install_signal_handlers():
 
 
 @contextlib.contextmanager
-def environment(members=3):
-    """(service, member hosts, client host); all removed on exit."""
+def environment(members=3, options=None):
+    """(service, member hosts, client host); all removed on exit. `options`
+    ({section: {name: value}}) are added to the service's configuration."""
     reason = why_not_runnable()
     if reason:
         sys.exit('cannot run: ' + reason)
-    run = ScenarioService()
+    run = ScenarioService(options)
     ok = False
     try:
         run.start()

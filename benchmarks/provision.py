@@ -1,18 +1,25 @@
 """Provisioning benchmark on the netns data plane: figures, never pass/fail.
 
-For each of `--count` load balancers (sequential): one graph POST (HTTP
+Sequential: for each of `--count` load balancers, one graph POST (HTTP
 listener on port 80, a pool of 3 members that are real backends in member
 namespaces, an HTTP health monitor) timed until
   - the POST is answered,
   - a GET shows the LB ACTIVE (polled every 10 ms in a second thread),
   - the first 200 through the VIP from a client namespace (a new connection
     every 10 ms, each given 250 ms).
-Each LB is deleted (cascade, waited to DELETED; not timed) once measured, so
-at most one amphora exists at a time.
+Each LB is deleted (cascade, waited to DELETED; not timed) once measured.
+This runs twice, side by side: building every amphora (cold), and with a
+warm pool of 2 spares ([house_keeping] spare_amphora_pool_size), the next
+LB started once the pool is full again (not timed).
 
-    python benchmarks/provision.py [--count 20] [--json PATH]
+Burst: `--burst` LBs POSTed at once (a client thread each), timed from the
+first POST to each one's first 200 through the VIP; with a warm pool of
+`--burst` spares (built before the clock starts), then cold.
+
+    python benchmarks/provision.py [--count 20] [--burst 100] [--json PATH]
 """
 import argparse
+import concurrent.futures
 import os
 import sys
 import threading
@@ -22,10 +29,14 @@ import netns_env
 from harness import summary_ms
 from netns_env import traffic
 
+netns_env.widen()  # room for a burst's VIPs and amphora addresses
+
 PROBE_EVERY = 0.01
 PROBE_TIMEOUT = 0.25
 POLL_EVERY = 0.01
 DEADLINE = 120.0
+WARM_SPARES = 2
+BURST_DEADLINE = 300.0
 DEFAULT_JSON = os.path.join(netns_env.RESULTS, 'provision.json')
 
 
@@ -46,15 +57,31 @@ def wait_active(api, lb_id, started, out):
         out['error'] = repr(exc)
 
 
-def first_good(client, target, started):
-    while time.perf_counter() - started < DEADLINE:
+def first_good(client, target, started, deadline=DEADLINE):
+    """Seconds from `started` to the first 200; None after `deadline` s."""
+    while time.perf_counter() - started < deadline:
         try:
             if client.request(target, timeout=PROBE_TIMEOUT).status == 200:
                 return time.perf_counter() - started
         except traffic.NETWORK_ERRORS:
             pass
         time.sleep(PROBE_EVERY)
-    raise RuntimeError('no good answer from %s after %ds' % (target, DEADLINE))
+    return None
+
+
+def warm_options(spares):
+    return {'house_keeping': {'spare_amphora_pool_size': spares, 'spare_check_interval': 0.2}}
+
+
+def wait_pool(service, size):
+    """Until `size` spares are READY (not timed)."""
+    deadline = time.perf_counter() + DEADLINE + size
+    while time.perf_counter() < deadline:
+        listing = service.api.call('GET', service.endpoint + '/v2/octavia/amphorae', expect=200)
+        if sum(a['status'] == 'READY' for a in listing.json()['amphorae']) >= size:
+            return
+        time.sleep(0.2)
+    raise RuntimeError('the warm pool did not reach %d spares' % size)
 
 
 def provision_one(service, members, client, name):
@@ -71,57 +98,97 @@ def provision_one(service, members, client, name):
         answered = first_good(client, traffic.url(lb['vip_address'], 80), started)
     finally:
         thread.join()
-    if 'error' in out:
-        raise RuntimeError(out['error'])
+    if 'error' in out or answered is None:
+        raise RuntimeError(out.get('error') or 'LB %s never answered' % lb['id'])
     service.api.delete_lb(lb['id'])
-    return {'post': post, 'active': out['active'], 'first_good': answered,
-            'vip': lb['vip_address']}
+    return {'post': post, 'active': out['active'], 'first_good': answered}
 
 
-def run(count):
-    with netns_env.environment(members=3) as (service, members, client):
-        runs = []
+def sequential(count, spares):
+    label = 'warm' if spares else 'cold'
+    runs = []
+    with netns_env.environment(3, warm_options(spares)) as (service, members, client):
         for i in range(count):
-            one = provision_one(service, members, client, 'bench-prov-%d' % i)
-            print('  LB %2d: POST %6.1f ms  ACTIVE %7.1f ms  first 200 %7.1f ms' % (
-                i + 1, one['post'] * 1000, one['active'] * 1000, one['first_good'] * 1000),
-                flush=True)
+            if spares:
+                wait_pool(service, spares)
+            one = provision_one(service, members, client, 'bench-%s-%d' % (label, i))
+            print('  %s LB %2d: POST %6.1f ms  ACTIVE %7.1f ms  first 200 %7.1f ms' % (
+                label, i + 1, one['post'] * 1000, one['active'] * 1000,
+                one['first_good'] * 1000), flush=True)
             runs.append(one)
     return {'post': summary_ms([r['post'] for r in runs]),
             'to_active': summary_ms([r['active'] for r in runs]),
-            'to_first_good': summary_ms([r['first_good'] for r in runs]),
-            'runs_ms': [{k: round(v * 1000, 1) for k, v in r.items() if k != 'vip'}
-                        for r in runs]}
+            'to_first_good': summary_ms([r['first_good'] for r in runs])}
+
+
+def burst(count, spares):
+    """`count` LBs POSTed at once; seconds from the start to each first 200
+    (those not serving after BURST_DEADLINE s are counted, not timed)."""
+    with netns_env.environment(3, warm_options(spares)) as (service, members, client):
+        service.delete_timeout = BURST_DEADLINE  # the teardown deletes them all
+        if spares:
+            wait_pool(service, spares)
+        started = time.perf_counter()
+
+        def one(i):
+            body = netns_env.lb_body('bench-burst-%d' % i, members)
+            body['loadbalancer']['vip_address'] = netns_env.vip(i)
+            service.api.call('POST', 'loadbalancers', body, expect=201)
+            return first_good(client, traffic.url(netns_env.vip(i), 80), started,
+                              BURST_DEADLINE)
+
+        with concurrent.futures.ThreadPoolExecutor(count) as posters:
+            times = list(posters.map(one, range(count)))
+    served = [t for t in times if t is not None]
+    print('  burst of %d (%d spares): %d serving, the last after %.2f s' % (
+        count, spares, len(served), max(served, default=0)), flush=True)
+    return {'to_first_good': summary_ms(served), 'all_serving_s': round(max(served), 2),
+            'not_serving': count - len(served)}
 
 
 def table(results):
-    rows = [
-        ('POST -> first 200 through the VIP', results['to_first_good'], '< 1 s p50',
-         '45-100 s'),
-        ('POST -> ACTIVE (GET)', results['to_active'], '', ''),
-        ('POST answered', results['post'], '', ''),
-    ]
-    return netns_env.render(
-        ['figure (n=%d)' % results['post']['n'], 'p50', 'p95', 'max', 'goal', 'Octavia'],
-        [(label, '%.0f ms' % s['p50_ms'], '%.0f ms' % s['p95_ms'], '%.0f ms' % s['max_ms'],
-          goal, octavia) for label, s, goal, octavia in rows])
+    rows = []
+    for label, key in (('POST -> first 200 through the VIP', 'to_first_good'),
+                       ('POST -> ACTIVE (GET)', 'to_active'), ('POST answered', 'post')):
+        if 'cold' not in results:
+            break
+        cold, warm = results['cold'][key], results['warm'][key]
+        rows.append((label, '%.0f ms' % cold['p50_ms'], '%.0f ms' % warm['p50_ms'],
+                     '%.2f' % (warm['p50_ms'] / cold['p50_ms']),
+                     '%.0f / %.0f ms' % (cold['p95_ms'], warm['p95_ms'])))
+    for label in ('burst_warm', 'burst_cold'):
+        if label in results:
+            b = results[label]
+            rows.append(('%s: %d at once, first 200' % (
+                label, b['to_first_good']['n'] + b['not_serving']), '', '', '',
+                'p50 %.0f ms, last %.2f s, %d not serving' % (
+                    b['to_first_good']['p50_ms'], b['all_serving_s'], b['not_serving'])))
+    return netns_env.render(['figure', 'cold p50', 'warm p50', 'warm/cold', 'p95 cold / warm'],
+                            rows)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--count', type=int, default=20, help='load balancers (%(default)s)')
+    parser.add_argument('--count', type=int, default=20,
+                        help='sequential LBs; 0 skips (%(default)s)')
+    parser.add_argument('--burst', type=int, default=100,
+                        help='LBs created at once; 0 skips (%(default)s)')
     parser.add_argument('--json', default=DEFAULT_JSON, help='results file (%(default)s)')
     args = parser.parse_args(argv)
     netns_env.install_signal_handlers()
     results = {'meta': netns_env.meta()}
-    results.update(run(args.count))
+    if args.count:
+        results['cold'] = sequential(args.count, 0)
+        results['warm'] = sequential(args.count, WARM_SPARES)
+    if args.burst:
+        results['burst_warm'] = burst(args.burst, args.burst)
+        results['burst_cold'] = burst(args.burst, 0)
     netns_env.write_json(args.json, results)
     print(table(results))
     print()
     print('graph: 1 HTTP listener :80, 1 pool (ROUND_ROBIN), 3 members (one Python '
           'backend each, own namespace), 1 HTTP health monitor; amphora = namespace + HAProxy')
-    print('sequential; each LB deleted after it answered; client, service, amphora and '
-          'members share %d CPUs' % os.cpu_count())
+    print('client, service, amphorae and members share %d CPUs' % os.cpu_count())
     print('results written to %s' % args.json)
 
 

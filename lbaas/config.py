@@ -153,6 +153,8 @@ DRIVER_ALIASES = {
     'allowed_address_pairs_driver': 'neutron',
 }
 
+MAX_AMPHORA_COUNT = 8  # of an ACTIVE_ACTIVE load balancer
+
 worker_opts: list[cfg.Opt] = [
     cfg.StrOpt('compute_driver', default='auto',
                choices=['auto', 'noop', 'netns', 'nova', 'compute_noop_driver',
@@ -174,9 +176,13 @@ worker_opts: list[cfg.Opt] = [
                     'HAProxy, else noop. Octavia\'s amphora_noop_driver means noop, '
                     'amphora_haproxy_rest_driver rest.'),
     cfg.StrOpt('loadbalancer_topology', default='SINGLE',
-               choices=['SINGLE', 'ACTIVE_STANDBY'],
+               choices=['SINGLE', 'ACTIVE_STANDBY', 'ACTIVE_ACTIVE'],
                help='Topology of a new load balancer whose flavor sets none: one '
-                    'amphora, or two sharing the VIP by VRRP.'),
+                    'amphora, two sharing the VIP by VRRP, or amphora_count serving '
+                    'it at once behind a distributor (netns network driver only).'),
+    cfg.IntOpt('amphora_count', default=2, min=1, max=MAX_AMPHORA_COUNT,
+               help='Amphorae of an ACTIVE_ACTIVE load balancer whose flavor sets no '
+                    'amphora_count.'),
     cfg.FloatOpt('poll_interval', default=1.0,
                  help='Seconds between scans for claimable load balancers; '
                       'wake-ups make this a fallback, not the latency.'),
@@ -208,6 +214,12 @@ house_keeping_opts: list[cfg.Opt] = [
     cfg.IntOpt('build_stall_age', default=300, min=60,
                help='An amphora still building this many seconds after its last '
                     'change, with no worker on its load balancer, is torn down.'),
+    cfg.IntOpt('spare_amphora_pool_size', default=0, min=0,
+               help='Amphorae kept built and unassigned (the warm pool): a new load '
+                    'balancer takes one instead of building one. 0 turns the pool off.'),
+    cfg.FloatOpt('spare_check_interval', default=2.0, min=0.1,
+                 help='Seconds between looks at the warm pool: spares taken are '
+                      'replaced, spares beyond the pool size or broken are deleted.'),
 ]
 
 health_manager_opts: list[cfg.Opt] = [
@@ -347,6 +359,27 @@ networking_opts: list[cfg.Opt] = [
         help='A local subnet: comma-separated key=value with id (network), '
              'subnet_id, name, subnet_name, cidr and gateway. Subnets that share '
              'a network id belong to one network. Repeat for more.'),
+    # VXLAN: the local networks (not the management network) span hosts, each
+    # as one VXLAN segment between the hosts' fabric namespaces.
+    cfg.StrOpt('vxlan_local_ip',
+               help='This host\'s underlay address: an IPv4 address inside '
+                    '198.19.0.0/16 that the fabric namespace holds on '
+                    'vxlan_underlay_link. Unset: no VXLAN, the local networks stay '
+                    'on this host.'),
+    cfg.ListOpt('vxlan_peers', default=[],
+                help='The other hosts\' underlay addresses (their vxlan_local_ip); '
+                     'broadcasts and unknown destinations are copied to each.'),
+    cfg.StrOpt('vxlan_underlay_link',
+               help='The link in the fabric namespace that carries the underlay '
+                    '(put there by the operator); its MTU must be at least 1550, so '
+                    'that the local networks keep an MTU of 1500.'),
+    cfg.PortOpt('vxlan_port', default=4789,
+                help='UDP port of the VXLAN traffic, the same on every host.'),
+    cfg.IntOpt('vxlan_vni_base', default=0x100000, min=1, max=0xF00000,  # >= 2**20 VNIs left
+               help='Lowest VNI used: each local network gets a VNI from '
+                    'vxlan_vni_base to 16777215 derived from its id alone, so every '
+                    'host with the same network ids agrees whatever the order of '
+                    'their local_network lists. The same on every host.'),
 ]
 
 keepalived_vrrp_opts: list[cfg.Opt] = [
@@ -532,6 +565,7 @@ def _address(item: str) -> tuple[str, int]:
 # the management network); nothing of ours may route off the machine.
 TENANT_PLAN = (ipaddress.ip_network('198.18.0.0/16'), ipaddress.ip_network('fd00:1b::/48'))
 MANAGEMENT_PLAN = ipaddress.ip_network('198.19.0.0/16')
+NEUTRON_NETWORK_DRIVERS = ('neutron', 'allowed_address_pairs_driver')
 
 
 def in_plan(cidr: str, plan: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
@@ -571,11 +605,18 @@ def validate() -> None:
         except (KeyError, ValueError) as exc:
             raise ConfigError('[networking] local_network: %r: %s' % (spec, exc)) from None
         # Under Neutron these are the cloud's VIP subnets, not netns bridges.
-        neutron = CONF.controller_worker.network_driver in ('neutron', 'allowed_address_pairs_driver')
+        neutron = CONF.controller_worker.network_driver in NEUTRON_NETWORK_DRIVERS
         if not neutron and not in_plan(str(subnet.cidr), TENANT_PLAN):
             raise ConfigError('[networking] local_network: %s is outside the address plan (%s)'
                               % (subnet.cidr, ', '.join(map(str, TENANT_PLAN))))
+    workers = CONF.controller_worker
+    if workers.loadbalancer_topology == 'ACTIVE_ACTIVE' and (
+            workers.network_driver in NEUTRON_NETWORK_DRIVERS):
+        raise ConfigError('[controller_worker] loadbalancer_topology: ACTIVE_ACTIVE needs the '
+                          'netns network driver\'s distributor; network_driver %s has none'
+                          % workers.network_driver)
     _check_management(CONF.networking)
+    _check_vxlan(CONF.networking)
     _check_log_targets(CONF.amphora_agent)
 
 
@@ -591,6 +632,43 @@ def _check_management(net: cfg.ConfigOpts.GroupAttr) -> None:
     if controller not in management:
         raise ConfigError('[networking] controller_ip: %s is not in management_cidr %s'
                           % (controller, management))
+
+
+def _check_vxlan(net: cfg.ConfigOpts.GroupAttr) -> None:
+    """The VXLAN underlay: IPv4 addresses in the management plan (they live
+    in the fabric namespaces only) and a link name the kernel can take."""
+    for option in ('vxlan_port', 'vxlan_vni_base'):  # oslo.config checks these when read
+        try:
+            getattr(net, option)
+        except ValueError as exc:
+            raise ConfigError('[networking] %s: %s' % (option, exc)) from None
+    if not net.vxlan_local_ip:
+        if net.vxlan_peers:
+            raise ConfigError('[networking] vxlan_local_ip: unset, yet vxlan_peers is '
+                              'set; VXLAN needs this host\'s underlay address')
+        return
+    local = _underlay_address('vxlan_local_ip', net.vxlan_local_ip)
+    for peer in net.vxlan_peers:
+        if _underlay_address('vxlan_peers', peer) == local:
+            raise ConfigError('[networking] vxlan_peers: %s is vxlan_local_ip, this '
+                              'host itself' % peer)
+    link = net.vxlan_underlay_link or ''
+    # The kernel's rule for interface names (dev_valid_name).
+    bad = link in ('.', '..') or any(c in '/:' or c.isspace() for c in link)
+    if bad or not 0 < len(link.encode()) <= 15:
+        raise ConfigError('[networking] vxlan_underlay_link: %r is not a link name (1-15 '
+                          'bytes, no "/", ":" or spaces); VXLAN needs it' % link)
+
+
+def _underlay_address(option: str, given: str) -> ipaddress.IPv4Address:
+    try:
+        address = ipaddress.ip_address(given.strip())
+    except ValueError:
+        raise ConfigError('[networking] %s: %r is not an IP address' % (option, given)) from None
+    if not isinstance(address, ipaddress.IPv4Address) or address not in MANAGEMENT_PLAN:
+        raise ConfigError('[networking] %s: %s is not an IPv4 address inside the address '
+                          'plan (%s)' % (option, address, MANAGEMENT_PLAN))
+    return address
 
 
 def _check_log_targets(agent: cfg.ConfigOpts.GroupAttr) -> None:

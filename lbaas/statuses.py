@@ -31,6 +31,7 @@ class AmphoraStatus(StrEnum):
     PENDING_CREATE = 'PENDING_CREATE'
     BOOTING = 'BOOTING'
     ALLOCATED = 'ALLOCATED'
+    READY = 'READY'  # built, serving no LB yet: a warm-pool spare
     PENDING_DELETE = 'PENDING_DELETE'
     DELETED = 'DELETED'
     ERROR = 'ERROR'
@@ -45,6 +46,7 @@ class AmphoraRole(StrEnum):
 class Topology(StrEnum):
     SINGLE = 'SINGLE'
     ACTIVE_STANDBY = 'ACTIVE_STANDBY'
+    ACTIVE_ACTIVE = 'ACTIVE_ACTIVE'  # ours: N amphorae behind a distributor
 
 
 PENDING = frozenset(

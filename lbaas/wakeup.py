@@ -8,6 +8,9 @@ Two transports behind one seam (`Sender`, `Listener`):
 
 - UDP datagrams (the default): one datagram per LB id to every address of
   `[controller_worker] wakeup_address`. Needs no broker: the embedded case.
+  The kernel gives a unicast datagram to one of the workers bound to the
+  address, and that worker passes it on, over a multicast group on the
+  loopback interface, to every other worker of its host (`UdpListener`).
 - oslo.messaging, when `[DEFAULT] transport_url` is set: a fanout cast of
   the ids on the `lbaas-worker` topic, which every worker on every host
   receives. Fanout rather than a cast to one worker of the pool: whichever
@@ -26,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import select
 import socket
 import threading
 import time
@@ -100,31 +104,163 @@ class UdpSender:
                 LOG.debug('wake-up for %s not sent: %s', lb_id, exc)
 
 
+# Each worker of a host binds the configured address, but the kernel hands a
+# unicast datagram to only one socket bound to it (the last bound; with
+# SO_REUSEPORT, one picked by a hash of the sender's address: still one). So
+# the worker that gets a wake-up forwards it to a multicast group that every
+# worker of the host joins on the loopback interface, and the kernel copies
+# it to each member. The forwarding is on the receiving end, not the
+# sender's, because the sender may be on another host (one address per
+# worker host) and the group must never leave this one: it is joined on lo
+# only and sent to with TTL 0 out of lo. A worker that misses the group
+# still polls, so a failure here costs latency only.
+_GROUP = '239.255.77.77'  # RFC 2365 organisation-local scope; used on lo only
+_LOOPBACK = '127.0.0.1'
+# Linux's IP_MULTICAST_ALL, which Python names only from 3.12.
+_IP_MULTICAST_ALL = getattr(socket, 'IP_MULTICAST_ALL', 49)
+_DATAGRAM = 256  # bytes read per datagram; an LB id is 36
+
+_Option = tuple[int, int, int | bytes]  # setsockopt's level, name, value
+
+
+def _udp_socket(bound: tuple[str, int], *options: _Option) -> socket.socket:
+    """A non-blocking UDP socket with `options` set, bound to `bound`
+    (closed again if any step fails)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        for level, name, value in options:
+            sock.setsockopt(level, name, value)
+        sock.bind(bound)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _member(port: int) -> socket.socket:
+    """A socket in the loopback group on `port`, beside the other workers'."""
+    sock = _udp_socket(
+        (_GROUP, port),
+        (socket.SOL_SOCKET, socket.SO_REUSEADDR, 1),
+        (socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0),  # this group, on lo, only
+    )
+    membership = socket.inet_aton(_GROUP) + socket.inet_aton(_LOOPBACK)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _forwarder() -> socket.socket:
+    """The socket a worker forwards wake-ups to the group from: out of lo,
+    TTL 0 (never off this host), looped back to the members. Bound to a port
+    of its own, so that the worker knows its own forwards (`LoopbackGroup`)."""
+    return _udp_socket(
+        (_LOOPBACK, 0),
+        (socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(_LOOPBACK)),
+        (socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0),
+        (socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1),
+    )
+
+
+def _read(sock: socket.socket) -> list[tuple[bytes, tuple[str, int]]]:
+    """Every datagram queued on `sock`, with its source, without waiting."""
+    found = []
+    try:
+        while True:
+            found.append(sock.recvfrom(_DATAGRAM))
+    except BlockingIOError:
+        return found
+
+
+def _ids(datagrams: list[tuple[bytes, tuple[str, int]]]) -> list[str]:
+    return [data.decode(errors='replace') for data, _ in datagrams]
+
+
+class LoopbackGroup:
+    """This worker's membership of its host's group, and its way in."""
+
+    def __init__(self, port: int) -> None:
+        self.address = (_GROUP, port)
+        self.member = _member(port)
+        try:
+            self.forwarder = _forwarder()
+        except OSError:
+            self.member.close()
+            raise
+        self.source: tuple[str, int] = self.forwarder.getsockname()
+
+    def forward(self, datagrams: list[tuple[bytes, tuple[str, int]]]) -> None:
+        for data, _ in datagrams:
+            try:
+                self.forwarder.sendto(data, self.address)
+            except OSError as exc:  # the other workers' poll finds it
+                LOG.debug('wake-up not forwarded to the workers of this host: %s', exc)
+
+    def read(self) -> list[tuple[bytes, tuple[str, int]]]:
+        """What the other workers forwarded (this one's own it has already)."""
+        return [(data, src) for data, src in _read(self.member) if src != self.source]
+
+    def close(self) -> None:
+        self.member.close()
+        self.forwarder.close()
+
+
+def _join(port: int, unicast: socket.socket) -> LoopbackGroup | None:
+    """The loopback group, or None (then one worker of the host hears each
+    wake-up and the others poll, as without it)."""
+    try:
+        # Else a unicast socket bound to 0.0.0.0 would get the group's
+        # datagrams too and forward them again, for ever.
+        unicast.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
+        return LoopbackGroup(port)
+    except OSError as exc:
+        LOG.warning(
+            'wake-ups: no multicast on the loopback interface (%s); of several '
+            'workers on this host only one hears each wake-up, the others poll',
+            exc,
+        )
+        return None
+
+
 class UdpListener:
-    """The worker's end: a bound UDP socket to wait on."""
+    """The worker's end: the configured address, bound by every worker of the
+    host, and the host's loopback group."""
 
     def __init__(self) -> None:
         host, port = _addresses()[0]
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
+        self.sock = _udp_socket((host, port), (socket.SOL_SOCKET, socket.SO_REUSEADDR, 1))
+        self.group = _join(port, self.sock)
+        # poll, not select: a worker may hold more than FD_SETSIZE descriptors.
+        self.poller = select.poll()
+        for sock in [self.sock] + ([self.group.member] if self.group else []):
+            self.poller.register(sock, select.POLLIN)
 
     def wait(self, timeout: float | None) -> list[str]:
-        self.sock.settimeout(timeout)
-        ids: list[str] = []
-        try:
-            data, _ = self.sock.recvfrom(256)
-            ids.append(data.decode(errors='replace'))
-            self.sock.setblocking(False)
-            while True:
-                data, _ = self.sock.recvfrom(256)
-                ids.append(data.decode(errors='replace'))
-        except (TimeoutError, BlockingIOError):
-            pass
-        return ids
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self.poller.poll(None if left is None else left * 1000):
+                return []
+            ids = self._received()
+            if ids:  # else only this worker's own forwards came back: wait on
+                return ids
+
+    def _received(self) -> list[str]:
+        """The ids queued now; those that came to the address are forwarded."""
+        direct = _read(self.sock)
+        if self.group is None:
+            return _ids(direct)
+        self.group.forward(direct)
+        return _ids(direct) + _ids(self.group.read())
 
     def close(self) -> None:
         self.sock.close()
+        if self.group is not None:
+            self.group.close()
 
 
 # -- oslo.messaging ----------------------------------------------------------

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # System packages the data plane needs (HAProxy, keepalived, nftables) from Debian,
-# and Chromium, which the dashboard's browser tests (tests/browser) drive.
+# Chromium, which the dashboard's browser tests (tests/browser) drive, and wrk,
+# the HTTP load generator of the benchmarks (benchmarks/api.py).
 # Best effort: without root or apt the control plane still runs on the noop
 # drivers, and the scenario tests say they are skipped and why.
 set -u
 missing=()
-for pair in haproxy:haproxy keepalived:keepalived nft:nftables chromium:chromium; do  # tool:package
+for pair in haproxy:haproxy keepalived:keepalived nft:nftables chromium:chromium wrk:wrk; do  # tool:package
   tool=${pair%%:*}
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pair#*:}")
 done

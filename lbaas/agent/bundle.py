@@ -85,17 +85,19 @@ class BundleStore:
 
     # -- staging -----------------------------------------------------------
 
-    def stage(self, bundle: wire.ConfigBundle) -> str:
+    def stage(self, bundle: wire.ConfigBundle, check_haproxy: bool = True) -> str:
         """Write `bundle` to a new generation directory and validate it there.
 
         Returns the directory; raises InvalidBundle (and removes it) if
-        HAProxy or keepalived refuse the configuration.
+        HAProxy or keepalived refuse the configuration. `check_haproxy`
+        False leaves HAProxy's check to the caller (see `check_haproxy`).
         """
         digest = bundle.digest()
         gen_dir = os.path.join(self.config_dir, f"gen-{time.time_ns()}-{digest[:12]}")
         try:
             self._write(gen_dir, bundle, digest)
-            self._check_haproxy(gen_dir)
+            if check_haproxy:
+                self.check_haproxy(gen_dir)
             if bundle.keepalived_cfg is not None:
                 self._check_keepalived(gen_dir)
             if NFT_RULESET_FILE in bundle.files:
@@ -123,7 +125,7 @@ class BundleStore:
         # Written last: a directory with a digest is a complete bundle.
         _write_private(os.path.join(gen_dir, wire.DIGEST_NAME), digest + "\n")
 
-    def _check_haproxy(self, gen_dir: str) -> None:
+    def check_haproxy(self, gen_dir: str) -> None:
         # -C: relative paths in the config (certificates) resolve among the
         # bundle's files, exactly as they will for the daemon (see wire.py).
         cmd = [

@@ -21,6 +21,10 @@ import time
 from lbaas import wire
 from lbaas.agent import ping_check
 
+TYPE_CHECKING = False  # not `typing`'s: the agent never imports it (see wire.py)
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
 LOG = logging.getLogger(__name__)
 SOCKET_TIMEOUT = 2.0
 RELOAD_TIMEOUT = 15.0  # a failing bind is retried by HAProxy for ~1 s
@@ -75,17 +79,21 @@ def parse_show_proc(text: str) -> tuple[int | None, list[int]]:
     return reloads, workers
 
 
-def parse_show_stat(text: str) -> list[StatRow]:
-    """`show stat` CSV -> list of dicts; numbers become ints, empty fields None."""
+def parse_show_stat(text: str, columns: Collection[str] | None = None) -> list[StatRow]:
+    """`show stat` CSV -> list of dicts; numbers become ints, empty fields None.
+
+    Only `columns` (default: all), as HAProxy has about 90 of them and a
+    heartbeat reads 9, every second."""
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines or not lines[0].startswith("# "):
         return []
     header = next(csv.reader([lines[0][2:]]))
+    wanted = [
+        (i, name) for i, name in enumerate(header) if name and (columns is None or name in columns)
+    ]
     rows: list[StatRow] = []
     for values in csv.reader(lines[1:]):
-        rows.append(
-            {name: _stat_value(value) for name, value in zip(header, values, strict=False) if name}
-        )
+        rows.append({name: _stat_value(values[i]) for i, name in wanted if i < len(values)})
     return rows
 
 
@@ -196,8 +204,10 @@ class HAProxyProcess:
             return 0
         return reloads or 0
 
-    def stats(self, timeout: float = SOCKET_TIMEOUT) -> list[StatRow]:
-        return parse_show_stat(unix_command(self.stats_socket, "show stat", timeout))
+    def stats(
+        self, timeout: float = SOCKET_TIMEOUT, columns: Collection[str] | None = None
+    ) -> list[StatRow]:
+        return parse_show_stat(unix_command(self.stats_socket, "show stat", timeout), columns)
 
     def version(self) -> str | None:
         """HAProxy's version string (None if HAProxy cannot be run)."""

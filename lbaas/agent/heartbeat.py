@@ -56,6 +56,14 @@ MAX_STATS_WAIT = 2.0  # seconds one `show stat` may take, whatever the interval
 MIN_STATS_WAIT = 0.5
 # message field -> `show stat` column, for the counters that are summed
 COUNTERS = (("tx", "bout"), ("rx", "bin"), ("totconns", "stot"), ("ereq", "ereq"))
+# The `show stat` columns a message is built from (HAProxy has about 90).
+STAT_COLUMNS = frozenset({"pxname", "svname", "status", "scur", "slim"}) | {
+    column for _, column in COUNTERS
+}
+# Counters are saved when they change, and at least every SAVE_EVERY beats,
+# with the sequence number reserved that far ahead: a restarted agent goes on
+# above every number sent, with no file write per beat of a quiet amphora.
+SAVE_EVERY = 60
 _OUR_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 Counters = dict[str, int]
@@ -86,6 +94,8 @@ class CounterBook:
         self.raw: dict[str, Counters] = {}
         self.totals: dict[str, Counters] = {}
         self._load()
+        self._saved: str | None = None  # the counters in the file, to skip unchanged saves
+        self._unsaved = 0
 
     def _load(self) -> None:
         try:
@@ -127,17 +137,24 @@ class CounterBook:
                 self.raw[listener_id] = {}
 
     def save(self, seq: int) -> None:
+        """Write the counters if they changed or `SAVE_EVERY` beats passed;
+        the file's seq is `seq` + SAVE_EVERY, a number no beat sent reaches."""
         self.seq = seq
         listeners = {
             listener_id: {"raw": self.raw.get(listener_id, {}), "totals": totals}
             for listener_id, totals in self.totals.items()
         }
-        text = json.dumps({"seq": seq, "listeners": listeners}, separators=(",", ":"))
+        counters = json.dumps(listeners, separators=(",", ":"))
+        self._unsaved += 1
+        if counters == self._saved and self._unsaved < SAVE_EVERY:
+            return
+        text = f'{{"seq":{seq + SAVE_EVERY},"listeners":{counters}}}'
         staged = f"{self.path}.tmp"
         fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with open(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(staged, self.path)
+        self._saved, self._unsaved = counters, 0
 
 
 def listener_status(row: StatRow) -> str:

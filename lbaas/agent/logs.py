@@ -44,6 +44,7 @@ BACKUPS = 2
 TENANT_FACILITY = 16  # local0, as the HAProxy template says; local1 is admin
 FOLLOW_INTERVAL = 0.25  # seconds between looks at keepalived's log
 _DATAGRAM = 65536
+BATCH = 256  # datagrams written at once, at most
 _PRIORITY = re.compile(rb"^<(\d{1,3})>")  # syslog "<PRI>": facility and level
 _STAMP = re.compile(rb"^([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) ")  # RFC 3164
 _CTIME = re.compile(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}: ")  # keepalived -l
@@ -98,7 +99,7 @@ class LogSink:
             sock.close()
             LOG.error("connection logs off: cannot bind %s: %s", self.socket_path, exc)
             return
-        sock.settimeout(0.5)  # how quickly stop() is noticed
+        sock.settimeout(5.0)  # a backstop: stop() wakes the thread at once
         self._sock = sock
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="haproxy-logs", daemon=True)
@@ -108,6 +109,11 @@ class LogSink:
         if self._thread is None or self._sock is None:
             return
         self._stopping.set()
+        with (
+            contextlib.suppress(OSError),
+            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as waker,
+        ):
+            waker.sendto(b"", self.socket_path)  # ends the thread's wait in recv()
         self._thread.join(5.0)
         self._sock.close()
         self._thread = self._sock = None
@@ -124,30 +130,52 @@ class LogSink:
             except OSError as exc:
                 LOG.error("connection log socket failed: %s", exc)
                 return
+            if not data:
+                continue  # stop()'s wake-up
             try:
-                self.write(data)
+                self.write(data, *self._queued())
             except OSError as exc:  # a full disk must not stop the agent
                 LOG.error("cannot write %s: %s", self.path, exc)
 
-    def write(self, datagram: bytes) -> None:
-        """One message to its file (as one line, without the priority) and
-        to the targets of its kind."""
-        facility, severity, stamp, body = parse(datagram)
-        tenant = facility == TENANT_FACILITY
-        if self.offload is not None:
-            when = stamp or log_forward.timestamp()
-            if not tenant:
-                self.offload.send_admin(severity, when, body)
-            elif severity == log_forward.INFO:  # Octavia forwards local0.=info
-                self.offload.send_tenant(severity, when, body)
-        if self.local_storage:
+    def _queued(self) -> list[bytes]:
+        """The datagrams already waiting (at most BATCH), without waiting:
+        under load one append per file takes many lines, instead of an open,
+        a stat and a write for each request."""
+        assert self._sock is not None
+        queued: list[bytes] = []
+        self._sock.setblocking(False)
+        try:
+            while len(queued) < BATCH:
+                queued.append(self._sock.recv(_DATAGRAM))
+        except (BlockingIOError, InterruptedError):
+            pass
+        finally:
+            self._sock.settimeout(5.0)
+        return [data for data in queued if data]
+
+    def write(self, *datagrams: bytes) -> None:
+        """Each message to its file (as one line, without the priority) and
+        to the targets of its kind; one append per file."""
+        lines: dict[str, list[bytes]] = {self.path: [], self.admin_path: []}
+        for datagram in datagrams:
+            facility, severity, stamp, body = parse(datagram)
+            tenant = facility == TENANT_FACILITY
+            if self.offload is not None:
+                when = stamp or log_forward.timestamp()
+                if not tenant:
+                    self.offload.send_admin(severity, when, body)
+                elif severity == log_forward.INFO:  # Octavia forwards local0.=info
+                    self.offload.send_tenant(severity, when, body)
             line = (stamp.encode() + b" " if stamp else b"") + body + b"\n"
-            path = self.path if tenant else self.admin_path
-            append_rotating(path, line, self.max_bytes, self.backups)
+            lines[self.path if tenant else self.admin_path].append(line)
+        if self.local_storage:
+            for path, chunk in lines.items():
+                if chunk:
+                    append_rotating(path, b"".join(chunk), self.max_bytes, self.backups)
 
 
 def append_rotating(path: str, line: bytes, max_bytes: int, backups: int) -> None:
-    """Append `line`, rotating first when it would not fit."""
+    """Append `line` (or lines), rotating first when it would not fit."""
     try:
         size = os.path.getsize(path)
     except FileNotFoundError:

@@ -8,7 +8,7 @@ import socket
 import threading
 
 from lbaas import wire
-from lbaas.agent import drain, runtime
+from lbaas.agent import drain, heartbeat, runtime
 from lbaas.agent.bundle import BundleStore
 from lbaas.agent.haproxy import HAProxyError, HAProxyProcess, StatRow
 from lbaas.agent.keepalived import KeepalivedProcess
@@ -103,7 +103,7 @@ class AgentService:
         udp_rows = self.udp.stat_rows()
         if not self.haproxy.is_running():
             return udp_rows or None
-        return self.haproxy.stats(timeout) + udp_rows
+        return self.haproxy.stats(timeout, heartbeat.STAT_COLUMNS) + udp_rows
 
     def running_digest(self) -> str | None:
         return self.store.current_digest()
@@ -122,7 +122,12 @@ class AgentService:
                 except (HAProxyError, OSError, RuntimeError) as exc:
                     raise ApplyFailed(str(exc), getattr(exc, "details", "")) from None
                 return self.status()
-            gen_dir = self.store.stage(bundle)
+            # With no HAProxy serving, starting one is the check: it refuses
+            # a bad configuration before binding anything, and nothing can be
+            # lost. That saves a first push (a new amphora's) a whole
+            # `haproxy -c`; a failed start is checked to tell why.
+            checked = self.haproxy.is_running()
+            gen_dir = self.store.stage(bundle, check_haproxy=checked)
             plan = self._member_plan(gen_dir)
             previous = self.store.activate(gen_dir)
             try:
@@ -133,7 +138,11 @@ class AgentService:
                 LOG.error("applying %s failed, rolling back: %s", bundle.digest(), exc)
                 self.store.rollback(previous)
                 self._restore(previous, failed=gen_dir)
-                self.store.discard(gen_dir)
+                try:
+                    if not checked:
+                        self.store.check_haproxy(gen_dir)  # InvalidBundle if it was the cause
+                finally:
+                    self.store.discard(gen_dir)
                 raise ApplyFailed(str(exc), getattr(exc, "details", "")) from None
             self.store.prune()
             LOG.info("configuration %s in service", bundle.digest())

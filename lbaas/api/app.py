@@ -44,7 +44,8 @@ class RequestMiddleware:
         request_id = 'req-' + str(uuid.uuid4())
         # oslo.log's context: this thread's log lines carry the request id.
         log_context = oslo_context.RequestContext(request_id=request_id)
-        LOG.debug('%s %s from %s', req.method, req.relative_uri, req.remote_addr)
+        if LOG.isEnabledFor(logging.DEBUG):  # relative_uri is built on each access
+            LOG.debug('%s %s from %s', req.method, req.relative_uri, req.remote_addr)
         req.context['request_id'] = request_id
         req.context['started'] = time.monotonic()
         work.REQUEST_ID.set(request_id)  # recorded on the LBs this request gives work
@@ -63,7 +64,7 @@ class RequestMiddleware:
             req.path = req.path[:-5]
         if req.path not in OPEN_PATHS and not own_format:  # the dashboard's files are public
             try:
-                req.context['ctx'] = ctx = auth.context_from_environ(req.env)
+                req.context['ctx'] = ctx = auth.context_from_environ(req.env, request_id)
                 log_context.user_id, log_context.project_id = ctx.user_id, ctx.project_id
             except auth.NotAuthenticated:
                 raise falcon.HTTPUnauthorized(title='Unauthorized',

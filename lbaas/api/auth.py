@@ -76,9 +76,10 @@ def _split_roles(header: str) -> list[str]:
     return [role.strip() for role in header.split(',') if role.strip()]
 
 
-def _request_id(environ: Mapping[str, Any]) -> str:
-    # oslo.middleware's RequestId, when present, already picked one.
-    return (environ.get('openstack.request_id')
+def _request_id(environ: Mapping[str, Any], given: str | None) -> str:
+    # oslo.middleware's RequestId, when present, already picked one; else
+    # the one the API logs this request under, else a new one.
+    return (environ.get('openstack.request_id') or given
             or 'req-' + str(uuid.uuid4()))
 
 
@@ -88,7 +89,7 @@ def _with_admin_flag(context: RequestContext) -> RequestContext:
     return context
 
 
-def _noauth_context(environ: Mapping[str, Any]) -> RequestContext:
+def _noauth_context(environ: Mapping[str, Any], request_id: str | None) -> RequestContext:
     project_id = (environ.get('HTTP_X_PROJECT_ID')
                   or environ.get('HTTP_X_TENANT_ID')
                   or CONF.api_settings.default_project_id)
@@ -97,15 +98,15 @@ def _noauth_context(environ: Mapping[str, Any]) -> RequestContext:
     if roles_header is None:
         # Octavia's noauth treats every caller as an admin.
         return RequestContext(project_id, user_id, [], True,
-                              _request_id(environ))
+                              _request_id(environ, request_id))
     # Roles that are sent are honoured exactly, so member, reader and
     # observer behaviour can be exercised without a Keystone.
     context = RequestContext(project_id, user_id, _split_roles(roles_header),
-                             False, _request_id(environ))
+                             False, _request_id(environ, request_id))
     return _with_admin_flag(context)
 
 
-def _keystone_context(environ: Mapping[str, Any]) -> RequestContext:
+def _keystone_context(environ: Mapping[str, Any], request_id: str | None) -> RequestContext:
     # auth_token strips these headers from the client's request and sets
     # them from the validated token, so they can be trusted here.
     if environ.get('HTTP_X_IDENTITY_STATUS') != 'Confirmed':
@@ -115,7 +116,7 @@ def _keystone_context(environ: Mapping[str, Any]) -> RequestContext:
         user_id=environ.get('HTTP_X_USER_ID'),
         roles=_split_roles(environ.get('HTTP_X_ROLES', '')),
         is_admin=False,
-        request_id=_request_id(environ),
+        request_id=_request_id(environ, request_id),
         system_scope=environ.get('HTTP_OPENSTACK_SYSTEM_SCOPE'),
         domain_id=environ.get('HTTP_X_DOMAIN_ID'),
         user_domain_id=environ.get('HTTP_X_USER_DOMAIN_ID'),
@@ -125,14 +126,16 @@ def _keystone_context(environ: Mapping[str, Any]) -> RequestContext:
     return _with_admin_flag(context)
 
 
-def context_from_environ(environ: Mapping[str, Any]) -> RequestContext:
-    """Build the RequestContext of a WSGI request.
+def context_from_environ(environ: Mapping[str, Any],
+                         request_id: str | None = None) -> RequestContext:
+    """Build the RequestContext of a WSGI request (`request_id`: the id the
+    API already gave it).
 
     Raises NotAuthenticated under keystone when the token was not confirmed.
     """
     if CONF.api_settings.auth_strategy == 'keystone':
-        return _keystone_context(environ)
-    return _noauth_context(environ)
+        return _keystone_context(environ, request_id)
+    return _noauth_context(environ, request_id)
 
 
 def wrap_keystone(app: Any, conf_dict: Mapping[str, Any] | None = None) -> Any:

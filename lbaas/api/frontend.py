@@ -2,8 +2,8 @@
 
 uvicorn reads requests on an asyncio event loop, so an idle or slow socket
 costs a few kilobytes, not a thread. `WholeRequests` reads the whole body
-on that loop as well and only then hands the request to a2wsgi, which runs
-the (unchanged) Falcon WSGI app in a thread pool.
+on that loop as well and only then hands the request to threaded.py, which
+runs the (unchanged) Falcon WSGI app in a thread pool.
 
 Hand-written here, because uvicorn does not have it:
 - `Connection`: a header read timeout, the idle timeout of a connection
@@ -26,8 +26,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from a2wsgi import WSGIMiddleware
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from lbaas.api import threaded
 
 LOG = logging.getLogger(__name__)
 
@@ -35,7 +36,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LINGER_SECONDS = 2.0  # a refused client may read its 429 before the socket closes
 REFUSAL_LOG_EVERY = 10.0  # seconds between two log lines about one address
@@ -220,8 +220,8 @@ class WholeRequests:
     """ASGI app: the whole body within body_timeout, then the WSGI app in a thread."""
 
     def __init__(self, wsgi_app: Callable[..., Any], limits: Limits, threads: int) -> None:
-        self._wsgi_app, self._limits, self._threads = wsgi_app, limits, threads
-        self._asgi: ASGIApp | None = None  # made in the worker: threads after the fork
+        self._limits = limits
+        self._wsgi = threaded.ThreadedWSGI(wsgi_app, threads)  # its threads start after the fork
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] != 'http':
@@ -257,24 +257,7 @@ class WholeRequests:
             return
         if body is None:
             return  # the client went away
-        if self._asgi is None:
-            self._asgi = cast(ASGIApp, WSGIMiddleware(cast(Any, self._terminated),
-                                                      workers=self._threads))
-        given = False
-
-        async def replay() -> Message:
-            nonlocal given
-            if given:
-                return {'type': 'http.disconnect'}
-            given = True
-            return {'type': 'http.request', 'body': body, 'more_body': False}
-
-        await self._asgi(scope, replay, send)
-
-    def _terminated(self, environ: dict[str, Any], start_response: Any) -> Any:
-        # As gunicorn says: the input ends where the body does (it is all in memory).
-        environ['wsgi.input_terminated'] = True
-        return self._wsgi_app(environ, start_response)
+        await self._wsgi(scope, body, send)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The body, or enough of it past max_body for the app to answer 413."""

@@ -2,7 +2,7 @@
 from typing import Any
 
 import falcon
-from sqlalchemy import Row, select
+from sqlalchemy import Connection, Row, select
 from sqlalchemy.orm import Session
 
 from lbaas.api import base, lb_rows, query
@@ -28,9 +28,10 @@ def _get(session: Session, req: falcon.Request, lb_id: str,
     return lb
 
 
-def _row(session: Session, req: falcon.Request, lb_id: str, action: str) -> Row[Any]:
+def _row(source: Session | Connection, req: falcon.Request, lb_id: str,
+         action: str) -> Row[Any]:
     """The LB's plain row (lb_rows.COLUMNS), once the caller may `action` it."""
-    row = lb_rows.lb_row(session, lb_id)
+    row = lb_rows.lb_row(source, lb_id)
     base.authorize(req, 'loadbalancer:%s' % action, row.project_id)
     return row
 
@@ -60,9 +61,9 @@ class Collection:
 
 class Item:
     def on_get(self, req: falcon.Request, resp: falcon.Response, lb_id: str) -> None:
-        with db.reading() as session:
-            row = _row(session, req, lb_id, 'get_one')
-            body = views.loadbalancer(lb_rows.shown(session, [row])[0])
+        with db.reading_rows() as conn:
+            row = _row(conn, req, lb_id, 'get_one')
+            body = views.loadbalancer(lb_rows.shown(conn, [row])[0])
         base.respond(resp, 200, {'loadbalancer': query.select_fields(
             body, query.requested_fields(req))})
 
@@ -88,8 +89,8 @@ class Item:
 
 class Status:
     def on_get(self, req: falcon.Request, resp: falcon.Response, lb_id: str) -> None:
-        with db.reading() as session:
-            body = status_tree.status_tree(session, _row(session, req, lb_id, 'get_status'))
+        with db.reading_rows() as conn:
+            body = status_tree.status_tree(conn, _row(conn, req, lb_id, 'get_status'))
         base.respond(resp, 200, body)
 
 

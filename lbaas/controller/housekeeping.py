@@ -13,14 +13,14 @@ from typing import Any, Protocol, cast
 from sqlalchemy import CursorResult, delete, select
 
 from lbaas import config
-from lbaas.controller import certificates, failover, reconcile
+from lbaas.controller import certificates, failover, reconcile, warm_pool
 from lbaas.controller.snapshot import amphora_value
-from lbaas.db import models
+from lbaas.db import models, work
 from lbaas.db import outage as db_outage
 from lbaas.db import session as db
 from lbaas.drivers import registry
-from lbaas.drivers.base import ComputeDriver, Drivers
-from lbaas.statuses import PENDING, AmphoraStatus
+from lbaas.drivers.base import ComputeDriver, Drivers, LoadBalancerNetwork
+from lbaas.statuses import PENDING, AmphoraStatus, Provisioning, Topology
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +39,14 @@ class HostInventory(Protocol):
     def list_amphorae(self) -> Sequence[HostAmphora]: ...
 
     def delete(self, compute_id: str) -> None: ...
+
+
+class Distributors(Protocol):
+    """A network driver with ACTIVE_ACTIVE distributors on this host."""
+
+    def distributors(self) -> list[str]: ...
+
+    def release_vip(self, lb: LoadBalancerNetwork) -> None: ...
 
 
 def _inventory(compute: ComputeDriver) -> HostInventory | None:
@@ -158,6 +166,50 @@ def sweep_host(drivers: Drivers) -> tuple[int, int]:
     return removed, len(broken)
 
 
+def sweep_distributors(drivers: Drivers) -> tuple[int, int]:
+    """Match this host's distributors with the ACTIVE_ACTIVE LBs, both ways.
+
+    The distributor of an LB that is gone (a delete that died half way, rows
+    purged by hand) is removed. An ACTIVE LB whose distributor is missing (a
+    host reboot, a namespace deleted by hand) is given a pass, which makes
+    it again. Returns (removed, passes given).
+    """
+    if not hasattr(drivers.network, 'distributors'):
+        return 0, 0
+    network = cast(Distributors, drivers.network)  # hasattr checked it
+    on_host = set(network.distributors())  # before the read: a new one's LB is in it
+    LB = models.LoadBalancer
+    with db.reading() as session:  # only these have distributors
+        rows = session.execute(
+            select(LB.id, LB.provisioning_status).where(
+                LB.topology == Topology.ACTIVE_ACTIVE,
+                LB.provisioning_status != Provisioning.DELETED,
+            )
+        ).all()
+    gone = on_host - {row.id for row in rows}
+    for lb_id in gone:
+        LOG.warning('load balancer %s is gone: removing its distributor', lb_id)
+        network.release_vip(LoadBalancerNetwork(id=lb_id, topology=Topology.ACTIVE_ACTIVE, vips=()))
+    lost = [
+        row.id
+        for row in rows
+        if row.provisioning_status == Provisioning.ACTIVE and row.id not in on_host
+    ]
+    given = sum(_give_pass(lb_id, 'its distributor is missing') for lb_id in lost)
+    return len(gone), given
+
+
+def _give_pass(lb_id: str, reason: str) -> bool:
+    """A reconcile pass for an ACTIVE LB, which makes what it lacks again."""
+    with work.writing() as session:
+        lb = session.get(models.LoadBalancer, lb_id, with_for_update={'of': models.LoadBalancer})
+        if lb is None or lb.provisioning_status != Provisioning.ACTIVE:
+            return False
+        work.give_work(session, lb, [lb])
+        LOG.warning('load balancer %s: %s; giving it a pass', lb_id, reason)
+        return True
+
+
 def sweep(drivers: Drivers, outage: db_outage.Outage, interval: float) -> float:
     """One round of every sweep; returns the pause before the next round."""
     try:
@@ -165,6 +217,7 @@ def sweep(drivers: Drivers, outage: db_outage.Outage, interval: float) -> float:
         reap_amphorae(drivers)
         reap_stalled_builds(drivers)
         sweep_host(drivers)
+        sweep_distributors(drivers)
         certificates.sweep(drivers)  # every [house_keeping] cert_interval, and at once
     except Exception as exc:  # a database outage or hiccup must not end the sweeps
         return outage.failed(exc, interval)
@@ -177,5 +230,8 @@ def run(stop: threading.Event | None = None) -> None:
     interval = config.CONF.house_keeping.cleanup_interval
     drivers = registry.load()
     outage = db_outage.Outage('housekeeping')
+    pool = threading.Thread(target=warm_pool.run, args=(drivers, stop), name='warm-pool')
+    pool.start()
     while not stop.is_set():
         stop.wait(sweep(drivers, outage, interval))
+    pool.join()

@@ -12,12 +12,14 @@ import dataclasses
 from lbaas.controller.snapshot import AmphoraState, Snapshot
 from lbaas.statuses import AmphoraRole, AmphoraStatus, Topology
 
-# Roles and VRRP priorities per topology, as Octavia assigns them.
-ROLES: dict[str, tuple[tuple[AmphoraRole, int | None], ...]] = {
+# Roles and VRRP priorities per topology, as Octavia assigns them;
+# ACTIVE_ACTIVE (ours) has `amphora_count` STANDALONE amphorae.
+Roles = tuple[tuple[AmphoraRole, int | None], ...]
+ROLES: dict[str, Roles] = {
     Topology.SINGLE: ((AmphoraRole.STANDALONE, None),),
     Topology.ACTIVE_STANDBY: ((AmphoraRole.MASTER, 100), (AmphoraRole.BACKUP, 90)),
 }
-READY = AmphoraStatus.ALLOCATED
+SERVING = AmphoraStatus.ALLOCATED  # built, plugged and configured
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,24 +48,35 @@ def _broken(amphora: AmphoraState, replace_all: bool) -> bool:
     )
 
 
+def roles(topology: str, amphora_count: int) -> Roles:
+    """The (role, VRRP priority) of each amphora the topology needs."""
+    if topology == Topology.ACTIVE_ACTIVE:
+        return ((AmphoraRole.STANDALONE, None),) * amphora_count
+    return ROLES[topology]
+
+
 def plan(snapshot: Snapshot) -> Plan:
     """The amphorae this LB's topology needs, and what to do to get there."""
     if snapshot.deleting:
         return Plan(retire=tuple(a.value.id for a in snapshot.amphorae))
     retire = [a for a in snapshot.amphorae if _broken(a, snapshot.failover_requested)]
-    kept = [a for a in snapshot.amphorae if a not in retire]
-    roles = ROLES[snapshot.topology]
-    by_role: dict[str, AmphoraState] = {}
-    for amphora in kept:
-        if amphora.value.role in by_role or amphora.value.role not in dict(roles):
-            retire.append(amphora)  # a duplicate or a role this topology lacks
+    # Serving amphorae first: an LB that needs fewer keeps those.
+    unmatched = sorted(
+        (a for a in snapshot.amphorae if a not in retire), key=lambda a: a.value.status != SERVING
+    )
+    ordered: list[AmphoraState] = []
+    create: list[NewAmphora] = []
+    for role, priority in roles(snapshot.topology, snapshot.amphora_count):
+        match = next((a for a in unmatched if a.value.role == role), None)
+        if match is None:
+            create.append(NewAmphora(role, priority))
         else:
-            by_role[amphora.value.role] = amphora
-    create = tuple(NewAmphora(role, priority) for role, priority in roles if role not in by_role)
-    ordered = [by_role[role] for role, _ in roles if role in by_role]
+            unmatched.remove(match)
+            ordered.append(match)
+    retire += unmatched  # duplicates, roles this topology lacks, more than it needs
     return Plan(
         retire=tuple(a.value.id for a in retire),
-        create=create,
-        build=tuple(a.value.id for a in ordered if a.value.status != READY),
+        create=tuple(create),
+        build=tuple(a.value.id for a in ordered if a.value.status != SERVING),
         keep=tuple(a.value.id for a in ordered),
     )

@@ -22,10 +22,11 @@ import logging
 from collections.abc import Sequence
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from lbaas import config, wire
-from lbaas.controller import leases, settle, tls
-from lbaas.controller.plan import READY, Plan, plan
+from lbaas.controller import leases, settle, spares, tls
+from lbaas.controller.plan import SERVING, Plan, plan
 from lbaas.controller.snapshot import Snapshot, amphora_value, load
 from lbaas.dataplane import keepalived, nftables, render
 from lbaas.dataplane import viewmodel as vm
@@ -75,6 +76,7 @@ def reconcile(lb_id: str, drivers: Drivers, lease: leases.Lease) -> Result:
             build=todo.build
             + tuple(a for a in amphorae if a not in todo.keep and a not in todo.retire),
         )
+    _leave_distribution(todo, amphorae, snap, drivers)
     amphorae.update(_build(todo, amphorae, snap, drivers))
     serving = [amphorae[a] for a in amphorae if a not in todo.retire]
     if not _all_ready(serving, snap, drivers):
@@ -84,6 +86,8 @@ def reconcile(lb_id: str, drivers: Drivers, lease: leases.Lease) -> Result:
     # replacements do, then the VIPs move and the old ones go.
     for amphora in serving:
         drivers.network.hold_vips(amphora, snap.network)
+    if snap.topology == Topology.ACTIVE_ACTIVE:
+        drivers.network.distribute(snap.network, serving)
     _retire(todo.retire, snap, drivers, lease)
     settle.finish(snap, lease, digests)
     summary = '%d object(s) settled; %d amphora(e) built, %d retired; pushed to %d of %d' % (
@@ -96,6 +100,19 @@ def reconcile(lb_id: str, drivers: Drivers, lease: leases.Lease) -> Result:
     return Result(summary=summary, request_id=snap.request_id)
 
 
+def _leave_distribution(
+    todo: Plan, amphorae: dict[str, Amphora], snap: Snapshot, drivers: Drivers
+) -> None:
+    """ACTIVE_ACTIVE: amphorae being retired stop getting flows at once,
+    while their replacements build, when others still serve. (A failover of
+    the whole LB keeps the old ones serving until the new ones do.)"""
+    if snap.topology != Topology.ACTIVE_ACTIVE or not todo.retire:
+        return
+    staying = [amphorae[a] for a in todo.keep if amphorae[a].status == SERVING]
+    if staying:
+        drivers.network.distribute(snap.network, staying)
+
+
 def _record_plan(snap: Snapshot, todo: Plan) -> dict[str, Amphora]:
     """One transaction: retired amphorae marked, new ones added; returns the new ones."""
     with db.writing() as session:
@@ -105,20 +122,30 @@ def _record_plan(snap: Snapshot, todo: Plan) -> dict[str, Amphora]:
                 .where(models.Amphora.id.in_(todo.retire))
                 .values(status=AmphoraStatus.PENDING_DELETE)
             )
-        rows = [
-            models.Amphora(
-                id=models.new_id(),
-                load_balancer_id=snap.lb_id,
-                status=AmphoraStatus.PENDING_CREATE,
-                role=new.role,
-                vrrp_priority=new.vrrp_priority,
-                vrrp_id=1 if new.vrrp_priority else None,
-            )
-            for new in todo.create
-        ]
-        session.add_all(rows)
+        rows = [_new_amphora(session, snap, new.role, new.vrrp_priority) for new in todo.create]
         session.flush()
         return {row.id: amphora_value(row) for row in rows}
+
+
+def _new_amphora(
+    session: Session, snap: Snapshot, role: str, vrrp_priority: int | None
+) -> models.Amphora:
+    """A spare from the warm pool if one is left, else a row to build."""
+    fields = {
+        'role': role,
+        'vrrp_priority': vrrp_priority,
+        'vrrp_id': 1 if vrrp_priority else None,
+    }
+    if spares.usable(snap.topology) and (spare := spares.take(session, snap.lb_id, fields)):
+        return spare
+    row = models.Amphora(
+        id=models.new_id(),
+        load_balancer_id=snap.lb_id,
+        status=AmphoraStatus.PENDING_CREATE,
+        **fields,
+    )
+    session.add(row)
+    return row
 
 
 def _retire(
@@ -145,10 +172,11 @@ def delete_amphora(amphora: Amphora, drivers: Drivers) -> None:
 
 
 def _needs_build(amphora: Amphora, drivers: Drivers) -> bool:
-    if amphora.status == AmphoraStatus.PENDING_CREATE or not amphora.compute_id:
+    """No compute instance yet, or a broken one (then deleted)."""
+    if not amphora.compute_id:
         return True
     if drivers.compute.status(amphora.compute_id) in (AmphoraStatus.ERROR, AmphoraStatus.DELETED):
-        drivers.compute.delete(amphora.compute_id)  # a half-built leftover
+        drivers.compute.delete(amphora.compute_id)  # a half-built leftover, a broken spare
         return True
     return False
 
@@ -156,13 +184,21 @@ def _needs_build(amphora: Amphora, drivers: Drivers) -> bool:
 def _build(
     todo: Plan, amphorae: dict[str, Amphora], snap: Snapshot, drivers: Drivers
 ) -> dict[str, Amphora]:
-    """Build and plug what needs it; one transaction records them all as BOOTING."""
+    """Build and plug what needs it; one transaction records them all as BOOTING.
+
+    A PENDING_CREATE amphora with a compute id is a spare taken from the
+    warm pool: built already, it is only plugged."""
     built: list[tuple[Amphora, Addressing]] = []
     for amphora_id in todo.build:
         amphora = amphorae[amphora_id]
-        if amphora.status == READY or not _needs_build(amphora, drivers):
+        if amphora.status == SERVING:
             continue
-        compute_id = drivers.compute.build(amphora.id, snap.lb_id)
+        needs_build = _needs_build(amphora, drivers)
+        if amphora.status == AmphoraStatus.BOOTING and not needs_build:
+            continue  # built and plugged by an earlier pass
+        compute_id = (
+            drivers.compute.build(amphora.id, snap.lb_id) if needs_build else amphora.compute_id
+        )
         amphora = dataclasses.replace(amphora, compute_id=compute_id, status=AmphoraStatus.BOOTING)
         addressing = drivers.network.plug_amphora(amphora, snap.network)
         built.append(
@@ -193,7 +229,7 @@ def _build(
 
 
 def _all_ready(serving: list[Amphora], snap: Snapshot, drivers: Drivers) -> bool:
-    booting = [a for a in serving if a.status != READY]
+    booting = [a for a in serving if a.status != SERVING]
     if all(drivers.amphora.ready(a) for a in booting):
         return True
     since = {a.value.id: a.updated_at for a in snap.amphorae}

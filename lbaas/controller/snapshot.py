@@ -90,6 +90,7 @@ class Snapshot:
     request_id: str | None = None  # of the API request that gave the work
     project_id: str = ''
     tls_files: tuple[TLSFile, ...] = ()  # certificate files the view names
+    amphora_count: int = 1  # of an ACTIVE_ACTIVE LB
 
     @property
     def pending(self) -> bool:
@@ -142,6 +143,7 @@ def _freeze(lb: models.LoadBalancer) -> Snapshot:
         generation=lb.generation or 0,
         provisioning_status=lb.provisioning_status,
         topology=lb.topology,
+        amphora_count=lb.amphora_count or 1,
         failover_requested=bool(lb.failover_requested),
         network=network_of(lb),
         amphorae=amphorae,

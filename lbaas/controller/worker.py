@@ -104,7 +104,12 @@ class Worker:
             if lease is None:
                 self._done(lb_id)
                 continue
-            self.pool.submit(self.run_one, lease)
+            try:
+                self.pool.submit(self.run_one, lease)
+            except RuntimeError:  # the pool shut down: stop() came meanwhile
+                release_own_leases({lb_id}, self.owner)
+                self._done(lb_id)
+                return
 
     def _done(self, lb_id: str) -> None:
         with self.lock:

@@ -93,6 +93,7 @@ class ClientAuth(StrEnum):
 class Topology(StrEnum):
     SINGLE = "SINGLE"
     ACTIVE_STANDBY = "ACTIVE_STANDBY"
+    ACTIVE_ACTIVE = "ACTIVE_ACTIVE"
 
 
 # Octavia's listener default when connection_limit is -1 ("provider default").

@@ -97,6 +97,8 @@ class LoadBalancer(Taggable, StatusMixin, Base):
     name: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(String(255))
     topology: Mapped[str] = mapped_column(String(16), default='SINGLE')
+    # ACTIVE_ACTIVE only: how many amphorae serve at once (None otherwise)
+    amphora_count: Mapped[int | None] = mapped_column(Integer)
     provider: Mapped[str | None] = mapped_column(String(64))
     flavor_id: Mapped[str | None] = mapped_column(String(36), ForeignKey('flavor.id'))
     availability_zone: Mapped[str | None] = mapped_column(String(255))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Sequence
 from typing import Protocol, TypeAlias
 
 from lbaas import wire
@@ -90,7 +91,8 @@ class Addressing:
 
 class ComputeDriver(Protocol):
     def build(self, amphora_id: str, lb_id: str) -> str:
-        """Start an amphora; return its compute id. Idempotent per amphora id."""
+        """Start an amphora; return its compute id. Idempotent per amphora id.
+        `lb_id` is '' for a warm-pool spare, which no LB owns yet."""
 
     def compute_id_for(self, amphora_id: str) -> str:
         """The id build() gives this amphora, so a crashed build can be undone."""
@@ -114,7 +116,15 @@ class NetworkDriver(Protocol):
 
         Called once its configuration runs, before the amphora it replaces
         is unplugged; under ACTIVE_STANDBY keepalived moves them instead.
+        Under ACTIVE_ACTIVE the amphora accepts the VIPs' traffic without
+        answering for the VIPs on the network (the distributor does).
         """
+
+    def distribute(self, lb: LoadBalancerNetwork, amphorae: Sequence[Amphora]) -> None:
+        """ACTIVE_ACTIVE: spread the VIPs' flows over these serving amphorae,
+        each flow staying on one while the set is unchanged, and only the
+        flows of an amphora that leaves moving. Idempotent; with none, the
+        VIPs stay held and their flows wait."""
 
     def unplug_amphora(self, amphora: Amphora) -> None:
         """Remove what plug_amphora and hold_vips made; a missing one is already gone."""

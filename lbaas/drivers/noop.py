@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import threading
 import uuid
+from collections.abc import Sequence
 
 from lbaas import wire
 from lbaas.drivers.base import Addressing, Amphora, LoadBalancerNetwork
@@ -82,6 +83,7 @@ class NoopNetwork:
         self.faults = Faults()
         self.plugged: dict[str, set[str]] = {}  # amphora id -> subnet ids
         self.vip_holder: dict[str, str] = {}  # LB id -> amphora id holding its VIPs (SINGLE)
+        self.distribution: dict[str, tuple[str, ...]] = {}  # LB id -> amphora ids (A/A)
 
     def plug_amphora(self, amphora: Amphora, lb: LoadBalancerNetwork) -> Addressing:
         self.faults.check('plug_amphora')
@@ -101,8 +103,12 @@ class NoopNetwork:
 
     def hold_vips(self, amphora: Amphora, lb: LoadBalancerNetwork) -> None:
         self.faults.check('hold_vips')
-        if lb.topology != 'ACTIVE_STANDBY':
+        if lb.topology == 'SINGLE':
             self.vip_holder[lb.id] = amphora.id
+
+    def distribute(self, lb: LoadBalancerNetwork, amphorae: Sequence[Amphora]) -> None:
+        self.faults.check('distribute')
+        self.distribution[lb.id] = tuple(sorted(a.id for a in amphorae))
 
     def unplug_amphora(self, amphora: Amphora) -> None:
         self.faults.check('unplug_amphora')
@@ -121,6 +127,7 @@ class NoopNetwork:
 
     def release_vip(self, lb: LoadBalancerNetwork) -> None:
         self.faults.check('release_vip')
+        self.distribution.pop(lb.id, None)
 
 
 class NoopAmphora:

@@ -55,7 +55,7 @@ CLIENT_AUTH_MODES: tuple[str, ...] = get_args(ClientAuthentication)
 TLS_VERSIONS = ('SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3')  # oldest first
 ALPN_PROTOCOLS = ('h2', 'http/1.1', 'http/1.0')
 REDIRECT_HTTP_CODES: tuple[int, ...] = get_args(RedirectHttpCode)
-TOPOLOGIES = ('SINGLE', 'ACTIVE_STANDBY')
+TOPOLOGIES = ('SINGLE', 'ACTIVE_STANDBY', 'ACTIVE_ACTIVE')
 VNIC_TYPES = ('normal', 'direct')
 PROVISIONING_STATUSES = ('ACTIVE', 'PENDING_CREATE', 'PENDING_UPDATE', 'PENDING_DELETE',
                          'DELETED', 'ERROR')

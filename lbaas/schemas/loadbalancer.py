@@ -64,6 +64,7 @@ class LoadBalancerUpdate(RequestModel):
     vip_qos_policy_id: c.Uuid | None = None
     vip_sg_ids: list[c.Uuid] | None = None
     tags: list[c.Tag] | None = None
+    flavor_id: c.Uuid | None = None  # ours: between ACTIVE_ACTIVE flavors only
 
 
 def graph_pool_definitions(lb: LoadBalancerCreate) -> list[GraphPool]:

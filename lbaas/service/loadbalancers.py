@@ -1,4 +1,5 @@
 """Load balancer writes: create (plain or whole graph), update, delete, failover."""
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, cast
@@ -11,6 +12,7 @@ from lbaas import config, errors
 from lbaas.db import models
 from lbaas.schemas import fields
 from lbaas.service import graph, lifecycle, networks, pools, providers, quotas
+from lbaas.statuses import Topology
 
 
 class Caller(Protocol):
@@ -20,11 +22,30 @@ class Caller(Protocol):
     def project_id(self) -> str | None: ...
 
 
-def _flavor_topology(session: Session,
-                     flavor_id: str | None) -> tuple[str | None, str | None]:
-    """Validate a flavor and return the topology it asks for, if any."""
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """What a flavor (or the defaults) makes of an LB's amphorae."""
+
+    topology: str
+    amphora_count: int | None  # ACTIVE_ACTIVE only
+    provider: str | None  # the flavor profile's
+
+
+def _shape(session: Session, flavor_id: str | None) -> Shape:
+    """Validate a flavor and return the topology it asks for, else the default's."""
+    data, provider = _flavor_data(session, flavor_id)
+    workers = config.CONF.controller_worker
+    topology = data.get('loadbalancer_topology') or workers.loadbalancer_topology
+    count = None
+    if topology == Topology.ACTIVE_ACTIVE:
+        count = data.get('amphora_count') or workers.amphora_count
+    return Shape(topology, count, provider)
+
+
+def _flavor_data(session: Session,
+                 flavor_id: str | None) -> tuple[dict[str, Any], str | None]:
     if not flavor_id:
-        return None, None
+        return {}, None
     flavor = session.get(models.Flavor, flavor_id)
     if flavor is None:
         raise errors.InvalidInput('Validation failure: Flavor %s not found.' % flavor_id)
@@ -32,8 +53,7 @@ def _flavor_topology(session: Session,
         raise errors.ApiError('The selected flavor is not allowed in this deployment: %s'
                               % flavor_id)
     profile = flavor.flavor_profile
-    data = json.loads(profile.flavor_data or '{}')
-    return data.get('loadbalancer_topology'), profile.provider_name
+    return json.loads(profile.flavor_data or '{}'), profile.provider_name
 
 
 def _check_availability_zone(session: Session, name: str | None) -> None:
@@ -72,11 +92,8 @@ def create(session: Session, ctx: Caller, data: dict[str, Any]) -> models.LoadBa
     """A new LB (and any children given inline) in PENDING_CREATE."""
     project_id = data.get('project_id') or ctx.project_id
     provider = providers.resolve(data.get('provider'))
-    topology, flavor_provider = _flavor_topology(session, data.get('flavor_id'))
-    if flavor_provider and flavor_provider != provider and not (
-            {flavor_provider, provider} <= providers.AMPHORA_ALIASES):
-        raise errors.ApiError("Flavor '%s' is not compatible with provider '%s'"
-                              % (data['flavor_id'], provider))
+    shape = _shape(session, data.get('flavor_id'))
+    _check_provider(shape, provider, data.get('flavor_id'))
     _check_availability_zone(session, data.get('availability_zone'))
     counts = graph.count_objects(data)
     quotas.check(session, project_id, loadbalancer=1, **counts)
@@ -85,7 +102,7 @@ def create(session: Session, ctx: Caller, data: dict[str, Any]) -> models.LoadBa
         project_id=project_id, name=data.get('name'), description=data.get('description'),
         provider=provider, flavor_id=data.get('flavor_id'),
         availability_zone=data.get('availability_zone'),
-        topology=topology or config.CONF.controller_worker.loadbalancer_topology,
+        topology=shape.topology, amphora_count=shape.amphora_count,
         generation=1, **lifecycle.new_status_fields(data.get('admin_state_up', True)))
     lb.vip = models.Vip(qos_policy_id=data.get('vip_qos_policy_id'), **vip)
     lb.additional_vips = [models.AdditionalVip(**v) for v in extra_vips]
@@ -120,8 +137,30 @@ def _insert(session: Session, lb: models.LoadBalancer, data: dict[str, Any]) -> 
                 row.ip_address = values['ip_address']
 
 
+def _check_provider(shape: Shape, provider: str | None, flavor_id: str | None) -> None:
+    if shape.provider and shape.provider != provider and not (
+            {shape.provider, provider} <= providers.AMPHORA_ALIASES):
+        raise errors.ApiError("Flavor '%s' is not compatible with provider '%s'"
+                              % (flavor_id, provider))
+
+
+def _change_flavor(session: Session, lb: models.LoadBalancer, flavor_id: str | None) -> None:
+    """Ours: an ACTIVE_ACTIVE LB moves to another ACTIVE_ACTIVE flavor, which
+    changes how many amphorae serve it. Octavia changes no LB's flavor."""
+    if flavor_id == lb.flavor_id:
+        return
+    shape = _shape(session, flavor_id)
+    if lb.topology != Topology.ACTIVE_ACTIVE or shape.topology != Topology.ACTIVE_ACTIVE:
+        raise errors.ApiError('Validation failure: flavor_id can only change from one '
+                              'ACTIVE_ACTIVE flavor to another.')
+    _check_provider(shape, lb.provider, flavor_id)
+    lb.flavor_id, lb.amphora_count = flavor_id, shape.amphora_count
+
+
 def update(session: Session, lb_id: str, changes: dict[str, Any]) -> models.LoadBalancer:
     lb = lifecycle.lock_lb(session, lb_id)
+    if 'flavor_id' in changes:
+        _change_flavor(session, lb, changes['flavor_id'])
     pools.assign(lb, changes, fields.LOADBALANCER)
     if 'vip_qos_policy_id' in changes:
         lb.vip.qos_policy_id = changes['vip_qos_policy_id']

@@ -14,6 +14,7 @@ from lbaas.controller import provider_registry
 from lbaas.db import models
 from lbaas.schemas.common import TOPOLOGIES
 from lbaas.service.provider_drivers import call_provider
+from lbaas.statuses import Topology
 
 AMPHORA_ALIASES = {'amphora', 'octavia', 'amphorav2'}
 L7_PROTOCOLS = ('HTTP', 'TERMINATED_HTTPS')
@@ -30,7 +31,10 @@ UNSERVED_PROTOCOLS = frozenset({'SCTP'})
 FLAVOR_CAPABILITIES = {
     'loadbalancer_topology': 'The load balancer topology. One of: SINGLE - One '
                              'amphora per load balancer. ACTIVE_STANDBY - Two '
-                             'amphora per load balancer.',
+                             'amphora per load balancer. ACTIVE_ACTIVE - amphora_count '
+                             'amphorae serving at once behind a distributor (lbaas).',
+    'amphora_count': 'ACTIVE_ACTIVE: how many amphorae serve the load balancer, 1 to 8 '
+                     '(lbaas; default [controller_worker] amphora_count).',
     'compute_flavor': 'The compute driver flavor ID.',
     'amp_image_tag': 'The amphora image tag.',
     'sriov_vip': 'When true, the VIP port will be created using an SR-IOV VF port.',
@@ -58,6 +62,7 @@ AMPHORA_SCHEMAS: dict[str, dict[str, tuple[str, list[str] | None]]] = {
         'allow_member_sriov': ('boolean', None),
         # ours: seconds a removed or disabled member drains (config.py)
         'member_drain_timeout': ('integer', None),
+        'amphora_count': ('integer', None),  # ours: ACTIVE_ACTIVE
     },
     'availability_zone': {
         'compute_zone': ('string', None),
@@ -106,7 +111,24 @@ class AmphoraProvider:
         return FLAVOR_CAPABILITIES if kind == 'flavor' else AZ_CAPABILITIES
 
     def profile_refused(self, data: dict[str, Any], kind: str) -> str | None:
-        return _schema_problem(data, AMPHORA_SCHEMAS[kind])
+        return _schema_problem(data, AMPHORA_SCHEMAS[kind]) or (
+            _active_active_problem(data) if kind == 'flavor' else None)
+
+
+def _active_active_problem(data: dict[str, Any]) -> str | None:
+    """amphora_count belongs to ACTIVE_ACTIVE, which needs a distributor:
+    the netns network driver has one, Neutron none."""
+    active_active = data.get('loadbalancer_topology') == Topology.ACTIVE_ACTIVE
+    count = data.get('amphora_count')
+    if count is not None and not active_active:
+        return 'amphora_count applies to loadbalancer_topology ACTIVE_ACTIVE only'
+    if count is not None and not 1 <= count <= config.MAX_AMPHORA_COUNT:
+        return 'amphora_count %r is not between 1 and %d' % (count, config.MAX_AMPHORA_COUNT)
+    if active_active and config.CONF.controller_worker.network_driver in (
+            config.NEUTRON_NETWORK_DRIVERS):
+        return ('loadbalancer_topology ACTIVE_ACTIVE needs the netns network driver\'s '
+                'distributor; the neutron network driver has none')
+    return None
 
 
 class NoopProvider:

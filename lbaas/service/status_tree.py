@@ -10,10 +10,11 @@ implementation emits it.
 """
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from lbaas.db import models
+from lbaas.db import session as db
 
 _Row = Row[*tuple[Any, ...]]
 Node = dict[str, Any]
@@ -41,10 +42,10 @@ def _node(id_: str, name: str | None, operating: str, provisioning: str) -> Node
             'provisioning_status': provisioning}
 
 
-def _members(session: Session, pool_ids: list[str]) -> dict[str, list[Node]]:
+def _members(conn: Connection, pool_ids: list[str]) -> dict[str, list[Node]]:
     groups: dict[str, list[Node]] = {pool_id: [] for pool_id in pool_ids}
     if pool_ids:
-        rows = session.connection().execute(_MEMBERS, {'ids': pool_ids})
+        rows = conn.execute(_MEMBERS, {'ids': pool_ids})
         for pool_id, id_, name, operating, provisioning, address, port in rows:
             groups[pool_id].append({
                 'id': id_, 'name': name or '', 'operating_status': operating,
@@ -53,9 +54,8 @@ def _members(session: Session, pool_ids: list[str]) -> dict[str, list[Node]]:
     return groups
 
 
-def _pool_nodes(session: Session, lb_id: str) -> dict[str, Node]:
+def _pool_nodes(conn: Connection, lb_id: str) -> dict[str, Node]:
     """Each pool's node, with its health monitor and members."""
-    conn = session.connection()
     pools = {id_: _node(id_, name, operating, provisioning) for id_, name, operating, provisioning
              in conn.execute(_POOLS, {'lb_id': lb_id})}
     if not pools:
@@ -65,7 +65,7 @@ def _pool_nodes(session: Session, lb_id: str) -> dict[str, Node]:
     for pool_id, id_, name, operating, provisioning, kind in monitors:
         pools[pool_id]['health_monitor'] = dict(_node(id_, name, operating, provisioning),
                                                 type=kind)
-    for pool_id, members in _members(session, ids).items():
+    for pool_id, members in _members(conn, ids).items():
         pools[pool_id]['members'] = members
     return pools
 
@@ -74,16 +74,18 @@ def _statuses(row: _Row | models.LoadBalancer) -> Node:
     return _node(row.id, row.name, row.operating_status, row.provisioning_status)
 
 
-def status_tree(session: Session, lb: _Row | models.LoadBalancer) -> dict[str, Any]:
-    """The tree of `lb`, a row or an object with id, name and both statuses."""
-    conn = session.connection()
+def status_tree(source: Session | Connection,
+                lb: _Row | models.LoadBalancer) -> dict[str, Any]:
+    """The tree of `lb`, a row or an object with id, name and both statuses,
+    read in `source`'s transaction (a Session's or a bare connection's)."""
+    conn = db.connection_of(source)
     listeners = conn.execute(_LISTENERS, {'lb_id': lb.id}).all()
     redirects: dict[str, list[str | None]] = {}
     if listeners:
         for listener_id, pool_id in conn.execute(
                 _REDIRECTS, {'ids': [li.id for li in listeners]}):
             redirects.setdefault(listener_id, []).append(pool_id)
-    pools = _pool_nodes(session, lb.id) if listeners else {}
+    pools = _pool_nodes(conn, lb.id) if listeners else {}
     result = []
     for listener in listeners:
         pool_ids: list[str | None] = [listener.default_pool_id] if listener.default_pool_id \

@@ -65,7 +65,7 @@ def service():
     from tests.functional.conftest import start_service
 
     state_dir = tempfile.mkdtemp(prefix='lbaas-certmgr-')
-    url, stop = start_service(state_dir)
+    url, stop, _ = start_service(state_dir)
     try:
         answer = requests.get(url + '/v1/secrets', headers=_headers('probe'), timeout=5)
         if answer.status_code != 200:

@@ -63,7 +63,8 @@ class _ThreadingServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
 
 
 def start_service(state_dir, database_url=None):
-    """Configure, migrate, and start API and worker threads; return (url, stop)."""
+    """Configure, migrate, and start API and worker threads; return (url,
+    stop, the worker's drivers)."""
     from lbaas.api import app
     from lbaas.controller import worker
     config.load([], [])
@@ -99,7 +100,7 @@ def start_service(state_dir, database_url=None):
         server.shutdown()
         db.reset()
         conf.clear_override('connection', 'database')
-    return 'http://127.0.0.1:%d' % server.server_port, stop
+    return 'http://127.0.0.1:%d' % server.server_port, stop, instance.drivers
 
 
 @pytest.fixture(scope='session', params=['sqlite', 'postgresql', 'mysql'])
@@ -111,8 +112,8 @@ def service(request):
     if backend != 'sqlite':
         url, engine, name = _server_database(backend)
         dropper = (engine, name)
-    base_url, stop = start_service(state_dir, url)
-    yield {'url': base_url, 'backend': backend}
+    base_url, stop, drivers = start_service(state_dir, url)
+    yield {'url': base_url, 'backend': backend, 'drivers': drivers}
     stop()
     if dropper:
         engine, name = dropper

@@ -129,7 +129,8 @@ def test_provider_list_has_no_links(service, admin):
 
 
 @pytest.mark.parametrize('kind, key, count', [
-    ('flavor_capabilities', 'flavor_capabilities', 6),  # Octavia's 5 + member_drain_timeout
+    # Octavia's 5 + member_drain_timeout and amphora_count
+    ('flavor_capabilities', 'flavor_capabilities', 7),
     ('availability_zone_capabilities', 'availability_zone_capabilities', 4)])
 def test_provider_capabilities(service, admin, kind, key, count):
     items = admin.get('providers/amphora/' + kind).json()[key]

@@ -152,3 +152,16 @@ def test_new_work_during_a_pass_leaves_it_pending_for_the_next(setup):
             session.get(models.LoadBalancer, lb_id).next_attempt_at = None
     client.wait_lb(lb_id)
     assert statuses(client, lb_id, pool, member_id) == ('ACTIVE', 'ACTIVE', 'ACTIVE')
+
+
+
+def test_a_worker_stopping_gives_back_a_lease_it_cannot_run(monkeypatch):
+    released = []
+    monkeypatch.setattr(worker.leases, 'claim', leases.Lease)
+    monkeypatch.setattr(worker, 'release_own_leases',
+                        lambda lb_ids, owner: released.append((lb_ids, owner)))
+    instance = worker.Worker(drivers=base.Drivers(
+        noop.NoopCompute(), noop.NoopNetwork(), noop.NoopAmphora()), owner=OWNER)
+    instance.pool.shutdown()  # as stop() does while a pass looks for more work
+    instance.dispatch(['an-lb'])
+    assert released == [({'an-lb'}, OWNER)] and not instance.in_flight

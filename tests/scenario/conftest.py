@@ -29,7 +29,7 @@ import requests
 from pyroute2 import IPRoute
 
 from lbaas import config, supervisor
-from lbaas.drivers.netns import Fabric, NetnsCompute, processes
+from lbaas.drivers.netns import Fabric, NetnsCompute, distributor, processes
 from lbaas.testhosts import TestHost
 from tests.scenario import traffic
 from tests.skips import skip_if
@@ -148,6 +148,7 @@ class ScenarioService:
         self.process = None
         self.hosts = []
         self.amphora_namespaces = set()
+        self.delete_timeout = 60.0  # for teardown's deletes through the API
 
     def start(self):
         os.makedirs(self.state_dir, exist_ok=True)
@@ -204,7 +205,7 @@ class ScenarioService:
         errors = []
         for step in (self._note_amphorae, self._delete_load_balancers, self._note_amphorae,
                      self._stop_service,
-                     self._remove_amphorae, self._close_hosts, self._kill_leftovers,
+                     self._remove_amphorae, self._remove_distributors, self._close_hosts, self._kill_leftovers,
                      self.fabric.destroy):
             try:
                 step()
@@ -222,7 +223,7 @@ class ScenarioService:
         if self.process is None or self.process.poll() is not None:
             return
         left = {lb['id'] for lb in self.api.show('loadbalancers', 'loadbalancers')}
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + self.delete_timeout
         while left and time.monotonic() < deadline:
             for lb_id in sorted(left):
                 status = self.api.lb_status(lb_id)
@@ -260,6 +261,13 @@ class ScenarioService:
             self.amphora_namespaces.add(record.namespace)
             compute.delete(record.namespace)
 
+    def _remove_distributors(self):
+        """ACTIVE_ACTIVE distributors a delete did not remove (checked below too)."""
+        made = distributor.Distributor(self.fabric, self.state_dir)
+        for record in distributor.records(self.state_dir):
+            self.amphora_namespaces.add(record.namespace)
+            made.remove(record.lb_id)
+
     def _close_hosts(self):
         for host in self.hosts:
             host.close()
@@ -273,9 +281,14 @@ class ScenarioService:
 
 @pytest.fixture(scope='session')
 def service(request):
-    reason = why_not_runnable()
-    skip_if(reason, 'the traffic scenarios')
-    yield from running(request, ScenarioService(), 'scenario')
+    yield from own_service(request, 'traffic')
+
+
+def own_service(request, name, options=None, letter='t'):
+    """A fixture's own `lbaas serve` (`options` added to its configuration,
+    `letter` naming its fabric): skipped with the reason, or run and stopped."""
+    skip_if(why_not_runnable(), 'the %s scenarios' % name)
+    yield from running(request, ScenarioService(options, letter), '%s scenario' % name)
 
 
 def running(request, run, label):

@@ -37,14 +37,6 @@ SETTLE = 10.0  # seconds for the pair to settle after an event
 FAILOVER = 30.0  # seconds for the health manager to notice and the worker to replace
 
 
-def amphorae_of(api, lb_id):
-    listing = api.call(
-        'GET',
-        api.base.replace('/v2/lbaas/', '/v2/octavia/') + 'amphorae?loadbalancer_id=' + lb_id,
-        expect=200,
-    )
-    return listing.json()['amphorae']
-
 
 def holds(amphora, address):
     """Whether the amphora's namespace has `address` on an interface."""
@@ -131,7 +123,7 @@ def pair(api, ha_flavor, members, client):
 
 
 def roles(api, lb):
-    amphorae = amphorae_of(api, lb['id'])
+    amphorae = traffic.amphorae_of(api, lb['id'])
     return {a['role']: a for a in amphorae if a['status'] not in ('DELETED', 'PENDING_DELETE')}
 
 
@@ -272,7 +264,7 @@ def test_killed_keepalived_moves_the_vip(service, api, pair, client):
     # nopreempt: the restarted one stays BACKUP, no second interruption.
     time.sleep(1.0)
     assert holds(other, pair['vip_address']) and not holds(before, pair['vip_address'])
-    assert len(amphorae_of(api, pair['id'])) == 2
+    assert len(traffic.amphorae_of(api, pair['id'])) == 2
 
 
 def test_killed_haproxy_is_bridged(service, api, pair, client):
@@ -297,7 +289,7 @@ def test_killed_haproxy_is_bridged(service, api, pair, client):
         SETTLE,
         'one VIP holder',
     )
-    assert len(amphorae_of(api, pair['id'])) == 2
+    assert len(traffic.amphorae_of(api, pair['id'])) == 2
 
 
 def _haproxy_pids(amphora):
@@ -375,4 +367,4 @@ def _replaced(api, pair, client, before, other, what):
 
 
 def live_ids(api, lb):
-    return {a['id'] for a in amphorae_of(api, lb['id']) if a['status'] != 'DELETED'}
+    return {a['id'] for a in traffic.amphorae_of(api, lb['id']) if a['status'] != 'DELETED'}

@@ -27,14 +27,6 @@ FAILOVER_GAP = 10.0
 REPLACED = 30.0  # seconds until the LB is ACTIVE again on a new amphora
 
 
-def amphorae_of(api, lb_id):
-    listing = api.call(
-        'GET',
-        api.base.replace('/v2/lbaas/', '/v2/octavia/') + 'amphorae?loadbalancer_id=' + lb_id,
-        expect=200,
-    )
-    return [a for a in listing.json()['amphorae'] if a['status'] != 'DELETED']
-
 
 @pytest.fixture
 def single(api, members, client):
@@ -63,12 +55,12 @@ def delete_namespace(amphora):
 def test_a_dead_amphora_is_replaced_and_the_vip_served_again(
     service, api, single, client, damage
 ):
-    (old,) = amphorae_of(api, single['id'])
+    (old,) = traffic.amphorae_of(api, single['id'])
     with Probe(client, url(single['vip_address'], 80, '/headers')) as probe:
         time.sleep(0.5)
         damage(old)
         deadline = time.monotonic() + REPLACED
-        while [a['id'] for a in amphorae_of(api, single['id'])] in ([], [old['id']]):
+        while [a['id'] for a in traffic.amphorae_of(api, single['id'])] in ([], [old['id']]):
             assert time.monotonic() < deadline, 'no failover'
             time.sleep(0.1)
         api.wait_lb(single['id'], timeout=REPLACED)
@@ -79,7 +71,7 @@ def test_a_dead_amphora_is_replaced_and_the_vip_served_again(
     print('\n%s: VIP unanswered for %.2f s' % (damage.__name__, gap))
     traffic.record('SINGLE failover after %s: longest gap (s)' % damage.__name__, gap)
     assert gap <= FAILOVER_GAP
-    (new,) = amphorae_of(api, single['id'])
+    (new,) = traffic.amphorae_of(api, single['id'])
     assert new['id'] != old['id'] and new['status'] == 'ALLOCATED'
     api.wait_operating('loadbalancers/' + single['id'], 'loadbalancer', 'ONLINE', 10)
     assert traffic.answers(client, url(single['vip_address'], 80), 4) == {'m1': 2, 'm2': 2}
@@ -94,7 +86,7 @@ def test_the_breaker_holds_failovers_while_the_management_link_is_down(service, 
     breaker closes, and every LB still has its amphora."""
     pool = traffic.pool('breaker-members', [traffic.member(members[0])])
     lbs = [api.create_lb('breaker-%d' % n, [traffic.listener(80, pool)]) for n in range(3)]
-    amphorae = {lb['id']: amphorae_of(api, lb['id'])[0]['id'] for lb in lbs}
+    amphorae = {lb['id']: traffic.amphorae_of(api, lb['id'])[0]['id'] for lb in lbs}
     link = service.fabric.host_link
     log = os.path.join(service.state_dir, 'logs', 'health-manager.log')
     subprocess.run(['ip', 'link', 'set', 'dev', link, 'down'], check=True)
@@ -112,7 +104,7 @@ def test_the_breaker_holds_failovers_while_the_management_link_is_down(service, 
         time.sleep(0.2)
     for lb in lbs:
         assert api.lb_status(lb['id']) == 'ACTIVE'
-        assert [a['id'] for a in amphorae_of(api, lb['id'])] == [amphorae[lb['id']]]
+        assert [a['id'] for a in traffic.amphorae_of(api, lb['id'])] == [amphorae[lb['id']]]
         api.delete_lb(lb['id'])
 
 

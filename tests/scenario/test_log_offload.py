@@ -33,7 +33,6 @@ import pytest
 
 from lbaas.drivers.netns import netlink
 from tests.scenario import conftest, traffic
-from tests.skips import skip_if
 
 RECEIVER = '198.18.0.160'
 TENANT_PORT, ADMIN_PORT = 5140, 5141
@@ -112,10 +111,7 @@ class SyslogReceiver:
 
 @pytest.fixture(scope='module')
 def log_service(request):
-    reason = conftest.why_not_runnable()
-    skip_if(reason, 'the log offloading scenarios')
-    run = conftest.ScenarioService(OPTIONS, letter='l')
-    yield from conftest.running(request, run, 'log offloading scenario')
+    yield from conftest.own_service(request, 'log offloading', OPTIONS, 'l')
 
 
 @pytest.fixture(scope='module')

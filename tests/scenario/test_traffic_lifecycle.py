@@ -27,11 +27,6 @@ def inventory(service):
     }
 
 
-def amphorae_of(api, lb_id):
-    listing = api.call('GET', api.base.replace('/v2/lbaas/', '/v2/octavia/') +
-                       'amphorae?loadbalancer_id=' + lb_id, expect=200)
-    return listing.json()['amphorae']
-
 
 @pytest.fixture
 def ipv6_lb(api, members, client):
@@ -56,7 +51,7 @@ def test_ipv6_vip_in_front_of_ipv4_members_and_a_clean_delete(service, api, clie
     seen = client.request(url(lb['vip_address'], 80, '/headers')).json()
     assert '.' in seen['peer']  # members are reached over IPv4, from the amphora
 
-    (amphora,) = amphorae_of(api, lb['id'])
+    (amphora,) = traffic.amphorae_of(api, lb['id'])
     namespace = amphora['compute_id']
     during = inventory(service)
     assert during['amphora namespaces'] - before['amphora namespaces'] == {namespace}

@@ -21,7 +21,9 @@ from tests.scenario import traffic
 
 HTTP_HASH, TCP_HASH, METRICS = 80, 81, 9100
 SPREAD_CONNECTIONS = 60
-FIXED_PORTS = (40001, 40002, 40003, 40004, 40005, 40006)
+# Below the kernel's ephemeral range (32768-60999), so that no socket another
+# test left open in the client's namespace can hold one of them.
+FIXED_PORTS = (20001, 20002, 20003, 20004, 20005, 20006)
 REPEATS = 5
 
 

@@ -7,6 +7,7 @@ cap, so a broken data plane fails a test instead of hanging the tier.
 import collections
 import http.client
 import itertools
+import json
 import threading
 import time
 
@@ -107,6 +108,25 @@ class Api:
             assert time.monotonic() - started < timeout, '%s is %s, not %s after %.0f s' % (
                 path, current, wanted, timeout)
             time.sleep(0.1)
+
+
+def amphorae_of(api, lb_id):
+    """The LB's amphorae as the admin API lists them, DELETED ones left out."""
+    listing = api.call(
+        'GET',
+        api.base.replace('/v2/lbaas/', '/v2/octavia/') + 'amphorae?loadbalancer_id=' + lb_id,
+        expect=200,
+    )
+    return [a for a in listing.json()['amphorae'] if a['status'] != 'DELETED']
+
+
+def make_flavor(api, name, data):
+    """A flavor (and its amphora flavor profile) with this metadata."""
+    profile = api.call('POST', 'flavorprofiles', {'flavorprofile': {
+        'name': name, 'provider_name': 'amphora', 'flavor_data': json.dumps(data)}},
+        expect=201).json()['flavorprofile']
+    return api.call('POST', 'flavors', {'flavor': {
+        'name': name, 'flavor_profile_id': profile['id']}}, expect=201).json()['flavor']
 
 
 def url(vip, port, path='/'):

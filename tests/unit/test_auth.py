@@ -4,21 +4,10 @@ import json
 import pytest
 import webob
 
-from lbaas import config
 from lbaas.api import auth, policy
 from lbaas.config import CONF
 
-
-@pytest.fixture(autouse=True)
-def conf(tmp_path):
-    config.load([], [])
-    CONF.set_override('policy_file', str(tmp_path / 'policy.yaml'),
-                      'oslo_policy')
-    CONF.set_override('policy_dirs', [], 'oslo_policy')
-    policy.reset()
-    yield CONF
-    CONF.reset()
-    policy.reset()
+pytestmark = pytest.mark.usefixtures('hermetic_policy')
 
 
 def headers(**values):

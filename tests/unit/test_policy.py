@@ -2,7 +2,6 @@
 import pytest
 from oslo_policy import policy as oslo_policy
 
-from lbaas import config
 from lbaas.api import policy
 from lbaas.api.auth import RequestContext
 from lbaas.config import CONF
@@ -10,17 +9,7 @@ from lbaas.config import CONF
 OWN, OTHER = 'p-own', 'p-other'
 
 
-@pytest.fixture(autouse=True)
-def conf(tmp_path):
-    config.load([], [])
-    # Hermetic: no policy.yaml or policy.d from /etc/lbaas or ~.
-    CONF.set_override('policy_file', str(tmp_path / 'policy.yaml'),
-                      'oslo_policy')
-    CONF.set_override('policy_dirs', [], 'oslo_policy')
-    policy.reset()
-    yield CONF
-    CONF.reset()
-    policy.reset()
+pytestmark = pytest.mark.usefixtures('hermetic_policy')
 
 
 def make_context(roles, project_id=OWN, is_admin=None, **scope):

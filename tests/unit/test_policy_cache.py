@@ -1,21 +1,10 @@
 """Remembered policy answers: same answers, and none outlives the rules."""
 import pytest
 
-from lbaas import config
 from lbaas.api import policy, policy_eval
 from lbaas.api.auth import RequestContext
-from lbaas.config import CONF
 
-
-@pytest.fixture(autouse=True)
-def conf(tmp_path):
-    config.load([], [])
-    CONF.set_override('policy_file', str(tmp_path / 'policy.yaml'), 'oslo_policy')
-    CONF.set_override('policy_dirs', [], 'oslo_policy')
-    policy.reset()
-    yield CONF
-    CONF.reset()
-    policy.reset()
+pytestmark = pytest.mark.usefixtures('hermetic_policy')
 
 
 def context(roles, project_id='p-own'):

@@ -2,6 +2,7 @@
 import logging
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -39,6 +40,74 @@ def test_udp_is_the_default_and_carries_the_ids():
         received += listener.wait(0.2)
         assert sorted(received) == ['lb-1', 'lb-2']
         assert listener.wait(0.05) == []
+    finally:
+        listener.close()
+
+
+def hear(listener, count):
+    """What `listener` receives until it has `count` ids (or hears nothing
+    for 5 s), then whatever else comes within 0.2 s: duplicates, echoes."""
+    received = []
+    while len(received) < count:
+        ids = listener.wait(5)
+        if not ids:
+            break
+        received += ids
+    return sorted(received + listener.wait(0.2))
+
+
+def listeners_hear(count, address):
+    """Three workers' listeners on one address, waiting at once (as the
+    workers of one host do) while one wake-up per id is sent."""
+    config.CONF.set_override('wakeup_address', address, 'controller_worker')
+    listeners = [wakeup.listener() for _ in range(3)]
+    try:
+        with ThreadPoolExecutor(len(listeners)) as pool:
+            heard = [pool.submit(hear, listener, count) for listener in listeners]
+            wakeup.notify(['lb-%d' % n for n in range(1, count + 1)])
+            return [future.result() for future in heard]
+    finally:
+        for listener in listeners:
+            listener.close()
+
+
+def test_every_worker_on_the_host_hears_each_wake_up_once():
+    # The kernel hands the datagram to one of the three; it forwards it to
+    # the others through the loopback group, and not back to itself.
+    address = config.CONF.controller_worker.wakeup_address
+    assert listeners_hear(2, address) == [['lb-1', 'lb-2']] * 3
+
+
+def test_a_wildcard_address_does_not_forward_the_forwards():
+    # Bound to 0.0.0.0, the address would also receive the group's datagrams
+    # (and forward them again, for ever) but for IP_MULTICAST_ALL.
+    port = config.CONF.controller_worker.wakeup_address.rpartition(':')[2]
+    assert listeners_hear(1, '0.0.0.0:%s' % port) == [['lb-1']] * 3
+
+
+def test_forwards_never_leave_the_host():
+    listener = wakeup.listener()
+    try:
+        forwarder = listener.group.forwarder
+        assert forwarder.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL) == 0
+        interface = forwarder.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, 4)
+        assert socket.inet_ntoa(interface) == '127.0.0.1'
+        assert listener.group.address[0].startswith('239.255.')  # local scope
+    finally:
+        listener.close()
+
+
+def test_without_multicast_one_worker_still_hears(monkeypatch, caplog):
+    def no_multicast(port):
+        raise OSError(19, 'No such device')
+
+    monkeypatch.setattr(wakeup, 'LoopbackGroup', no_multicast)
+    listener = wakeup.listener()
+    try:
+        assert listener.group is None
+        assert 'no multicast on the loopback interface' in caplog.text
+        wakeup.notify(['lb-1'])
+        assert hear(listener, 1) == ['lb-1']
     finally:
         listener.close()
 

@@ -176,7 +176,6 @@ class Candidate:
 
     amphora_id: str
     role: str | None
-    received: float
     serving: bool  # its report has listeners
 
 
@@ -185,17 +184,18 @@ def choose(candidates: Sequence[Candidate]) -> Candidate | None:
 
     In ACTIVE_STANDBY both amphorae report. The one that serves is the one
     whose report has listeners (a standby whose HAProxy is stopped reports
-    none); when both do, the MASTER's, then the newest, so that two reports
-    that disagree (each amphora checks the members itself) do not flip the
-    statuses, and with them the database, at every heartbeat. A report with
-    no listeners is used only when no amphora reports any: the LB then has
-    no listener, or none is served anywhere.
+    none); when both do, the MASTER's. Under ACTIVE_ACTIVE every amphora
+    serves: the same one's (the highest id among those heard) each time. So
+    two reports that disagree (each amphora checks the members itself) do
+    not flip the statuses, and with them the database, at every heartbeat.
+    A report with no listeners is used only when no amphora reports any:
+    the LB then has no listener, or none is served anywhere.
     """
     if not candidates:
         return None
 
-    def rank(c: Candidate) -> tuple[bool, bool, float]:
+    def rank(c: Candidate) -> tuple[bool, bool, str]:
         preferred = c.role in (AmphoraRole.MASTER, AmphoraRole.STANDALONE, None)
-        return c.serving, preferred, c.received
+        return c.serving, preferred, c.amphora_id
 
     return max(candidates, key=rank)

@@ -96,7 +96,7 @@ class Store:
         candidates = {a: self.latest[a] for a in self.by_lb.get(lb_id, ()) if a in self.latest}
         chosen = mapping.choose(
             [
-                mapping.Candidate(a, h.role, h.received, bool(h.report.seen.listeners))
+                mapping.Candidate(a, h.role, bool(h.report.seen.listeners))
                 for a, h in candidates.items()
                 if h.received >= cutoff
             ]

@@ -123,7 +123,7 @@ class NovaCompute:
             attrs['key_name'] = self.settings.ssh_key_name
         if self.settings.availability_zone:
             attrs['availability_zone'] = self.settings.availability_zone
-        if self.settings.anti_affinity:
+        if self.settings.anti_affinity and lb_id:  # a spare ('') joins no group
             attrs['scheduler_hints'] = {'group': self._server_group(lb_id)}
         with openstack.translated('boot amphora %s' % amphora_id):
             server = self.conn.compute.create_server(**attrs)

@@ -6,9 +6,18 @@ the host's, and carry no address: the fabric is pure layer 2 and routes
 nothing. The only thing in the host namespace is one veth whose host end
 holds the controller's management address (198.19.0.1/16), so the
 controller reaches every agent and nothing else is reachable through it.
+
+With VXLAN configured (`[networking] vxlan_*`) each local network's bridge
+also has a VXLAN port, so the network spans the hosts whose fabrics are
+peers: one VXLAN link per local network (`vx-<6 hex of network id>`, VNI
+derived from the network id) over an underlay link the operator puts into
+the fabric namespace, sending broadcasts and unknown destinations to every
+peer (head-end replication) and learning where the MACs behind them are.
+The management bridge stays on this host.
 """
 
 import collections
+import enum
 import ipaddress
 import threading
 from collections.abc import Iterable
@@ -16,7 +25,9 @@ from collections.abc import Iterable
 from lbaas import config
 from lbaas.drivers.base import PermanentError
 from lbaas.drivers.netns import announce, layout, netlink
+from lbaas.drivers.netns import vxlan as vxlan_ports
 from lbaas.drivers.netns.layout import AmphoraRecord, Subnet
+from lbaas.drivers.netns.vxlan import Vxlan
 
 DEFAULT_NAME = 'lbaas-fabric'
 DEFAULT_HOST_LINK = 'lbaas-mgmt'
@@ -40,8 +51,17 @@ OPTIONAL_SYSCTLS = (
 )
 
 
+class _FromConfig(enum.Enum):
+    TOKEN = 'from configuration'
+
+
+FROM_CONFIG = _FromConfig.TOKEN
+
+
 class Fabric:
-    """Bridges for `subnets` (default: `[networking] local_network`)."""
+    """Bridges for `subnets` (default: `[networking] local_network`) and,
+    with `vxlan` (default: `[networking] vxlan_*`; None: none), their VXLAN
+    ports to the other hosts."""
 
     def __init__(
         self,
@@ -50,6 +70,7 @@ class Fabric:
         management_cidr: str = DEFAULT_MANAGEMENT,
         controller_ip: str = DEFAULT_CONTROLLER_IP,
         subnets: Iterable[Subnet] | None = None,
+        vxlan: Vxlan | _FromConfig | None = FROM_CONFIG,
     ) -> None:
         self.name = name
         self.host_link = host_link
@@ -70,6 +91,8 @@ class Fabric:
         for subnet in self.subnets:
             self.networks[subnet.network_id].append(subnet)
         self._check_unique_bridge_names()
+        self.vxlan = Vxlan.from_config() if vxlan is FROM_CONFIG else vxlan
+        self._check_unique_vnis()
         self._ensure_lock = threading.Lock()
 
     def _check_unique_bridge_names(self) -> None:
@@ -82,6 +105,19 @@ class Fabric:
                     'their ids must differ in the first 6 hex digits' % (seen[tag], network_id, tag)
                 )
             seen[tag] = network_id
+
+    def _check_unique_vnis(self) -> None:
+        if self.vxlan is None:
+            return
+        seen: dict[int, str] = {}
+        for network_id in self.networks:
+            vni = self.vxlan.vni(network_id)
+            if vni in seen:
+                raise PermanentError(
+                    'local networks %s and %s get the same VXLAN VNI %d; '
+                    'change [networking] vxlan_vni_base' % (seen[vni], network_id, vni)
+                )
+            seen[vni] = network_id
 
     # -- lookups -----------------------------------------------------------
 
@@ -110,6 +146,7 @@ class Fabric:
                 for network_id in self.networks:
                     netlink.ensure_bridge(ipr, self.bridge_for(network_id))
             self._ensure_host_link()
+            self._ensure_vxlan()
 
     def _ensure_host_link(self) -> None:
         netlink.ensure_veth(None, self.host_link, self.name, HOST_PEER)
@@ -126,6 +163,12 @@ class Fabric:
             netlink.ensure_addresses(
                 ipr, self.host_link, [(self.controller_ip, self.management.prefixlen)]
             )
+
+    def _ensure_vxlan(self) -> None:
+        """Each local network's VXLAN port, or none where VXLAN is off."""
+        bridges = {network_id: self.bridge_for(network_id) for network_id in self.networks}
+        with netlink.rtnl(self.name) as ipr:
+            vxlan_ports.ensure_ports(ipr, self.name, self.vxlan, bridges)
 
     def destroy(self) -> None:
         """Remove the host link and the fabric (its bridges and ports go too)."""

@@ -133,13 +133,15 @@ class AmphoraRecord:
     subnet_addresses: dict[str, str] = dataclasses.field(default_factory=dict)  # subnet id -> ip
     vips: list[list[str]] = dataclasses.field(default_factory=list)  # [subnet id, ip] of its LB
     holds_vips: bool = False  # plumbed statically (SINGLE), not by keepalived
+    vips_on_loopback: bool = False  # ACTIVE_ACTIVE: accepted, never answered for
 
 
 class StateStore:
     """The amphorae directory: one sub-directory per amphora on this host."""
 
     def __init__(self, state_dir: str) -> None:
-        self.root = os.path.join(os.path.abspath(state_dir), 'amphorae')
+        self.state_dir = os.path.abspath(state_dir)
+        self.root = os.path.join(self.state_dir, 'amphorae')
 
     def amphora_dir(self, amphora_id: str) -> str:
         return os.path.join(self.root, amphora_id)
@@ -160,13 +162,8 @@ class StateStore:
             return None
 
     def save(self, record: AmphoraRecord) -> None:
-        directory = self.amphora_dir(record.amphora_id)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        path = os.path.join(directory, RECORD_FILE)
-        temporary = '%s.tmp-%d' % (path, os.getpid())
-        with open(temporary, 'w') as f:
-            json.dump(dataclasses.asdict(record), f, indent=1, sort_keys=True)
-        os.replace(temporary, path)
+        path = os.path.join(self.amphora_dir(record.amphora_id), RECORD_FILE)
+        save_json(path, dataclasses.asdict(record))
 
     def records(self) -> list[AmphoraRecord]:
         return self._load_paths(glob.glob(os.path.join(self.root, '*', RECORD_FILE)))
@@ -220,6 +217,16 @@ class StateStore:
             used.update(ipaddress.ip_address(ip) for ip in record.subnet_addresses.values())
             used.update(ipaddress.ip_address(ip) for _, ip in record.vips)
         return used
+
+
+def save_json(path: str, data: object) -> None:
+    """Write `data` to `path` whole, or leave the previous file (a temporary
+    file renamed over it); its directory is made, private, if missing."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temporary = '%s.tmp-%d' % (path, os.getpid())
+    with open(temporary, 'w') as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(temporary, path)
 
 
 def _spread_pick(network: IPNetwork, amphora_id: str, taken: set[IPAddress]) -> IPAddress:

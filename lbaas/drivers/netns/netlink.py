@@ -22,7 +22,7 @@ from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD  # type: ignore[import-u
 
 NETNS_DIR = '/run/netns'
 CLONE_NEWNET = 0x40000000
-ENODEV, EEXIST = 19, 17
+ENODEV, EEXIST, ENOENT = 19, 17, 2
 NETLINK_ROUTE = 0
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -49,6 +49,8 @@ class Rtnl(Protocol):
     def addr(self, command: str, **kwargs: Any) -> Iterable[Message]: ...
 
     def route(self, command: str, **kwargs: Any) -> Iterable[Message]: ...
+
+    def fdb(self, command: str, **kwargs: Any) -> Iterable[Message]: ...
 
     def close(self) -> None: ...
 

@@ -8,7 +8,10 @@ contains a member. Under the SINGLE topology `hold_vips` adds the VIPs too
 latter), once the amphora serves: a replacement takes them over only after
 its HAProxy runs (it binds them before, `ip_nonlocal_bind`), so failover
 moves a working VIP. Under ACTIVE_STANDBY keepalived moves them and they are
-never added here. IPv6 addresses skip duplicate address detection.
+never added here. Under ACTIVE_ACTIVE they go on the amphora's loopback, with
+ARP answered only for addresses of the asking interface, and the LB's
+distributor (distributor.py) holds them on the network and spreads flows
+over its amphorae. IPv6 addresses skip duplicate address detection.
 
 The amphora's own addresses come from the top of each subnet (the API hands
 out VIPs from the bottom), avoiding every address and VIP recorded by the
@@ -19,7 +22,7 @@ kept, so re-plugging after a crash changes nothing.
 import ipaddress
 import logging
 import uuid
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 
 from lbaas import config
 from lbaas.drivers.base import (
@@ -29,18 +32,23 @@ from lbaas.drivers.base import (
     PermanentError,
     TransientError,
 )
-from lbaas.drivers.netns import layout
+from lbaas.drivers.netns import distributor, layout, netlink
 from lbaas.drivers.netns.fabric import Fabric
 from lbaas.drivers.netns.layout import AmphoraRecord, IPAddress, Subnet
 
 LOG = logging.getLogger(__name__)
 PORT_ID_NAMESPACE = uuid.UUID('0d9b7c8e-5a3f-4c61-9e2b-7f1a6d4c3b20')
+LOOPBACK_VIP_SYSCTLS = {
+    'net/ipv4/conf/all/arp_ignore': 1,
+    'net/ipv4/conf/all/arp_announce': 2,
+}
 
 
 class NetnsNetwork:
     def __init__(self, state_dir: str | None = None, fabric: Fabric | None = None) -> None:
         self.store = layout.StateStore(state_dir or config.CONF.state_dir)
         self.fabric = fabric or Fabric()
+        self.distributor = distributor.Distributor(self.fabric, self.store.state_dir)
 
     # -- NetworkDriver -------------------------------------------------------------
 
@@ -69,7 +77,8 @@ class NetnsNetwork:
         )
 
     def hold_vips(self, amphora: Amphora, lb: LoadBalancerNetwork) -> None:
-        """SINGLE: put the VIPs on this amphora and announce them (once)."""
+        """SINGLE: put the VIPs on this amphora and announce them (once);
+        ACTIVE_ACTIVE: on its loopback, unannounced."""
         if lb.topology == 'ACTIVE_STANDBY':
             return  # keepalived holds them
         with self.store.allocation_lock():
@@ -79,8 +88,27 @@ class NetnsNetwork:
             if record.holds_vips:
                 return
             record.holds_vips = True
+            record.vips_on_loopback = lb.topology == 'ACTIVE_ACTIVE'
             self.store.save(record)
-        self._ensure_interfaces(record)
+        if record.vips_on_loopback:
+            _accept_on_loopback(record)
+        else:
+            self._ensure_interfaces(record)
+
+    def distribute(self, lb: LoadBalancerNetwork, amphorae: Sequence[Amphora]) -> None:
+        """ACTIVE_ACTIVE: the LB's distributor sends each flow to one of these."""
+        vips = self._vips(lb)
+        targets = []
+        for amphora in amphorae:
+            record = self.store.load(amphora.id)
+            if record is not None:
+                targets.append((amphora.id, dict(record.subnet_addresses)))
+        # ensure() takes the allocation lock and counts what this host uses
+        self.distributor.ensure(lb.id, vips, targets, set())
+
+    def distributors(self) -> list[str]:
+        """Ids of the LBs with a distributor on this host (housekeeping's sweep)."""
+        return [record.lb_id for record in distributor.records(self.store.state_dir)]
 
     def unplug_amphora(self, amphora: Amphora) -> None:
         """Remove its tenant interfaces and free their addresses.
@@ -96,11 +124,14 @@ class NetnsNetwork:
             for network_id in self._networks_of(record):
                 self.fabric.detach(layout.fabric_port(amphora.id, network_id))
             record.subnet_addresses, record.vips, record.holds_vips = {}, [], False
+            record.vips_on_loopback = False
             self.store.save(record)
 
     def release_vip(self, lb: LoadBalancerNetwork) -> None:
-        """Nothing to free: a VIP is only an address inside amphora namespaces,
-        gone with them, and the database releases the allocation."""
+        """Remove an ACTIVE_ACTIVE LB's distributor. Otherwise a VIP is only an
+        address inside amphora namespaces, gone with them, and the database
+        releases the allocation."""
+        self.distributor.remove(lb.id)
 
     # -- member subnets -------------------------------------------------------------
 
@@ -167,8 +198,7 @@ class NetnsNetwork:
                 raise TransientError('amphora %s is not built on this host' % amphora_id)
             if vips is not None:
                 record.vips = vips
-            taken = self.store.tenant_addresses_in_use()
-            taken |= {ipaddress.ip_address(ip) for _, ip in record.vips}
+            taken = self._taken() | {ipaddress.ip_address(ip) for _, ip in record.vips}
             for subnet in subnets:
                 if subnet.id not in record.subnet_addresses:
                     address = _usable(preferred.get(subnet.id), subnet, taken)
@@ -178,13 +208,19 @@ class NetnsNetwork:
             self.store.save(record)
             return record
 
+    def _taken(self) -> set[IPAddress]:
+        """Tenant addresses this host uses: amphorae's, VIPs, distributors'."""
+        return self.store.tenant_addresses_in_use() | distributor.addresses_in_use(
+            self.store.state_dir
+        )
+
     def _networks_of(self, record: AmphoraRecord) -> dict[str, list[tuple[str, int]]]:
         networks: dict[str, list[tuple[str, int]]] = {}
         for subnet_id, address in record.subnet_addresses.items():
             subnet = self.fabric.subnet(subnet_id)
             if subnet is not None:
                 networks.setdefault(subnet.network_id, []).append((address, subnet.cidr.prefixlen))
-        if record.holds_vips:
+        if record.holds_vips and not record.vips_on_loopback:
             for subnet_id, address in record.vips:
                 subnet = self.fabric.subnet(subnet_id)
                 if subnet is not None:  # a host route: never a source, never a subnet
@@ -202,6 +238,15 @@ class NetnsNetwork:
                 addresses,
                 mac=layout.interface_mac(record.amphora_id, network_id),
             )
+
+
+def _accept_on_loopback(record: AmphoraRecord) -> None:
+    """The VIPs as host addresses on `lo`; the tenant interfaces answer ARP
+    only for their own addresses and announce from them."""
+    netlink.write_sysctls(record.namespace, LOOPBACK_VIP_SYSCTLS)
+    addresses = [(ip, ipaddress.ip_address(ip).max_prefixlen) for _, ip in record.vips]
+    with netlink.rtnl(record.namespace) as ipr:
+        netlink.ensure_addresses(ipr, 'lo', addresses)
 
 
 def _usable(address: str | None, subnet: Subnet, taken: Container[IPAddress]) -> IPAddress | None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from lbaas import config
@@ -92,6 +92,11 @@ class NeutronNetwork:
         if vrrp is None:
             raise TransientError('amphora %s has no VRRP port yet' % amphora.id)
         self.ports.add_address_pairs(vrrp, [str(v.address) for v in lb.vips])
+
+    def distribute(self, lb: LoadBalancerNetwork, amphorae: Sequence[Amphora]) -> None:
+        """Neutron has no distributor: ACTIVE_ACTIVE is refused before this
+        (config.validate, the amphora provider's flavor check)."""
+        raise PermanentError('ACTIVE_ACTIVE needs the netns network driver\'s distributor')
 
     def unplug_amphora(self, amphora: Amphora) -> None:
         """Delete the amphora's VRRP and member ports; its management port stays."""

@@ -49,3 +49,23 @@ def test_the_file_rotates_and_keeps_a_bounded_number_of_old_ones(tmp_path: Path)
     assert all(p.stat().st_size <= 100 for p in log.parent.iterdir())
     assert log.read_text().splitlines()[-1].startswith("11")
     assert (log.parent / "haproxy.log.2").read_text().startswith("06")
+
+
+def test_a_burst_of_datagrams_is_written_whole_and_in_order(tmp_path: Path) -> None:
+    sink = logs.LogSink(str(tmp_path))
+    sink.start()
+    count = 3 * logs.BATCH  # more than one batch
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as client:
+            for number in range(count):
+                client.sendto(b"<134>line %d" % number, sink.socket_path)
+            client.sendto(b"<141>admin", sink.socket_path)  # local1: the other file
+        log = tmp_path / logs.LOG_FILE
+        deadline = time.monotonic() + 5
+        while not log.exists() or log.read_text().count("\n") < count:
+            assert time.monotonic() < deadline, "lines missing"
+            time.sleep(0.02)
+    finally:
+        sink.stop()
+    assert log.read_text().splitlines() == ["line %d" % n for n in range(count)]
+    assert (tmp_path / logs.ADMIN_LOG_FILE).read_text() == "admin\n"

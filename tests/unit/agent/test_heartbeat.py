@@ -200,11 +200,24 @@ def test_totals_and_seq_survive_a_restart(tmp_path, monkeypatch):
     assert listener["totals"] == {"tx": 130, "rx": 0, "totconns": 5, "ereq": 0}
 
 
+def test_a_quiet_amphora_writes_its_counters_seldom(tmp_path):
+    sender = sender_for(tmp_path, FakeSource(canned_rows(bout=5)), [])
+    path = tmp_path / heartbeat.STATE_FILE
+    sender.beat()
+    inode = path.stat().st_ino  # a save replaces the file: a new inode
+    for _ in range(heartbeat.SAVE_EVERY - 1):
+        sender.beat()
+    assert path.stat().st_ino == inode
+    sender.beat()  # SAVE_EVERY beats since the last write
+    assert path.stat().st_ino != inode
+
+
 def test_garbled_counters_file_starts_afresh(tmp_path):
     (tmp_path / heartbeat.STATE_FILE).write_text("{not json")
     message = sender_for(tmp_path, FakeSource(canned_rows(bout=5)), []).beat()
     assert message["listeners"][LISTENER]["totals"]["tx"] == 5
-    assert json.loads((tmp_path / heartbeat.STATE_FILE).read_text())["seq"] == message["seq"]
+    saved = json.loads((tmp_path / heartbeat.STATE_FILE).read_text())["seq"]
+    assert saved == message["seq"] + heartbeat.SAVE_EVERY  # reserved ahead
 
 
 # -- sending -----------------------------------------------------------------------------

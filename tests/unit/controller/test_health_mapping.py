@@ -157,12 +157,15 @@ def test_changes_are_only_what_differs():
 
 
 def test_the_serving_amphora_speaks_for_an_active_standby_lb():
-    master_idle = Candidate('a', 'MASTER', 10.0, serving=False)
-    backup = Candidate('b', 'BACKUP', 5.0, serving=True)
+    master_idle = Candidate('a', 'MASTER', serving=False)
+    backup = Candidate('b', 'BACKUP', serving=True)
     assert mapping.choose([master_idle, backup]) is backup
-    master = Candidate('a', 'MASTER', 4.0, serving=True)
-    assert mapping.choose([master, backup]) is master  # both serve: the master, if older
-    assert mapping.choose([Candidate('a', None, 1.0, False)]).amphora_id == 'a'
+    master = Candidate('a', 'MASTER', serving=True)
+    assert mapping.choose([master, backup]) is master  # both serve: the master
+    assert mapping.choose([Candidate('a', None, False)]).amphora_id == 'a'
+    active_active = [Candidate(x, 'STANDALONE', True) for x in 'acb']
+    for order in (active_active, active_active[::-1]):  # the same one, whatever came first
+        assert mapping.choose(order).amphora_id == 'c'
     assert mapping.choose([]) is None
 
 

@@ -13,9 +13,9 @@ def amp(amphora_id, role='STANDALONE', status='ALLOCATED', failover=False):
                         failover_requested=failover, updated_at=NOW)
 
 
-def snap(*amphorae, topology='SINGLE', status='PENDING_UPDATE', failover=False):
+def snap(*amphorae, topology='SINGLE', status='PENDING_UPDATE', failover=False, count=1):
     return Snapshot(lb_id='lb', generation=3, provisioning_status=status, topology=topology,
-                    failover_requested=failover,
+                    failover_requested=failover, amphora_count=count,
                     network=base.LoadBalancerNetwork(id='lb', topology=topology, vips=()),
                     amphorae=tuple(amphorae), view=None, member_addresses=frozenset(),
                     unsettled=())
@@ -65,3 +65,26 @@ def test_broken_and_duplicate_amphorae_are_retired():
 def test_deleting_retires_everything_and_creates_nothing():
     result = plan(snap(amp('a'), amp('b'), status='PENDING_DELETE'))
     assert result == Plan(retire=('a', 'b'))
+
+
+def test_active_active_needs_amphora_count_standalone_amphorae():
+    result = plan(snap(status='PENDING_CREATE', topology='ACTIVE_ACTIVE', count=3))
+    assert [(n.role, n.vrrp_priority) for n in result.create] == [('STANDALONE', None)] * 3
+
+
+def test_active_active_grows_by_the_missing_amphorae_only():
+    result = plan(snap(amp('a'), amp('b'), topology='ACTIVE_ACTIVE', count=3))
+    assert result.keep == ('a', 'b') and roles(result) == ['STANDALONE'] and not result.retire
+
+
+def test_active_active_shrinks_keeping_the_serving_amphorae():
+    result = plan(snap(amp('a', status='BOOTING'), amp('b'), amp('c'),
+                       topology='ACTIVE_ACTIVE', count=2))
+    assert result.keep == ('b', 'c') and result.retire == ('a',) and not result.create
+
+
+def test_active_active_failover_of_one_amphora_replaces_only_it():
+    result = plan(snap(amp('a'), amp('b', failover=True), amp('c'),
+                       topology='ACTIVE_ACTIVE', count=3))
+    assert result.retire == ('b',) and result.keep == ('a', 'c') and roles(result) == [
+        'STANDALONE']
