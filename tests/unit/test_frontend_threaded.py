@@ -1,6 +1,7 @@
 """api/threaded.py: the WSGI app in a thread, one hand-off each way."""
 import asyncio
 import contextvars
+import gc
 import threading
 
 import pytest
@@ -144,3 +145,63 @@ def test_context_variables_of_the_loop_reach_the_app():
 
     assert asyncio.run(main()) == 'from the loop'  # the app's change stays its own
     assert seen == ['from the loop']
+
+
+def test_the_pool_runs_calls_in_its_threads_and_returns_their_results():
+    pool = threaded.Pool(2, name='probe')
+
+    def where(n):
+        return n, threading.current_thread().name
+
+    async def main():
+        return await asyncio.gather(*(pool.run(where, n) for n in range(8)))
+
+    results = asyncio.run(main())
+    assert [n for n, _ in results] == list(range(8))
+    assert {name for _, name in results} <= {'probe_0', 'probe_1'}
+
+
+def test_the_pool_hands_an_exception_to_its_waiter():
+    pool = threaded.Pool(1)
+
+    def broken():
+        raise KeyError('gone')
+
+    async def main():
+        with pytest.raises(KeyError, match='gone'):
+            await pool.run(broken)
+        return await pool.run(lambda: 'still serving')
+
+    assert asyncio.run(main()) == 'still serving'
+
+
+def test_a_cancelled_waiter_leaves_the_pool_working():
+    pool = threaded.Pool(1)
+    release = threading.Event()
+
+    async def main():
+        slow = asyncio.ensure_future(pool.run(release.wait, 5))
+        await asyncio.sleep(0.01)
+        slow.cancel()
+        release.set()  # its result reaches a future that is done already
+        return await pool.run(lambda: 'next')
+
+    assert asyncio.run(main()) == 'next'
+
+
+def test_the_pools_threads_end_with_it():
+    def pool_threads():
+        return [t for t in threading.enumerate() if t.name.startswith('ending_')]
+
+    pool = threaded.Pool(3, name='ending')
+
+    async def main(pool):
+        await asyncio.wait_for(pool.run(lambda: None), 5)
+
+    asyncio.run(main(pool))
+    assert len(pool_threads()) == 3
+    del pool
+    gc.collect()
+    for thread in pool_threads():
+        thread.join(5)
+    assert pool_threads() == []
