@@ -1,4 +1,4 @@
-"""The UDP data plane: load, refill and remove the bundle's nftables table.
+"""The UDP and SCTP data plane: load, refill and remove the bundle's nftables table.
 
 The controller renders one table (``nftables/lbaas.nft``) whose member maps
 are empty, and a health plan (``nftables/udp-health.json``) that says which

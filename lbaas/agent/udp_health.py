@@ -1,4 +1,4 @@
-"""Health checks of UDP pool members, which no HAProxy watches.
+"""Health checks of UDP and SCTP pool members, which no HAProxy watches.
 
 One thread per pool with a monitor checks all its members every `delay`
 seconds (in parallel, each within `timeout`), and counts like HAProxy and
@@ -7,8 +7,8 @@ Octavia: `max_retries_down` failures in a row take a member DOWN,
 HAProxy's and IPVS's do. Whenever the set of members up changes,
 `on_change(up)` runs (the agent refills the nftables maps with it).
 
-Checks by monitor type (Octavia's UDP pools take UDP-CONNECT, TCP and HTTP;
-PING works too):
+Checks by monitor type (Octavia's UDP and SCTP pools take UDP-CONNECT,
+SCTP, TCP and HTTP; PING works too):
 
 * UDP-CONNECT: one empty datagram on a connected socket; an ICMP port
   unreachable (ECONNREFUSED) or an unreachable host is DOWN, an answer is
@@ -17,6 +17,8 @@ PING works too):
   Without that evidence a dead member under traffic is never taken down:
   its kernel sends at most about one ICMP error a second to the amphora,
   which the client flows use up, so the check mostly hears silence;
+* SCTP: an INIT answered by an INIT-ACK is UP; an ABORT, an ICMP error or
+  silence is DOWN, as Octavia's (`sctp_check`);
 * TCP: a TCP connection opens; HTTP: the answer's status is expected;
 * PING: one ICMP echo (`ping_check`).
 """
@@ -28,7 +30,7 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from lbaas.agent import ping_check
+from lbaas.agent import ping_check, sctp_check
 
 TYPE_CHECKING = False  # not `typing`: see wire.py
 if TYPE_CHECKING:
@@ -107,6 +109,11 @@ def check(monitor: Monitor, address: str, port: int) -> bool | None:
     kind = monitor.get("type")
     if kind == "UDP-CONNECT":
         return udp_connect(address, port, timeout)
+    if kind == "SCTP":
+        try:
+            return sctp_check.check(address, port, timeout)
+        except OSError:
+            return False
     if kind == "TCP":
         return tcp_connect(address, port, timeout)
     if kind == "HTTP":

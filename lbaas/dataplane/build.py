@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 _Row = TypeVar('_Row', bound='models.StatusMixin')
 
 GONE = ('PENDING_DELETE', 'DELETED')
-# Listeners HAProxy serves; UDP goes through nftables (no IPVS on this kernel).
+# Listeners HAProxy serves; UDP and SCTP go through nftables (no IPVS here).
 # PROMETHEUS is HAProxy's built-in exporter, over TLS when given certificates.
 SERVED_PROTOCOLS = ('HTTP', 'HTTPS', 'TCP', 'TERMINATED_HTTPS', 'PROMETHEUS')
 
@@ -189,11 +189,11 @@ def lb_view(
     )
 
 
-# -- UDP: served by nftables (dataplane/nftables.py), never by HAProxy -------
+# -- UDP and SCTP: served by nftables (dataplane/nftables.py), never by HAProxy
 
 
-def _udp_pool(pool: models.Pool | None) -> vm.UdpPoolView | None:
-    if not _live(pool) or not pool.enabled or pool.protocol != 'UDP':
+def _udp_pool(pool: models.Pool | None, protocol: vm.L4Protocol) -> vm.UdpPoolView | None:
+    if not _live(pool) or not pool.enabled or pool.protocol != protocol:
         return None
     sp = pool.session_persistence or {}
     return vm.UdpPoolView(
@@ -203,19 +203,23 @@ def _udp_pool(pool: models.Pool | None) -> vm.UdpPoolView | None:
         health_monitor=_monitor(pool.health_monitor),
         source_ip_persistence=sp.get('type') == 'SOURCE_IP',
         persistence_timeout=sp.get('persistence_timeout'),
+        protocol=protocol,
     )
 
 
 def udp_listeners(lb: models.LoadBalancer) -> tuple[vm.UdpListenerView, ...]:
-    """Enabled UDP listeners, each with its default pool when that is enabled."""
+    """Enabled UDP and SCTP listeners, each with its default pool when that is
+    enabled (and of the listener's protocol, as the API insists)."""
     pools = {p.id: p for p in lb.pools}
     return tuple(
         vm.UdpListenerView(
             id=li.id,
             port=li.protocol_port,
             connection_limit=li.connection_limit,
-            default_pool=_udp_pool(pools.get(li.default_pool_id or '')),
+            default_pool=_udp_pool(pools.get(li.default_pool_id or ''), protocol),
+            protocol=protocol,
         )
         for li in lb.listeners
-        if _live(li) and li.enabled and li.protocol == 'UDP'
+        if _live(li) and li.enabled and li.protocol in vm.L4Protocol.__members__
+        for protocol in (vm.L4Protocol(li.protocol),)
     )

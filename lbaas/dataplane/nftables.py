@@ -1,14 +1,16 @@
-"""UDP listeners as nftables full-NAT inside the amphora namespace.
+"""UDP and SCTP listeners as nftables full-NAT inside the amphora namespace.
 
-This kernel has no IPVS, so Octavia's keepalived-LVS path cannot serve UDP;
-nftables can (docs: shared reference, data plane section 7). One table,
-``table inet lbaas``, carries every UDP listener of the load balancer:
+This kernel has no IPVS, so Octavia's keepalived-LVS path cannot serve UDP
+or SCTP; nftables can (docs: shared reference, data plane section 7). One
+table, ``table inet lbaas``, carries every UDP and SCTP listener of the load
+balancer; an SCTP listener's rules are a UDP one's with ``sctp`` for ``udp``
+(conntrack follows SCTP associations and NAT rewrites their CRC32c):
 
 * a NAT prerouting chain DNATs ``VIP:port`` to a member picked from a named
   map of ``SLOTS`` entries (``numgen inc`` for ROUND_ROBIN, ``jhash`` of the
   client address for SOURCE_IP or SOURCE_IP persistence), then drops what
   found no member (an empty map means nobody is up: like IPVS, say nothing);
-* a NAT postrouting chain masquerades DNAT'ed UDP toward the members, so
+* a NAT postrouting chain masquerades DNAT'ed flows toward the members, so
   replies come back through the amphora whatever the members' routes are;
 * filter chains count each listener's bytes both ways; the DNAT rule's
   counter counts new flows (NAT chains see only a flow's first packet);
@@ -28,7 +30,7 @@ one place (the agent) for both cases. SLOTS is fixed, so a member's weight
 becomes its share of slots, and the rule need not change when members do.
 
 LEAST_CONNECTIONS has no nftables selector; it is served as ROUND_ROBIN
-(new UDP flows carry no connection count worth balancing on anyway).
+(new UDP flows and SCTP INITs carry no connection count worth balancing on).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from dataclasses import dataclass
 from lbaas.dataplane import templating
 from lbaas.dataplane.viewmodel import (
     Algorithm,
+    L4Protocol,
     LoadBalancerView,
     UdpListenerView,
     UdpPoolView,
@@ -80,9 +83,13 @@ def _seed(pool_id: str) -> str:
     return f"0x{zlib.crc32(pool_id.encode()):08x}"
 
 
+def _word(protocol: L4Protocol) -> str:
+    return str(protocol).lower()  # "udp" or "sctp", as nft spells them
+
+
 def _selector(pool: UdpPoolView, family: int) -> str:
     if pool.lb_algorithm == Algorithm.SOURCE_IP_PORT:
-        raise ValueError("SOURCE_IP_PORT is not served for UDP pools")
+        raise ValueError(f"SOURCE_IP_PORT is not served for {pool.protocol} pools")
     if pool.lb_algorithm == Algorithm.SOURCE_IP or pool.source_ip_persistence:
         return f"jhash {_FAMILY_WORD[family]} saddr mod {SLOTS} seed {_seed(pool.id)}"
     return f"numgen inc mod {SLOTS}"
@@ -94,6 +101,7 @@ class UdpService:
 
     listener_id: str
     family_word: str  # "ip" or "ip6"
+    protocol_word: str  # "udp" or "sctp"
     vip: str
     port: int
     map: str | None  # None: no pool, so everything is dropped
@@ -104,6 +112,7 @@ class UdpService:
 class UdpMap:
     name: str
     family_word: str
+    protocol_word: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +141,7 @@ def _services(lb: LoadBalancerView, listener: UdpListenerView) -> list[UdpServic
             UdpService(
                 listener_id=listener.id,
                 family_word=_FAMILY_WORD[family],
+                protocol_word=_word(listener.protocol),
                 vip=str(ipaddress.ip_address(vip)),
                 port=listener.port,
                 map=map_name(pool.id, family) if pool else None,
@@ -148,8 +158,15 @@ def _pools(lb: LoadBalancerView) -> dict[str, UdpPoolView]:
 def _maps(lb: LoadBalancerView) -> list[UdpMap]:
     families = sorted({_family(v) for v in lb.vips})
     return [
-        UdpMap(map_name(pool_id, f), _FAMILY_WORD[f]) for pool_id in _pools(lb) for f in families
+        UdpMap(map_name(pool.id, f), _FAMILY_WORD[f], _word(pool.protocol))
+        for pool in _pools(lb).values()
+        for f in families
     ]
+
+
+def _nat_protocols(lb: LoadBalancerView) -> str:
+    words = sorted({_word(li.protocol) for li in lb.udp_listeners}) or ["udp"]
+    return words[0] if len(words) == 1 else "{ " + ", ".join(words) + " }"
 
 
 _ENV = templating.environment(names={"counter_name": counter_name})
@@ -168,6 +185,7 @@ def render_nftables(lb: LoadBalancerView) -> str:
         slots=SLOTS,
         services=services,
         maps=_maps(lb),
+        nat_protocols=_nat_protocols(lb),
         refused_sets=REFUSED_SETS,
     )
 
@@ -235,7 +253,7 @@ def render_health_plan(lb: LoadBalancerView) -> str:
 
 
 def bundle_files(lb: LoadBalancerView) -> dict[str, str]:
-    """The bundle files for the LB's UDP listeners; none without UDP listeners."""
+    """The bundle files for the LB's UDP and SCTP listeners; none without any."""
     if not has_udp(lb):
         return {}
     return {RULESET_FILE: render_nftables(lb), HEALTH_FILE: render_health_plan(lb)}

@@ -56,6 +56,7 @@ class MonitorType(StrEnum):
     TCP = "TCP"
     TLS_HELLO = "TLS-HELLO"
     UDP_CONNECT = "UDP-CONNECT"  # UDP pools only (nftables.py)
+    SCTP = "SCTP"  # UDP and SCTP pools: INIT answered by INIT-ACK (agent/sctp_check.py)
 
 
 class L7Action(StrEnum):
@@ -280,7 +281,7 @@ class LoadBalancerView:
     listeners: tuple[ListenerView, ...] = ()
     peers: tuple[PeerView, ...] = ()
     local_peer: str | None = None  # which of `peers` this config runs on
-    udp_listeners: tuple[UdpListenerView, ...] = ()  # nftables.py serves these
+    udp_listeners: tuple[UdpListenerView, ...] = ()  # UDP and SCTP: nftables.py serves these
     # seconds a removed or disabled member keeps its connections (0: none),
     # which also bounds an old worker after a reload (`hard-stop-after`)
     member_drain_timeout: int = 300
@@ -291,12 +292,19 @@ class LoadBalancerView:
             raise ValueError("local_peer must name one of the peers")
 
 
-# -- UDP (served by nftables full-NAT, not HAProxy; see nftables.py) ---------
+# -- UDP and SCTP (served by nftables full-NAT, not HAProxy; see nftables.py) -
+
+
+class L4Protocol(StrEnum):
+    """What nftables serves; the values are also nftables' own words, lowered."""
+
+    UDP = "UDP"
+    SCTP = "SCTP"
 
 
 @dataclass(frozen=True, slots=True)
 class UdpPoolView:
-    """A UDP pool: members, their monitor, and SOURCE_IP persistence."""
+    """A UDP or SCTP pool: members, their monitor, and SOURCE_IP persistence."""
 
     id: str
     lb_algorithm: Algorithm
@@ -304,14 +312,21 @@ class UdpPoolView:
     health_monitor: HealthMonitorView | None = None
     source_ip_persistence: bool = False
     persistence_timeout: int | None = None  # seconds; None: Octavia's 360
+    protocol: L4Protocol = L4Protocol.UDP
 
     def __post_init__(self) -> None:
-        _normalise(self, {"lb_algorithm": Algorithm})
+        _normalise(self, {"lb_algorithm": Algorithm, "protocol": L4Protocol})
 
 
 @dataclass(frozen=True, slots=True)
 class UdpListenerView:
+    """A UDP or SCTP listener; its pool has the same protocol (the API says so)."""
+
     id: str
     port: int
     connection_limit: int = UNLIMITED
     default_pool: UdpPoolView | None = None
+    protocol: L4Protocol = L4Protocol.UDP
+
+    def __post_init__(self) -> None:
+        _normalise(self, {"protocol": L4Protocol})

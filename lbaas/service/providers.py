@@ -22,11 +22,12 @@ L7_PROTOCOLS = ('HTTP', 'TERMINATED_HTTPS')
 # this data plane serves it with HAProxy's `balance hash` on the client's
 # address and port, so nothing is refused today.
 UNSERVED_ALGORITHMS: frozenset[str] = frozenset()
-# Protocols the amphora data plane does not serve: UDP goes through nftables
-# (agent/nftables.py), but this kernel has no SCTP sockets, so an SCTP
-# listener could not be proven to carry traffic. What the API accepts, the
-# data plane serves: refused up front rather than accepted and never built.
-UNSERVED_PROTOCOLS = frozenset({'SCTP'})
+# Protocols the amphora data plane does not serve, refused up front rather
+# than accepted and never built: what the API accepts, the data plane serves.
+# None today: UDP and SCTP both go through nftables full-NAT
+# (dataplane/nftables.py); SCTP is proven with crafted INIT/INIT-ACK packets,
+# as this kernel has no SCTP sockets (tests/scenario/test_traffic_sctp.py).
+UNSERVED_PROTOCOLS: frozenset[str] = frozenset()
 
 FLAVOR_CAPABILITIES = {
     'loadbalancer_topology': 'The load balancer topology. One of: SINGLE - One '

@@ -52,13 +52,19 @@ def test_the_fake_accepts_everything():
     assert fake.profile_refused({'anything': True}, 'flavor') is None
 
 
-def test_the_amphora_refuses_what_its_data_plane_does_not_serve():
+def test_the_amphora_refuses_what_its_data_plane_does_not_serve(monkeypatch):
     real = AmphoraProvider()
     assert {p for p in PROTOCOLS if real.protocol_refused(p)} == providers.UNSERVED_PROTOCOLS
+    # Everything Octavia names is served: UDP and SCTP through nftables.
+    assert not providers.UNSERVED_PROTOCOLS
+    assert real.protocol_refused('SCTP') is None and real.protocol_refused('UDP') is None
     assert not any(real.algorithm_refused(a) for a in ALGORITHMS)
     assert {p for p in PROTOCOLS if not real.l7_refused(p)} == {'HTTP', 'TERMINATED_HTTPS'}
     assert 'unexpected' in real.profile_refused({'no_such_key': 1}, 'flavor')
     assert real.profile_refused({'loadbalancer_topology': 'ACTIVE_STANDBY'}, 'flavor') is None
+    # The mechanism stays: a protocol put back in the set is refused, by name.
+    monkeypatch.setattr(providers, 'UNSERVED_PROTOCOLS', frozenset({'SCTP'}))
+    assert 'SCTP' in (real.protocol_refused('SCTP') or '')
 
 
 @pytest.mark.parametrize('kind', KINDS)

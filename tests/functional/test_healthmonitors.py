@@ -21,20 +21,13 @@ ALLOWED = {protocol: ({'UDP-CONNECT', 'SCTP', 'TCP', 'HTTP'}
 
 
 @pytest.fixture(scope='module')
-def noop_lb(owner):
-    """For pool protocols the amphora provider refuses (501) but the API accepts."""
-    lb = owner.create_lb(name='hm-noop', provider='noop_driver')
-    yield lb
-    owner.delete('loadbalancers/%s?cascade=true' % lb['id'])
-
-
-@pytest.fixture(scope='module')
-def pools(owner, shared_lb, noop_lb):
-    """One pool of every protocol, by protocol, each with its `lb_id`: on the
-    shared LB, or on the noop one for protocols the amphora does not serve."""
+def pools(owner, shared_lb):
+    """One pool of every protocol, by protocol, each with its `lb_id`, all on
+    the shared (amphora) LB: it serves every protocol, UDP and SCTP included."""
+    assert not providers.UNSERVED_PROTOCOLS
     result = {}
     for protocol in POOL_PROTOCOLS:
-        lb = noop_lb if protocol in providers.UNSERVED_PROTOCOLS else shared_lb
+        lb = shared_lb
         result[protocol] = dict(owner.create('pools', 'pool', {
             'loadbalancer_id': lb['id'], 'protocol': protocol,
             'lb_algorithm': 'ROUND_ROBIN', 'name': protocol}, lb['id']), lb_id=lb['id'])
@@ -126,6 +119,17 @@ def test_monitor_type_follows_the_pool_protocol(owner, pools, pool_protocol,
     lb_id = pools[pool_protocol]['lb_id']
     owner.wait_lb(lb_id)
     owner.remove('healthmonitors/' + resp.json()['healthmonitor']['id'], lb_id)
+
+
+def test_sctp_monitor_on_an_sctp_pool_is_served_by_the_amphora(owner, shared_lb, pools):
+    hm = owner.create('healthmonitors', 'healthmonitor',
+                      hm_body(pools['SCTP'], type='SCTP', delay=3, timeout=1), shared_lb['id'])
+    assert (hm['type'], hm['http_method'], hm['url_path'], hm['expected_codes']) == \
+        ('SCTP', None, None, None)
+    owner.wait_lb(shared_lb['id'])
+    shown = owner.show('healthmonitors/' + hm['id'], 'healthmonitor')
+    assert shown['provisioning_status'] == 'ACTIVE'
+    owner.remove('healthmonitors/' + hm['id'], shared_lb['id'])
 
 
 def test_udp_connect_needs_the_minimum_delay(owner, pools):

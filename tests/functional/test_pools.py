@@ -48,19 +48,20 @@ def pool(owner, shared_lb):
 
 @pytest.fixture(scope='module')
 def noop_lb(owner):
-    """For what the amphora provider refuses (501) but the API accepts."""
+    """A load balancer on the noop provider, which takes whatever the API accepts."""
     lb = owner.create_lb(name='shared-noop', provider='noop_driver')
     yield lb
     owner.delete('loadbalancers/%s?cascade=true' % lb['id'])
 
 
 @pytest.fixture(scope='module')
-def listeners(owner, shared_lb, noop_lb, cert):
-    """One listener of every protocol, by protocol: on the shared LB, or on the
-    noop one for protocols the amphora does not serve."""
+def listeners(owner, shared_lb, cert):
+    """One listener of every protocol, by protocol, all on the shared (amphora)
+    LB: it serves every protocol, UDP and SCTP included."""
+    assert not providers.UNSERVED_PROTOCOLS
     result = {}
     for port, protocol in enumerate(LISTENER_PROTOCOLS, start=1000):
-        lb = noop_lb if protocol in providers.UNSERVED_PROTOCOLS else shared_lb
+        lb = shared_lb
         tls = {'default_tls_container_ref': cert} if protocol == 'TERMINATED_HTTPS' else {}
         result[protocol] = owner.create('listeners', 'listener', {
             'loadbalancer_id': lb['id'], 'protocol': protocol,
@@ -162,6 +163,20 @@ def test_udp_pool_takes_source_ip_persistence_with_its_knobs(owner, noop_lb):
                                                    session_persistence=sp), noop_lb['id'])
     assert pool['session_persistence'] == dict(sp, cookie_name=None)
     owner.remove('pools/' + pool['id'], noop_lb['id'])
+
+
+def test_sctp_pool_is_served_by_the_amphora(owner, shared_lb, listeners):
+    # Octavia's amphora answers 201 and builds it (keepalived-LVS); this one
+    # serves it with nftables, like UDP, and the LB goes back to ACTIVE.
+    sp = {'type': 'SOURCE_IP', 'persistence_timeout': 60,
+          'persistence_granularity': '255.255.255.0'}
+    pool = owner.create('pools', 'pool', {
+        'listener_id': listeners['SCTP']['id'], 'protocol': 'SCTP',
+        'lb_algorithm': 'SOURCE_IP', 'session_persistence': sp}, shared_lb['id'])
+    assert (pool['protocol'], pool['session_persistence']) == ('SCTP', dict(sp, cookie_name=None))
+    owner.wait_lb(shared_lb['id'])
+    assert owner.show('pools/' + pool['id'], 'pool')['provisioning_status'] == 'ACTIVE'
+    owner.remove('pools/' + pool['id'], shared_lb['id'])
 
 
 @pytest.mark.parametrize('listener_protocol', LISTENER_PROTOCOLS)

@@ -1,4 +1,4 @@
-"""UDP listeners as nftables full-NAT: golden files, each checked by `nft -c`.
+"""UDP and SCTP listeners as nftables full-NAT: golden files, each checked by `nft -c`.
 
 `UPDATE_GOLDEN=1 pytest tests/unit/dataplane` rewrites the files. `nft -c`
 runs in a throw-away network namespace of our own (the check needs the
@@ -26,9 +26,11 @@ from tests.unit.dataplane import goldens
 GOLDEN_DIR = goldens.GOLDEN_DIR
 LB_ID = "3c9a7b1e-2d4f-4e6a-8b0c-1a2b3c4d5e6f"
 POOL_ID = "7d1e0c2b-5a4f-4b3e-9c8d-0e1f2a3b4c5d"
+SCTP_POOL_ID = "9e2f1d3c-6b5a-4c4f-8d9e-1f2a3b4c5d6e"
 L1 = "a1b2c3d4-0000-4000-8000-000000000001"
 L2 = "a1b2c3d4-0000-4000-8000-000000000002"
 UDP_CONNECT = vm.HealthMonitorView(type="UDP-CONNECT", delay=3, timeout=2, max_retries=2)
+SCTP_CHECK = vm.HealthMonitorView(type="SCTP", delay=2, timeout=1, max_retries=2)
 
 
 def member(n: int, address: str, **changes: object) -> vm.MemberView:
@@ -90,6 +92,23 @@ CASES = {
             default_pool=pool(source_ip_persistence=True, persistence_timeout=60),
         ),
         vm.UdpListenerView(id=L2, port=1195),
+    ),
+    # An SCTP listener beside a UDP one: same table, `sctp` where UDP has `udp`.
+    "nftables_sctp_beside_udp": lambda: udp_lb(
+        ("198.18.0.100",),
+        vm.UdpListenerView(id=L1, port=53, default_pool=pool()),
+        vm.UdpListenerView(
+            id=L2,
+            port=3868,
+            protocol="SCTP",  # type: ignore[arg-type]
+            default_pool=pool(
+                "SOURCE_IP",
+                id=SCTP_POOL_ID,
+                protocol="SCTP",
+                health_monitor=SCTP_CHECK,
+                members=(member(1, "198.18.0.21"), member(2, "198.18.0.22", backup=True)),
+            ),
+        ),
     ),
 }
 
@@ -239,3 +258,45 @@ def test_build_takes_enabled_udp_listeners_and_pools_only() -> None:
     assert listener.default_pool.health_monitor is not None
     assert listener.default_pool.health_monitor.type == vm.MonitorType.UDP_CONNECT
     assert build.pool_view(udp_pool) is None  # never HAProxy's  # type: ignore[arg-type]
+
+
+def test_sctp_rules_match_sctp_and_udp_rules_stay_udp() -> None:
+    text = nftables.render_nftables(CASES["nftables_sctp_beside_udp"]())
+    assert "ip daddr 198.18.0.100 sctp dport 3868 counter name" in text
+    assert "ip daddr 198.18.0.100 udp dport 53 counter name" in text
+    assert "ip saddr 198.18.0.100 sctp sport 3868" in text
+    assert f"map {nftables.map_name(SCTP_POOL_ID, 4)} {{" in text
+    assert "ip daddr . sctp dport" in text and "ip daddr . udp dport" in text
+    assert "meta l4proto { sctp, udp } masquerade" in text
+    only_udp = nftables.render_nftables(CASES["nftables_round_robin"]())
+    assert "sctp" not in only_udp and "meta l4proto udp masquerade" in only_udp
+    plan = json.loads(nftables.render_health_plan(CASES["nftables_sctp_beside_udp"]()))
+    monitors = {p["id"]: p["monitor"]["type"] for p in plan["pools"]}
+    assert monitors == {POOL_ID: "UDP-CONNECT", SCTP_POOL_ID: "SCTP"}
+
+
+def test_build_takes_sctp_listeners_with_sctp_pools() -> None:
+    hm = _row(
+        type="SCTP", delay=3, timeout=2, rise_threshold=2, fall_threshold=3,
+        http_method=None, url_path=None, expected_codes=None, http_version=None, domain_name=None,
+    )  # fmt: skip
+    sctp_pool = _row(
+        id=SCTP_POOL_ID, protocol="SCTP", lb_algorithm="ROUND_ROBIN", members=[],
+        health_monitor=hm, session_persistence={"type": "SOURCE_IP"},
+    )  # fmt: skip
+    lb = SimpleNamespace(
+        pools=[sctp_pool],
+        listeners=[
+            _row(id=L1, protocol="SCTP", protocol_port=3868, connection_limit=-1,
+                 default_pool_id=SCTP_POOL_ID),
+            _row(id=L2, protocol="TCP", protocol_port=3868, connection_limit=-1,
+                 default_pool_id=None),
+        ],
+    )  # fmt: skip
+    (listener,) = build.udp_listeners(lb)  # type: ignore[arg-type]
+    assert listener.protocol == vm.L4Protocol.SCTP and listener.default_pool is not None
+    assert listener.default_pool.protocol == vm.L4Protocol.SCTP
+    assert listener.default_pool.source_ip_persistence
+    assert listener.default_pool.health_monitor is not None
+    assert listener.default_pool.health_monitor.type == vm.MonitorType.SCTP
+    assert build.pool_view(sctp_pool) is None  # never HAProxy's  # type: ignore[arg-type]
