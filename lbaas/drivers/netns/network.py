@@ -157,8 +157,12 @@ class NetnsNetwork:
                 )
             else:
                 subnets.append(subnet)
-        record = self._assign(amphora.id, subnets, preferred={})
-        self._ensure_interfaces(record)
+        record = self.store.load(amphora.id)
+        # Every push asks; only a subnet new to the amphora costs an
+        # allocation (which reads every record on the host) and a plug.
+        if record is None or any(s.id not in record.subnet_addresses for s in subnets):
+            record = self._assign(amphora.id, subnets, preferred={})
+            self._ensure_interfaces(record)
         return {s.id: record.subnet_addresses[s.id] for s in subnets}
 
     # -- steps ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ from lbaas.drivers.netns.netlink import (
     delete_link,
     enslave_and_up,
     link_index,
+    link_names,
 )
 
 NTF_SELF = 0x02  # an fdb entry of the device itself (not of its bridge)
@@ -96,7 +97,7 @@ def ensure_ports(
     """The VXLAN port of each bridge ({network id: bridge}) in `namespace`,
     set up as `settings` say; with None, no VXLAN port at all."""
     wanted = {port_name(n): n for n in bridges} if settings else {}
-    for name in link_names_with_prefix(ipr, VXLAN_PREFIX):
+    for name in link_names_with_prefix(namespace, VXLAN_PREFIX):
         if name not in wanted:  # VXLAN turned off, or a network gone
             delete_link(ipr, name)
     if settings is None:
@@ -132,9 +133,8 @@ def _check_underlay(ipr: Rtnl, namespace: str, settings: Vxlan) -> None:
     raise TransientError('[networking] vxlan_underlay_link %s %s' % (link, problem))
 
 
-def link_names_with_prefix(ipr: Rtnl, prefix: str) -> list[str]:
-    names = (msg.get('ifname') for msg in ipr.link('dump'))
-    return sorted(name for name in names if name.startswith(prefix))
+def link_names_with_prefix(namespace: str, prefix: str) -> list[str]:
+    return [name for name in link_names(namespace) if name.startswith(prefix)]
 
 
 def link_mtu(ipr: Rtnl, ifname: str) -> int | None:
