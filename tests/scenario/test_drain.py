@@ -57,12 +57,6 @@ def two_long_requests(client, lb, port, seconds):
     return first, LongRequest(client, lb['vip_address'], port, seconds)
 
 
-def member_path(api, lb, pool_name, host):
-    pool = api.pool_by_name(lb, pool_name)
-    member = next(m for m in api.members(pool['id']) if m['address'] == host.addresses[0])
-    return 'pools/%s/members/%s' % (pool['id'], member['id'])
-
-
 def agent_log(service, api, lb):
     """The text of the LB's amphora agent's log (one amphora: SINGLE)."""
     listing = api.call('GET', api.base.replace('/lbaas/', '/octavia/') + 'amphorae?'
@@ -118,7 +112,7 @@ def test_a_removed_member_finishes_its_request_and_takes_no_new_one(
     m1 = members[0]
     first, second = two_long_requests(client, lb, REMOVE_PORT, LONG)
     time.sleep(0.5)
-    api.call('DELETE', member_path(api, lb, 'remove', m1), expect=204)
+    api.call('DELETE', api.member_path(lb, 'remove', m1), expect=204)
     api.wait_lb(lb['id'])
     active_after = time.monotonic() - first.started
     traffic.record('drain: removal to ACTIVE with a request running (s)', active_after)
@@ -137,7 +131,7 @@ def test_after_the_drain_timeout_the_rest_is_cut(service, api, short_lb, client,
     first, second = two_long_requests(client, short_lb, REMOVE_PORT, 10)
     time.sleep(0.5)
     removed_at = time.monotonic()
-    api.call('DELETE', member_path(api, short_lb, 'remove', m1), expect=204)
+    api.call('DELETE', api.member_path(short_lb, 'remove', m1), expect=204)
     api.wait_lb(short_lb['id'])
     assert time.monotonic() - removed_at < DRAIN_TIMEOUT + SLACK
     outcomes = {request: request.result() for request in (first, second)}
@@ -155,7 +149,7 @@ def test_after_the_drain_timeout_the_rest_is_cut(service, api, short_lb, client,
 
 def test_a_disabled_member_drains_then_is_offline(api, lb, client, members):
     m1 = members[0]
-    path = member_path(api, lb, 'disable', m1)
+    path = api.member_path(lb, 'disable', m1)
     first, second = two_long_requests(client, lb, DISABLE_PORT, 6)
     time.sleep(0.5)
     api.change('PUT', path, 'member', {'admin_state_up': False}, lb_id=lb['id'])

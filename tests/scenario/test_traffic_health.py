@@ -68,15 +68,9 @@ def all_online(api, lb):
                                'ONLINE', timeout=MAX_RETRIES * DELAY + SLACK)
 
 
-def member_path(api, lb, pool_name, host):
-    pool = api.pool_by_name(lb, pool_name)
-    member = next(m for m in api.members(pool['id']) if m['address'] == host.addresses[0])
-    return 'pools/%s/members/%s' % (pool['id'], member['id'])
-
-
 def test_stopped_member_leaves_rotation_and_its_status_follows(api, lb, client, backends):
     m1 = backends[0]
-    path = member_path(api, lb, 'checked', m1)
+    path = api.member_path(lb, 'checked', m1)
     target = url(lb['vip_address'], LISTENER_PORT)
     assert set(answers(client, target, 6)) == {'m1', 'm2', 'm3'}
     down_bound = DELAY * MAX_RETRIES_DOWN + TIMEOUT + SLACK
@@ -102,7 +96,7 @@ def test_restarted_member_returns_only_after_max_retries_successes(api, lb, clie
     """Measured on the traffic: once HAProxy has marked the member down, it
     takes MAX_RETRIES good checks, one every DELAY s, before it answers again."""
     m2 = backends[1]
-    path = member_path(api, lb, 'checked', m2)
+    path = api.member_path(lb, 'checked', m2)
     target = url(lb['vip_address'], LISTENER_PORT)
     m2.stop_backend(HEALTH_PORT)
     try:
@@ -131,14 +125,14 @@ def test_backup_member_serves_only_while_the_others_are_down(api, lb, client, ba
     m2.stop_backend(HEALTH_PORT)
     try:
         for host in (m1, m2):
-            api.wait_operating(member_path(api, lb, 'with-backup', host), 'member', 'ERROR',
+            api.wait_operating(api.member_path(lb, 'with-backup', host), 'member', 'ERROR',
                                timeout=DELAY * MAX_RETRIES_DOWN + TIMEOUT + SLACK)
         assert answers(client, target, 6) == {'m3': 6}
     finally:
         m1.start_backend(HEALTH_PORT, name='m1')
         m2.start_backend(HEALTH_PORT, name='m2')
     for host in (m1, m2):
-        api.wait_operating(member_path(api, lb, 'with-backup', host), 'member', 'ONLINE',
+        api.wait_operating(api.member_path(lb, 'with-backup', host), 'member', 'ONLINE',
                            timeout=DELAY * MAX_RETRIES + SLACK)
     assert answers(client, target, 8) == {'m1': 4, 'm2': 4}
 

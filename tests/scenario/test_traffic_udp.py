@@ -134,25 +134,11 @@ def lb(api, members, echoes, client):
 
 def test_requests_spread_by_weight(lb, client):
     answers = ask(client, lb['vip_address'], WEIGHTED_PORT, 120)
-    counts = {name: answers.count(name) for name in ('m1', 'm2', 'm3')}
-    assert answers.count(None) <= 2, counts
-    assert 10 <= counts['m1'] <= 30 and 30 <= counts['m2'] <= 50 and 48 <= counts['m3'] <= 72, \
-        counts
+    traffic.assert_weighted_1_2_3(answers)
 
 
 def test_source_ip_keeps_a_client_on_one_member(lb, client):
-    seen = set()
-    for source in client.addresses[:8]:
-        answers = ask(client, lb['vip_address'], SOURCE_IP_PORT, 6, source)
-        assert len(set(answers)) == 1 and None not in answers, (source, answers)
-        seen |= set(answers)
-    assert len(seen) > 1  # different clients do land on different members
-
-
-def member_path(api, lb, host):
-    pool = api.pool_by_name(lb, 'checked')
-    member = next(m for m in api.members(pool['id']) if m['address'] == host.addresses[0])
-    return 'pools/%s/members/%s' % (pool['id'], member['id'])
+    traffic.assert_source_ip_sticks(ask, client, lb['vip_address'], SOURCE_IP_PORT)
 
 
 def test_stopped_member_leaves_rotation_and_returns(api, lb, client, members, echoes):
@@ -168,14 +154,14 @@ def test_stopped_member_leaves_rotation_and_returns(api, lb, client, members, ec
                 'm2 is still in rotation'
         traffic.record('UDP member out of rotation (s)', time.monotonic() - started)
         assert set(ask(client, vip, HEALTH_PORT, 12)) == {'m1', 'm3'}
-        api.wait_operating(member_path(api, lb, m2), 'member', 'ERROR', timeout=10 + SLACK)
+        api.wait_operating(api.member_path(lb, 'checked', m2), 'member', 'ERROR', timeout=10 + SLACK)
     finally:
         echoes.start(m2, HEALTH_UDP_PORT)
     started = time.monotonic()
     while 'm2' not in ask(client, vip, HEALTH_PORT, 6):
         assert time.monotonic() - started < DELAY * MAX_RETRIES + SLACK, 'm2 is not back'
     traffic.record('UDP member back in rotation (s)', time.monotonic() - started)
-    api.wait_operating(member_path(api, lb, m2), 'member', 'ONLINE', timeout=10 + SLACK)
+    api.wait_operating(api.member_path(lb, 'checked', m2), 'member', 'ONLINE', timeout=10 + SLACK)
 
 
 def test_udp_listener_reports_online(api, lb):

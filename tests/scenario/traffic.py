@@ -98,6 +98,12 @@ class Api:
     def members(self, pool_id):
         return self.show('pools/%s/members' % pool_id, 'members')
 
+    def member_path(self, lb, pool_name, host):
+        """The API path of the member at `host`'s first address."""
+        pool = self.pool_by_name(lb, pool_name)
+        member = next(m for m in self.members(pool['id']) if m['address'] == host.addresses[0])
+        return 'pools/%s/members/%s' % (pool['id'], member['id'])
+
     def wait_operating(self, path, key, wanted, timeout):
         """Seconds until the object's operating_status is `wanted`."""
         started = time.monotonic()
@@ -127,6 +133,26 @@ def make_flavor(api, name, data):
         expect=201).json()['flavorprofile']
     return api.call('POST', 'flavors', {'flavor': {
         'name': name, 'flavor_profile_id': profile['id']}}, expect=201).json()['flavor']
+
+
+def assert_weighted_1_2_3(answers):
+    """120 answers (member names, None for lost ones) from m1, m2 and m3
+    of weights 1, 2 and 3 are spread about as the weights say."""
+    counts = {name: answers.count(name) for name in ('m1', 'm2', 'm3')}
+    assert answers.count(None) <= 2, counts
+    assert 10 <= counts['m1'] <= 30 and 30 <= counts['m2'] <= 50 and 48 <= counts['m3'] <= 72, \
+        counts
+
+
+def assert_source_ip_sticks(ask, client, vip, port):
+    """Each of 8 client addresses always reaches one member (`ask` sends
+    `count` requests from `source` and returns who answered each)."""
+    seen = set()
+    for source in client.addresses[:8]:
+        answers = ask(client, vip, port, 6, source)
+        assert len(set(answers)) == 1 and None not in answers, (source, answers)
+        seen |= set(answers)
+    assert len(seen) > 1  # different clients do land on different members
 
 
 def url(vip, port, path='/'):
