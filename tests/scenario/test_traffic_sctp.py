@@ -197,27 +197,11 @@ def test_source_ip_keeps_a_client_on_one_member(lb, client):
 
 def test_stopped_responder_leaves_rotation_and_returns(api, lb, client, members, responders):
     m2 = members[1]
-    vip = lb['vip_address']
-    assert set(ask(client, vip, HEALTH_PORT, 9)) == {'m1', 'm2', 'm3'}
-    api.wait_operating(api.member_path(lb, 'checked', m2), 'member', 'ONLINE', timeout=10 + SLACK)
     checks_before = len(responders.inits('m2', HEALTH_SCTP_PORT))
-    responders.stop(m2, HEALTH_SCTP_PORT)
-    started = time.monotonic()
-    try:
-        while 'm2' in ask(client, vip, HEALTH_PORT, 6) or None in ask(client, vip,
-                                                                     HEALTH_PORT, 6):
-            assert time.monotonic() - started < DELAY * MAX_RETRIES_DOWN + TIMEOUT + SLACK, \
-                'm2 is still in rotation'
-        traffic.record('SCTP member out of rotation (s)', time.monotonic() - started)
-        assert set(ask(client, vip, HEALTH_PORT, 12)) == {'m1', 'm3'}
-        api.wait_operating(api.member_path(lb, 'checked', m2), 'member', 'ERROR', timeout=10 + SLACK)
-    finally:
-        responders.start(m2, HEALTH_SCTP_PORT)
-    started = time.monotonic()
-    while 'm2' not in ask(client, vip, HEALTH_PORT, 6):
-        assert time.monotonic() - started < DELAY * MAX_RETRIES + SLACK, 'm2 is not back'
-    traffic.record('SCTP member back in rotation (s)', time.monotonic() - started)
-    api.wait_operating(api.member_path(lb, 'checked', m2), 'member', 'ONLINE', timeout=10 + SLACK)
+    traffic.assert_leaves_rotation_and_returns(
+        api, lb, ask, client, HEALTH_PORT, m2, lambda: responders.stop(m2, HEALTH_SCTP_PORT),
+        lambda: responders.start(m2, HEALTH_SCTP_PORT), 'SCTP',
+        (DELAY, TIMEOUT, MAX_RETRIES, MAX_RETRIES_DOWN), SLACK)
     # The agent's checks were INITs too, recorded by the responder.
     assert len(responders.inits('m2', HEALTH_SCTP_PORT)) > checks_before
 

@@ -155,6 +155,35 @@ def assert_source_ip_sticks(ask, client, vip, port):
     assert len(seen) > 1  # different clients do land on different members
 
 
+def assert_leaves_rotation_and_returns(api, lb, ask, client, port, host, stop, start, label,
+                                       monitor=(3, 1, 1, 2), slack=11.0):
+    """Member m2 (`host`, in pool 'checked' whose monitor is (delay, timeout,
+    max_retries, max_retries_down)) leaves the rotation of `port` within the
+    monitor's bound after `stop()`, and its status goes ERROR; after
+    `start()` it returns and goes ONLINE. `ask` as for assert_source_ip_sticks;
+    both times are recorded under `label`."""
+    delay, timeout, retries, retries_down = monitor
+    vip, path = lb['vip_address'], api.member_path(lb, 'checked', host)
+    assert set(ask(client, vip, port, 9)) == {'m1', 'm2', 'm3'}
+    api.wait_operating(path, 'member', 'ONLINE', timeout=10 + slack)
+    stop()
+    started = time.monotonic()
+    try:
+        while 'm2' in ask(client, vip, port, 6) or None in ask(client, vip, port, 6):
+            assert time.monotonic() - started < delay * retries_down + timeout + slack, \
+                'm2 is still in rotation'
+        record('%s member out of rotation (s)' % label, time.monotonic() - started)
+        assert set(ask(client, vip, port, 12)) == {'m1', 'm3'}
+        api.wait_operating(path, 'member', 'ERROR', timeout=10 + slack)
+    finally:
+        start()
+    started = time.monotonic()
+    while 'm2' not in ask(client, vip, port, 6):
+        assert time.monotonic() - started < delay * retries + slack, 'm2 is not back'
+    record('%s member back in rotation (s)' % label, time.monotonic() - started)
+    api.wait_operating(path, 'member', 'ONLINE', timeout=10 + slack)
+
+
 def url(vip, port, path='/'):
     host = '[%s]' % vip if ':' in vip else vip
     return 'http://%s:%d%s' % (host, port, path)
