@@ -88,33 +88,18 @@ print(json.dumps(found))
 '''
 
 
-class Responders:
-    """Raw-socket SCTP responders on member hosts, by (host name, port)."""
+class Responders(traffic.MemberServers):
+    """Raw-socket SCTP responders on member hosts, each recording its INITs."""
 
     def __init__(self, directory):
+        super().__init__(RESPOND)
         self.directory = directory
-        self.children = {}
 
     def record(self, name, port):
         return self.directory / ('%s-%d.log' % (name, port))
 
-    def start(self, host, port):
-        name = host.name.rsplit('-', 1)[1]
-        self.children[(name, port)] = host.popen(
-            [sys.executable, '-c', RESPOND, str(port), name, str(self.record(name, port))])
-        time.sleep(0.2)
-
-    def stop(self, host, port):
-        child = self.children.pop((host.name.rsplit('-', 1)[1], port), None)
-        if child is not None:
-            child.kill()
-            child.wait(5)
-
-    def stop_all(self):
-        for child in self.children.values():
-            child.kill()
-            child.wait(5)
-        self.children.clear()
+    def argv(self, name, port):
+        return super().argv(name, port) + [str(self.record(name, port))]
 
     def inits(self, name, port):
         """(source address, source port) of each INIT the responder got."""

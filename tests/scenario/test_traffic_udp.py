@@ -56,31 +56,6 @@ print(json.dumps(found))
 '''
 
 
-class Echoes:
-    """UDP echo servers on member hosts, by (host name, port)."""
-
-    def __init__(self):
-        self.children = {}
-
-    def start(self, host, port):
-        name = host.name.rsplit('-', 1)[1]
-        self.children[(name, port)] = host.popen(
-            [sys.executable, '-c', ECHO, str(port), name])
-        time.sleep(0.2)
-
-    def stop(self, host, port):
-        child = self.children.pop((host.name.rsplit('-', 1)[1], port), None)
-        if child is not None:
-            child.kill()
-            child.wait(5)
-
-    def stop_all(self):
-        for child in self.children.values():
-            child.kill()
-            child.wait(5)
-        self.children.clear()
-
-
 def ask(client, vip, port, count, source=None):
     argv = [sys.executable, '-c', ASK, vip, str(port), str(count)] + ([source] if source else [])
     done = client.run(argv, timeout=count + 10)
@@ -106,7 +81,7 @@ def monitor():
 
 @pytest.fixture(scope='module')
 def echoes(members):
-    running = Echoes()
+    running = traffic.MemberServers(ECHO)
     for host in members[:3]:
         running.start(host, UDP_PORT)
         running.start(host, HEALTH_UDP_PORT)

@@ -8,6 +8,7 @@ import collections
 import http.client
 import itertools
 import json
+import sys
 import threading
 import time
 
@@ -182,6 +183,35 @@ def assert_leaves_rotation_and_returns(api, lb, ask, client, port, host, stop, s
         assert time.monotonic() - started < delay * retries + slack, 'm2 is not back'
     record('%s member back in rotation (s)' % label, time.monotonic() - started)
     api.wait_operating(path, 'member', 'ONLINE', timeout=10 + slack)
+
+
+class MemberServers:
+    """A server script (argv: port, member name) per (member host, port),
+    run in the member's namespace."""
+
+    def __init__(self, script):
+        self.script = script
+        self.children = {}
+
+    def argv(self, name, port):
+        return [sys.executable, '-c', self.script, str(port), name]
+
+    def start(self, host, port):
+        name = host.name.rsplit('-', 1)[1]
+        self.children[(name, port)] = host.popen(self.argv(name, port))
+        time.sleep(0.2)
+
+    def stop(self, host, port):
+        child = self.children.pop((host.name.rsplit('-', 1)[1], port), None)
+        if child is not None:
+            child.kill()
+            child.wait(5)
+
+    def stop_all(self):
+        for child in self.children.values():
+            child.kill()
+            child.wait(5)
+        self.children.clear()
 
 
 def url(vip, port, path='/'):
