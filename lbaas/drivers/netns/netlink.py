@@ -323,8 +323,8 @@ def link_names(namespace: str | None = None) -> list[str]:
 
     libc's if_nameindex: one dump parsed in C. pyroute2 decoded every
     attribute of every link in Python, and the fabric holds a port per
-    amphora: with 100 amphorae that was most of the worker's CPU while it
-    built and deleted them.
+    amphora: with 100 amphorae that was a third of the worker's CPU while
+    it built and deleted them.
     """
     pairs = (
         socket.if_nameindex()
