@@ -88,6 +88,12 @@ def test_the_breaker_holds_failovers_while_the_management_link_is_down(service, 
     pool = traffic.pool('breaker-members', [traffic.member(members[0])])
     lbs = [api.create_lb('breaker-%d' % n, [traffic.listener(80, pool)]) for n in range(3)]
     amphorae = {lb['id']: traffic.amphorae_of(api, lb['id'])[0]['id'] for lb in lbs}
+    # Heard from first (a listener goes ONLINE with its amphora's first
+    # heartbeat): an amphora never heard from is not monitored, and on a
+    # busy machine none may have been when the link is cut.
+    for lb in lbs:
+        listener = api.listener_by_port(lb, 80)
+        api.wait_operating('listeners/' + listener['id'], 'listener', 'ONLINE', timeout=20)
     log = os.path.join(service.state_dir, 'logs', 'health-manager.log')
     # The management link is cut by a table of the test's own that drops
     # what arrives on the controller's end of it: taking the link down
