@@ -211,15 +211,19 @@ def udp_listeners(lb: models.LoadBalancer) -> tuple[vm.UdpListenerView, ...]:
     """Enabled UDP and SCTP listeners, each with its default pool when that is
     enabled (and of the listener's protocol, as the API insists)."""
     pools = {p.id: p for p in lb.pools}
-    return tuple(
-        vm.UdpListenerView(
-            id=li.id,
-            port=li.protocol_port,
-            connection_limit=li.connection_limit,
-            default_pool=_udp_pool(pools.get(li.default_pool_id or ''), protocol),
-            protocol=protocol,
+    views = []
+    for li in lb.listeners:
+        if not (_live(li) and li.enabled and li.protocol in vm.L4Protocol.__members__):
+            continue
+        protocol = vm.L4Protocol(li.protocol)
+        pool = _udp_pool(pools.get(li.default_pool_id or ''), protocol)
+        views.append(
+            vm.UdpListenerView(
+                id=li.id,
+                port=li.protocol_port,
+                connection_limit=li.connection_limit,
+                default_pool=pool,
+                protocol=protocol,
+            )
         )
-        for li in lb.listeners
-        if _live(li) and li.enabled and li.protocol in vm.L4Protocol.__members__
-        for protocol in (vm.L4Protocol(li.protocol),)
-    )
+    return tuple(views)

@@ -37,11 +37,10 @@ LOG = logging.getLogger(__name__)
 P = ParamSpec('P')
 T = TypeVar('T')
 _lock = threading.Lock()
-_makers: dict[tuple[str, str], sessionmaker[Session]] = {}
-# (kind, [database] connection, state_dir) -> the maker _maker() chose for
-# them. config.database_url() creates the state directory (three stat calls)
-# and every GET asks for an engine; the URL depends on these two options only.
-_chosen: dict[tuple[str, str | None, str], sessionmaker[Session]] = {}
+# (kind, [database] connection, state_dir) -> its sessionmaker. Keyed by the
+# two options the URL depends on: config.database_url() creates the state
+# directory (three stat calls), and every GET asks for an engine.
+_makers: dict[tuple[str, str | None, str], sessionmaker[Session]] = {}
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
@@ -121,22 +120,18 @@ def is_sqlite() -> bool:
 
 def _maker(kind: str) -> sessionmaker[Session]:
     conf = config.CONF
-    chosen = (kind, conf.database.connection, conf.state_dir)
-    maker = _chosen.get(chosen)
-    if maker is None:
-        maker = _chosen[chosen] = _new_maker(kind)
-    return maker
-
-
-def _new_maker(kind: str) -> sessionmaker[Session]:
+    key = (kind, conf.database.connection, conf.state_dir)
+    maker = _makers.get(key)
+    if maker is not None:
+        return maker
     url = config.database_url()
-    if not url.startswith('sqlite'):
-        kind = 'write'  # one pool serves both; row locks do the ordering
-    key = (url, kind)
+    if kind == 'read' and not url.startswith('sqlite'):
+        maker = _maker('write')  # one pool serves both; row locks do the ordering
     with _lock:
         if key not in _makers:
-            _makers[key] = sessionmaker(_engine(url, immediate=(kind == 'write')),
-                                        expire_on_commit=False, autoflush=False)
+            _makers[key] = maker or sessionmaker(
+                _engine(url, immediate=(kind == 'write')),
+                expire_on_commit=False, autoflush=False)
         return _makers[key]
 
 
@@ -175,10 +170,9 @@ def connection_of(source: Session | Connection) -> Connection:
 def reset() -> None:
     """Forget engines (after a fork, or when tests switch databases)."""
     with _lock:
-        for maker in _makers.values():
-            maker.kw['bind'].dispose()
+        for bind in {id(m.kw['bind']): m.kw['bind'] for m in _makers.values()}.values():
+            bind.dispose()
         _makers.clear()
-        _chosen.clear()
 
 
 # PostgreSQL: serialization_failure, deadlock_detected. MariaDB: deadlock

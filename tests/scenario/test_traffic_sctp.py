@@ -146,18 +146,8 @@ def responders(members, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def lb(api, members, responders, client):
-    m1, m2, m3 = members[:3]
-    member = traffic.member
-    weighted = traffic.pool('weighted', [member(m1, SCTP_PORT, weight=1),
-                                         member(m2, SCTP_PORT, weight=2),
-                                         member(m3, SCTP_PORT, weight=3)], protocol='SCTP')
-    by_source = traffic.pool('by-source', [member(m, SCTP_PORT) for m in (m1, m2, m3)],
-                             protocol='SCTP', algorithm='SOURCE_IP')
-    checked = traffic.pool('checked', [member(m, HEALTH_SCTP_PORT) for m in (m1, m2, m3)],
-                           protocol='SCTP', healthmonitor=monitor())
-    lb = api.create_lb('sctp', [traffic.listener(WEIGHTED_PORT, weighted, protocol='SCTP'),
-                                traffic.listener(SOURCE_IP_PORT, by_source, protocol='SCTP'),
-                                traffic.listener(HEALTH_PORT, checked, protocol='SCTP')])
+    lb = traffic.l4_lb(api, 'sctp', 'SCTP', members[:3], SCTP_PORT, HEALTH_SCTP_PORT, monitor(),
+                       (WEIGHTED_PORT, SOURCE_IP_PORT, HEALTH_PORT))
     try:
         wait_answers(client, lb['vip_address'], WEIGHTED_PORT)
         yield lb

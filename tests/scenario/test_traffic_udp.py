@@ -70,10 +70,6 @@ def wait_answers(client, vip, port, timeout=30.0):
         time.sleep(0.2)
 
 
-def udp_member(host, port, **fields):
-    return traffic.member(host, port, **fields)
-
-
 def monitor():
     return {'type': 'UDP-CONNECT', 'delay': DELAY, 'timeout': TIMEOUT,
             'max_retries': MAX_RETRIES, 'max_retries_down': MAX_RETRIES_DOWN}
@@ -91,17 +87,8 @@ def echoes(members):
 
 @pytest.fixture(scope='module')
 def lb(api, members, echoes, client):
-    m1, m2, m3 = members[:3]
-    weighted = traffic.pool('weighted', [udp_member(m1, UDP_PORT, weight=1),
-                                         udp_member(m2, UDP_PORT, weight=2),
-                                         udp_member(m3, UDP_PORT, weight=3)], protocol='UDP')
-    by_source = traffic.pool('by-source', [udp_member(m, UDP_PORT) for m in (m1, m2, m3)],
-                             protocol='UDP', algorithm='SOURCE_IP')
-    checked = traffic.pool('checked', [udp_member(m, HEALTH_UDP_PORT) for m in (m1, m2, m3)],
-                           protocol='UDP', healthmonitor=monitor())
-    lb = api.create_lb('udp', [traffic.listener(WEIGHTED_PORT, weighted, protocol='UDP'),
-                               traffic.listener(SOURCE_IP_PORT, by_source, protocol='UDP'),
-                               traffic.listener(HEALTH_PORT, checked, protocol='UDP')])
+    lb = traffic.l4_lb(api, 'udp', 'UDP', members[:3], UDP_PORT, HEALTH_UDP_PORT, monitor(),
+                       (WEIGHTED_PORT, SOURCE_IP_PORT, HEALTH_PORT))
     wait_answers(client, lb['vip_address'], WEIGHTED_PORT)
     yield lb
     api.delete_lb(lb['id'])

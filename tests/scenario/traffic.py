@@ -136,6 +136,22 @@ def make_flavor(api, name, data):
         'name': name, 'flavor_profile_id': profile['id']}}, expect=201).json()['flavor']
 
 
+def l4_lb(api, name, protocol, hosts, port, health_port, monitor, listener_ports):
+    """A UDP or SCTP load balancer as their scenarios build it: pools
+    'weighted' (weights 1, 2, 3 on `port`), 'by-source' (SOURCE_IP on `port`)
+    and 'checked' (on `health_port`, with `monitor`) of the three `hosts`,
+    behind listeners on `listener_ports`, in that order."""
+    weights = zip(hosts, (1, 2, 3), strict=True)
+    weighted = pool('weighted', [member(h, port, weight=w) for h, w in weights],
+                    protocol=protocol)
+    by_source = pool('by-source', [member(h, port) for h in hosts], protocol=protocol,
+                     algorithm='SOURCE_IP')
+    checked = pool('checked', [member(h, health_port) for h in hosts], protocol=protocol,
+                   healthmonitor=monitor)
+    pools = zip(listener_ports, (weighted, by_source, checked), strict=True)
+    return api.create_lb(name, [listener(p, chosen, protocol=protocol) for p, chosen in pools])
+
+
 def assert_weighted_1_2_3(answers):
     """120 answers (member names, None for lost ones) from m1, m2 and m3
     of weights 1, 2 and 3 are spread about as the weights say."""
