@@ -25,13 +25,11 @@ def pools(owner, shared_lb):
     """One pool of every protocol, by protocol, each with its `lb_id`, all on
     the shared (amphora) LB: it serves every protocol, UDP and SCTP included."""
     assert not providers.UNSERVED_PROTOCOLS
-    result = {}
-    for protocol in POOL_PROTOCOLS:
-        lb = shared_lb
-        result[protocol] = dict(owner.create('pools', 'pool', {
-            'loadbalancer_id': lb['id'], 'protocol': protocol,
-            'lb_algorithm': 'ROUND_ROBIN', 'name': protocol}, lb['id']), lb_id=lb['id'])
-    return result
+    lb_id = shared_lb['id']
+    return {protocol: dict(owner.create('pools', 'pool', {
+        'loadbalancer_id': lb_id, 'protocol': protocol,
+        'lb_algorithm': 'ROUND_ROBIN', 'name': protocol}, lb_id), lb_id=lb_id)
+        for protocol in POOL_PROTOCOLS}
 
 
 def hm_body(pool, **fields):

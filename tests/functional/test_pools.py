@@ -61,11 +61,10 @@ def listeners(owner, shared_lb, cert):
     assert not providers.UNSERVED_PROTOCOLS
     result = {}
     for port, protocol in enumerate(LISTENER_PROTOCOLS, start=1000):
-        lb = shared_lb
         tls = {'default_tls_container_ref': cert} if protocol == 'TERMINATED_HTTPS' else {}
         result[protocol] = owner.create('listeners', 'listener', {
-            'loadbalancer_id': lb['id'], 'protocol': protocol,
-            'protocol_port': port, **tls}, lb['id'])
+            'loadbalancer_id': shared_lb['id'], 'protocol': protocol,
+            'protocol_port': port, **tls}, shared_lb['id'])
     return result
 
 
