@@ -263,6 +263,10 @@ certificates_opts: list[cfg.Opt] = [
                     'catalog with the [service_auth] credentials (Octavia\'s '
                     'barbican_cert_manager). Aliases: local_cert_manager, '
                     'barbican_cert_manager.'),
+    cfg.StrOpt('pki_dir', default='$state_dir/pki',
+               help='Where the controller CA, its client certificate and the amphorae\'s '
+                    'certificates are kept. Hosts that reach each other\'s amphorae must '
+                    'share one CA: copy this directory to every host (or share it).'),
     cfg.StrOpt('region_name', help='Region of the Barbican endpoint (cert_manager = barbican).'),
     cfg.StrOpt('endpoint_type', default='publicURL',
                help='Interface of the Barbican endpoint in the catalog (cert_manager = barbican).'),
@@ -380,6 +384,12 @@ networking_opts: list[cfg.Opt] = [
                     'vxlan_vni_base to 16777215 derived from its id alone, so every '
                     'host with the same network ids agrees whatever the order of '
                     'their local_network lists. The same on every host.'),
+    cfg.StrOpt('amphora_address_block', default='0/1',
+               help='k/n: of the tenant addresses counted down from the top of a '
+                    'local subnet, this host gives its amphorae those whose distance '
+                    'from the top is k modulo n. Hosts whose local networks span each '
+                    'other over VXLAN take the same n and different k, so no two '
+                    'allocate one address.'),
 ]
 
 keepalived_vrrp_opts: list[cfg.Opt] = [
@@ -453,6 +463,24 @@ driver_agent_opts: list[cfg.Opt] = [
                  help='Seconds a look-up request may take to arrive.'),
 ]
 
+hosts_opts: list[cfg.Opt] = [
+    # A data-plane host is a host whose workers build amphorae (docs/deploy-multihost.md).
+    cfg.StrOpt('availability_zone',
+               help='The availability zone this host serves: an AZ profile\'s '
+                    '`compute_zone` picks the hosts of that zone. Unset: none.'),
+    cfg.IntOpt('capacity', default=2000, min=0,
+               help='Amphorae the scheduler places on this host at most; 0 takes none.'),
+    cfg.FloatOpt('heartbeat_interval', default=2.0, min=0.1,
+                 help='Seconds between this host\'s registrations in the database.'),
+    cfg.FloatOpt('dead_after', default=10.0, min=1.0,
+                 help='A host silent this long gets no new amphorae, and steps on '
+                      'its amphorae are skipped (its own housekeeping sweeps them '
+                      'when it returns). More than heartbeat_interval.'),
+    cfg.FloatOpt('rpc_timeout', default=60.0, min=1.0,
+                 help='Seconds a call to another host\'s worker may take (an amphora '
+                      'build there); needs [DEFAULT] transport_url.'),
+]
+
 GROUPS: dict[str | None, list[cfg.Opt]] = {
     None: default_opts,
     'api_settings': api_opts,
@@ -469,6 +497,7 @@ GROUPS: dict[str | None, list[cfg.Opt]] = {
     'keepalived_vrrp': keepalived_vrrp_opts,
     'amphora_agent': amphora_agent_opts,
     'driver_agent': driver_agent_opts,
+    'hosts': hosts_opts,
 }
 
 
@@ -531,6 +560,21 @@ def load(argv: Iterable[str] = (), config_files: list[str] | None = None,
 def state_path(*parts: str) -> str:
     path: str = os.path.join(CONF.state_dir, *parts)
     os.makedirs(os.path.dirname(path) if parts else path, mode=0o700, exist_ok=True)
+    return path
+
+
+def address_block() -> tuple[int, int]:
+    """`[networking] amphora_address_block` as (k, n); ValueError if malformed."""
+    k, n = (int(part) for part in CONF.networking.amphora_address_block.split('/'))
+    if not 0 <= k < n:
+        raise ValueError(CONF.networking.amphora_address_block)
+    return k, n
+
+
+def pki_dir() -> str:
+    """`[certificates] pki_dir`, made (0700) if missing."""
+    path: str = CONF.certificates.pki_dir
+    os.makedirs(path, mode=0o700, exist_ok=True)
     return path
 
 
@@ -599,6 +643,9 @@ def validate() -> None:
         raise ConfigError('[health_manager] heartbeat_timeout (%s) must be more than '
                           'heartbeat_interval (%s)' % (hm.heartbeat_timeout,
                                                        hm.heartbeat_interval))
+    if CONF.hosts.dead_after <= CONF.hosts.heartbeat_interval:
+        raise ConfigError('[hosts] dead_after (%s) must be more than heartbeat_interval (%s)'
+                          % (CONF.hosts.dead_after, CONF.hosts.heartbeat_interval))
     for spec in CONF.networking.local_network:
         try:
             subnet = LocalSubnet(spec)
@@ -642,6 +689,11 @@ def _check_vxlan(net: cfg.ConfigOpts.GroupAttr) -> None:
             getattr(net, option)
         except ValueError as exc:
             raise ConfigError('[networking] %s: %s' % (option, exc)) from None
+    try:
+        address_block()
+    except ValueError:
+        raise ConfigError('[networking] amphora_address_block: %r is not k/n with 0 <= k < n'
+                          % net.amphora_address_block) from None
     if not net.vxlan_local_ip:
         if net.vxlan_peers:
             raise ConfigError('[networking] vxlan_local_ip: unset, yet vxlan_peers is '

@@ -56,7 +56,7 @@ class Listener(Protocol):
     def close(self) -> None: ...
 
 
-def _messaging() -> Any:
+def messaging() -> Any:
     """oslo_messaging, imported on first use (futurist pulls in eventlet,
     whose import warns; nothing is monkey-patched)."""
     with warnings.catch_warnings():
@@ -68,7 +68,7 @@ def _messaging() -> Any:
 def register_options() -> None:
     """oslo.messaging's `[DEFAULT] transport_url` and `control_exchange`."""
     if 'transport_url' not in config.CONF:
-        _messaging().TransportURL.parse(config.CONF)  # registers them, then parses
+        messaging().TransportURL.parse(config.CONF)  # registers them, then parses
 
 
 def broker_configured() -> bool:
@@ -322,11 +322,11 @@ class BrokerSender:
         """One fanout cast of `lb_ids`; a failure is logged once per outage."""
         try:
             if self.client is None:
-                messaging = _messaging()
-                self.transport = messaging.get_rpc_transport(config.CONF)
-                target = messaging.Target(topic=TOPIC, fanout=True)
+                oslo = messaging()
+                self.transport = oslo.get_rpc_transport(config.CONF)
+                target = oslo.Target(topic=TOPIC, fanout=True)
                 # retry=0: one connection attempt, then give up (the poll covers it)
-                self.client = messaging.get_rpc_client(self.transport, target, retry=0)
+                self.client = oslo.get_rpc_client(self.transport, target, retry=0)
             self.client.cast({}, 'wake', lb_ids=lb_ids)
         except Exception as exc:
             self._drop_connection()
@@ -380,10 +380,10 @@ class BrokerListener:
 
     def _start(self) -> None:
         try:
-            messaging = _messaging()
-            transport = messaging.get_rpc_transport(config.CONF)
-            target = messaging.Target(topic=TOPIC, server=config.CONF.host)
-            server = messaging.get_rpc_server(transport, target, [_Endpoint(self.ids)])
+            oslo = messaging()
+            transport = oslo.get_rpc_transport(config.CONF)
+            target = oslo.Target(topic=TOPIC, server=config.CONF.host)
+            server = oslo.get_rpc_server(transport, target, [_Endpoint(self.ids)])
             server.start()  # waits, retrying, until the broker answers
         except Exception:
             LOG.exception('wake-ups: cannot listen on the message broker; polling only')

@@ -13,7 +13,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import CursorResult, delete, select
 
 from lbaas import config
-from lbaas.controller import certificates, failover, reconcile, warm_pool
+from lbaas.controller import certificates, failover, hosts, reconcile, warm_pool
 from lbaas.controller.snapshot import amphora_value
 from lbaas.db import models, work
 from lbaas.db import outage as db_outage
@@ -97,6 +97,7 @@ def reap_amphorae(drivers: Drivers) -> int:
                 .outerjoin(LB)
                 .where(
                     Amp.status == 'PENDING_DELETE',
+                    hosts.looked_after_here(),
                     (LB.id.is_(None)) | (LB.provisioning_status.not_in(PENDING)),
                 )
             )
@@ -121,6 +122,7 @@ def reap_stalled_builds(drivers: Drivers, now: datetime.datetime | None = None) 
                 .outerjoin(LB)
                 .where(
                     Amp.status.in_(building),
+                    hosts.looked_after_here(),
                     Amp.updated_at < (now or models.utcnow()) - age,
                     (LB.id.is_(None)) | (LB.provisioning_status.not_in(PENDING)),
                 )
@@ -136,9 +138,10 @@ def sweep_host(drivers: Drivers) -> tuple[int, int]:
     """Match this host's amphorae with the database, both ways.
 
     A running amphora no live row owns (a build that died half way, a row
-    purged by hand) is deleted. A row whose amphora is gone or broken (a host
-    reboot, a killed agent) is marked for failover and its LB given to the
-    worker, which replaces it.
+    purged by hand, a row since placed on another live host) is deleted. A
+    row of this host whose amphora is gone or broken (a host reboot, a
+    killed agent) is marked for failover and its LB given to the worker,
+    which replaces it.
     """
     compute = _inventory(drivers.compute)
     if compute is None:
@@ -149,15 +152,19 @@ def sweep_host(drivers: Drivers) -> tuple[int, int]:
         live: dict[str, models.Amphora] = {
             a.id: a for a in session.scalars(select(Amp).where(Amp.status != 'DELETED'))
         }
+        others = set(hosts.live_names(session)) - {hosts.local()}
     removed = 0
     for amphora_id, found in on_host.items():
-        if amphora_id not in live and found.status != 'DELETED':
+        row = live.get(amphora_id)
+        elsewhere = row is not None and row.host in others  # placed again, built there
+        if (row is None or elsewhere) and found.status != 'DELETED':
             compute.delete(found.compute_id)
             removed += 1
     broken = [
         a
         for a in live.values()
         if a.status == 'ALLOCATED'
+        and a.host not in others
         and on_host.get(a.id) is not None
         and on_host[a.id].status in ('DELETED', 'ERROR')
     ]

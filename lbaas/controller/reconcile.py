@@ -25,7 +25,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from lbaas import config, wire
-from lbaas.controller import leases, settle, spares, tls
+from lbaas.controller import hosts, leases, settle, spares, tls
 from lbaas.controller.plan import SERVING, Plan, plan
 from lbaas.controller.snapshot import Snapshot, amphora_value, load
 from lbaas.dataplane import keepalived, nftables, render
@@ -131,17 +131,19 @@ def _new_amphora(
     session: Session, snap: Snapshot, role: str, vrrp_priority: int | None
 ) -> models.Amphora:
     """A spare from the warm pool if one is left, else a row to build."""
+    host = hosts.place(session, snap.lb_id, snap.topology) if hosts.placing() else None
     fields = {
         'role': role,
         'vrrp_priority': vrrp_priority,
         'vrrp_id': 1 if vrrp_priority else None,
     }
-    if spares.usable(snap.topology) and (spare := spares.take(session, snap.lb_id, fields)):
+    if spares.usable(snap.topology) and (spare := spares.take(session, snap.lb_id, fields, host)):
         return spare
     row = models.Amphora(
         id=models.new_id(),
         load_balancer_id=snap.lb_id,
         status=AmphoraStatus.PENDING_CREATE,
+        host=host,
         **fields,
     )
     session.add(row)

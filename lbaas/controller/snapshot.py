@@ -115,6 +115,7 @@ def amphora_value(row: models.Amphora) -> base.Amphora:
         vrrp_interface=row.vrrp_interface,
         vrrp_id=row.vrrp_id,
         config_digest=row.config_digest,
+        host=row.host,
     )
 
 

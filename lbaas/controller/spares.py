@@ -35,14 +35,19 @@ def usable(topology: str) -> bool:
     return not (topology == Topology.ACTIVE_STANDBY and config.CONF.nova.enable_anti_affinity)
 
 
-def take(session: Session, lb_id: str, fields: dict[str, Any]) -> models.Amphora | None:
-    """Give a spare to `lb_id` in `session`'s transaction, with `fields`
-    (its role and VRRP settings); None if none is left.
+def take(
+    session: Session, lb_id: str, fields: dict[str, Any], host: str | None = None
+) -> models.Amphora | None:
+    """Give a spare (of `host`, if named) to `lb_id` in `session`'s
+    transaction, with `fields` (its role and VRRP settings); None if none is left.
 
     The spare goes back to PENDING_CREATE with its compute id kept: the
     pass sees it built but not plugged.
     """
-    ids = list(session.scalars(select(Amp.id).where(SPARE).limit(CANDIDATES)))
+    query = select(Amp.id).where(SPARE)
+    if host is not None:
+        query = query.where(Amp.host == host)
+    ids = list(session.scalars(query.limit(CANDIDATES)))
     random.shuffle(ids)
     for amphora_id in ids:
         taken = session.execute(

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, true, update
 
 from lbaas import config
-from lbaas.controller import leases, reconcile
+from lbaas.controller import hosts, leases, reconcile
 from lbaas.controller.snapshot import amphora_value
 from lbaas.controller.spares import SPARE, UNOWNED, Amp
 from lbaas.db import models
@@ -30,11 +30,18 @@ BROKEN = (AmphoraStatus.ERROR, AmphoraStatus.DELETED)
 _BUILDING = Amp.status.in_((AmphoraStatus.PENDING_CREATE, AmphoraStatus.BOOTING)) & UNOWNED
 
 
+def _own_host() -> ColumnElement[bool]:
+    """This host's spares, where amphorae have hosts: the pool is per host."""
+    return Amp.host == hosts.local() if hosts.placing() else true()
+
+
 def refill(drivers: Drivers) -> tuple[int, int]:
     """One look at the pool: (spares built, spares deleted)."""
     with db.reading() as session:
-        spares = list(session.scalars(select(Amp).where(SPARE)))
-        building = session.scalar(select(func.count()).select_from(Amp).where(_BUILDING)) or 0
+        spares = list(session.scalars(select(Amp).where(SPARE, _own_host())))
+        building = (
+            session.scalar(select(func.count()).select_from(Amp).where(_BUILDING, _own_host())) or 0
+        )
     broken = [a for a in spares if drivers.compute.status(a.compute_id or '') in BROKEN]
     size = config.CONF.house_keeping.spare_amphora_pool_size
     extra = max(0, len(spares) - len(broken) + building - size)
@@ -59,7 +66,8 @@ def backlog() -> bool:
 def _build(drivers: Drivers) -> None:
     """Build one spare: its row first (PENDING_CREATE, no LB), READY once built."""
     with db.writing() as session:
-        row = Amp(id=models.new_id(), status=AmphoraStatus.PENDING_CREATE)
+        host = hosts.local() if hosts.placing() else None
+        row = Amp(id=models.new_id(), status=AmphoraStatus.PENDING_CREATE, host=host)
         session.add(row)
         session.flush()
         spare = amphora_value(row)

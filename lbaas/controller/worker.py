@@ -6,6 +6,9 @@ message broker when `transport_url` is set; see `lbaas/wakeup.py`). Each claimed
 on a thread of a small pool; failures retry with exponential backoff and,
 past `max_attempts` or on a permanent error, end in ERROR where Octavia
 would put them, never in a PENDING state.
+
+On a netns data plane the worker also registers its host and serves the
+other hosts' calls for the amphorae that live here (hosts.py, remote.py).
 """
 
 import concurrent.futures
@@ -17,7 +20,7 @@ import time
 from sqlalchemy import update
 
 from lbaas import config, wakeup
-from lbaas.controller import leases, reconcile
+from lbaas.controller import hosts, leases, reconcile, remote
 from lbaas.controller.snapshot import children
 from lbaas.db import models, outage
 from lbaas.db import session as db
@@ -31,7 +34,11 @@ LOG = logging.getLogger(__name__)
 
 class Worker:
     def __init__(self, drivers: Drivers | None = None, owner: str | None = None) -> None:
+        self.data_plane_host = drivers is None and hosts.placing()
         self.drivers = drivers or registry.load()
+        if self.data_plane_host:
+            self.host_server = remote.HostServer(self.drivers.compute, self.drivers.network)
+            self.drivers = remote.routed(self.drivers)
         self.owner = owner or leases.owner_id()
         settings = config.CONF.controller_worker
         self.threads = settings.threads
@@ -52,12 +59,31 @@ class Worker:
         listener = listener or wakeup.listener()
         settings = config.CONF.controller_worker
         LOG.info('worker %s polling every %.1fs', self.owner, settings.poll_interval)
+        helpers = self._host_threads()
         try:
             while not self.stopping.is_set():
                 self._wait(listener, self.poll_once(settings.poll_interval))
         finally:
+            self.stopping.set()
             listener.close()
             self.pool.shutdown(wait=True)
+            for thread in helpers:
+                thread.join()
+
+    def _host_threads(self) -> list[threading.Thread]:
+        """A data-plane host's registration and, with a broker, its RPC server."""
+        if not self.data_plane_host:
+            return []
+        threads = [threading.Thread(target=hosts.beat, args=(self.stopping,), name='host-beat')]
+        if wakeup.broker_configured():
+            threads.append(
+                threading.Thread(
+                    target=remote.serve, args=(self.host_server, self.stopping), name='host-rpc'
+                )
+            )
+        for thread in threads:
+            thread.start()
+        return threads
 
     def _wait(self, listener: wakeup.Listener, seconds: float) -> None:
         """Until a wake-up arrives, `seconds` pass or stop() is called (seen

@@ -376,7 +376,19 @@ class Amphora(TimestampMixin, Base):
     compute_flavor: Mapped[str | None] = mapped_column(String(255))
     config_digest: Mapped[str | None] = mapped_column(String(64))
     failover_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The data-plane host whose worker builds, plugs and deletes it (controller/hosts.py).
+    host: Mapped[str | None] = mapped_column(String(255), index=True)
     load_balancer: Mapped[LoadBalancer | None] = relationship(back_populates='amphorae')
+
+
+class Host(Base):
+    """A data-plane host: its workers register it and keep `heartbeat_at` fresh."""
+
+    __tablename__ = 'host'
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    capacity: Mapped[int] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime.datetime] = mapped_column(DateTime)
 
 
 class AmphoraHealth(Base):

@@ -59,6 +59,7 @@ class Amphora:
     vrrp_interface: str | None = None
     vrrp_id: int | None = None  # the VRRP router id of its pair
     config_digest: str | None = None
+    host: str | None = None  # the data-plane host it lives on
 
 
 @dataclasses.dataclass(frozen=True)

@@ -118,7 +118,7 @@ def _controller_pki() -> ControllerPKI:
 
     settings = config.CONF.certificates
     return ControllerPKI(
-        config.state_path('pki'),
+        config.pki_dir(),
         validity_seconds=settings.cert_validity_time,
         ca_validity_seconds=settings.ca_validity_time,
     )

@@ -8,6 +8,7 @@ import pytest
 
 from lbaas import config
 from lbaas.drivers.base import PermanentError
+from lbaas.drivers.netns import layout
 from lbaas.drivers.netns import vxlan as vxlan_ports
 from lbaas.drivers.netns.fabric import Fabric
 from lbaas.drivers.netns.vxlan import VNI_MAX, Vxlan
@@ -55,6 +56,8 @@ BAD = [
     ({'vxlan_underlay_link': 'a-much-too-long-link'}, '[networking] vxlan_underlay_link'),
     ({'vxlan_underlay_link': 'eth0:1'}, '[networking] vxlan_underlay_link'),
     ({'vxlan_local_ip': None}, '[networking] vxlan_local_ip: unset, yet vxlan_peers'),
+    ({'amphora_address_block': '3/3'}, '[networking] amphora_address_block'),
+    ({'amphora_address_block': 'half'}, '[networking] amphora_address_block'),
 ]
 
 
@@ -138,3 +141,18 @@ def test_two_networks_on_one_vni_are_refused():
 def test_a_vni_base_out_of_range_is_refused():
     with pytest.raises(PermanentError):
         _vxlan(VNI_MAX + 1)
+
+
+def test_hosts_with_their_own_address_blocks_never_pick_the_same_address():
+    """Three hosts on one /24, each allocating 40 amphora addresses with no
+    view of the others: no address twice, none the gateway, all from the top."""
+    (subnet,) = _subnets(NETWORK_A)
+    picked = []
+    for k in range(3):
+        mine = set()
+        for _ in range(40):
+            mine.add(layout.pick_from_top(subnet, mine, (k, 3)))
+        picked += mine
+    assert len(set(picked)) == 120
+    assert min(picked) > ipaddress.ip_address('198.18.0.100')
+    assert max(picked) == ipaddress.ip_address('198.18.0.254')

@@ -23,8 +23,7 @@ READY_PROBE = 0.25  # seconds: a booting agent refuses at once, a lost one times
 
 
 def pki_dir() -> str:
-    path: str = config.state_path('pki')
-    return path
+    return config.pki_dir()
 
 
 class RestAmphora:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -98,7 +97,7 @@ class NovaCompute:
     ) -> None:
         self.conn = conn if conn is not None else openstack.connect()
         self.settings = settings if settings is not None else NovaSettings.from_config()
-        self.pki_dir = pki_dir or os.path.join(config.CONF.state_dir, 'pki')
+        self.pki_dir = pki_dir or config.pki_dir()
         self.heartbeat_key = heartbeat_key
         self._pki: ControllerPKI | None = None
 

@@ -85,9 +85,11 @@ class NetnsCompute:
         stop_timeout: float = 10.0,
         python: str = sys.executable,
     ) -> None:
+        self.pki_dir = pki_dir or (
+            os.path.join(state_dir, 'pki') if state_dir else config.pki_dir()
+        )
         state_dir = state_dir or config.CONF.state_dir
         self.store = layout.StateStore(state_dir)
-        self.pki_dir = pki_dir or os.path.join(state_dir, 'pki')
         self.fabric = fabric or Fabric()
         self.agent_port = agent_port
         self.stop_grace = stop_grace

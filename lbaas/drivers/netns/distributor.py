@@ -58,6 +58,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import jinja2
 
+from lbaas import config
 from lbaas.drivers.base import PermanentError, TransientError
 from lbaas.drivers.netns import layout, netlink
 from lbaas.drivers.netns.fabric import Fabric
@@ -393,7 +394,9 @@ class Distributor:
             addresses: dict[str, str] = {}
             for subnet, _ in vips:
                 if subnet.id not in addresses:
-                    mine = _kept(old.get(subnet.id), subnet) or layout.pick_from_top(subnet, used)
+                    mine = _kept(old.get(subnet.id), subnet) or layout.pick_from_top(
+                        subnet, used, config.address_block()
+                    )
                     used.add(mine)
                     addresses[subnet.id] = str(mine)
             keys = assign_keys(record.keys if record else {}, [a for a, _ in targets])

@@ -244,18 +244,23 @@ def _spread_pick(network: IPNetwork, amphora_id: str, taken: set[IPAddress]) -> 
     raise PermanentError('no free address left in %s' % network)
 
 
-def pick_from_top(subnet: Subnet, taken: Iterable[IPAddress]) -> IPAddress:
+def pick_from_top(
+    subnet: Subnet, taken: Iterable[IPAddress], block: tuple[int, int] = (0, 1)
+) -> IPAddress:
     """A free address on a tenant subnet, counting down from its last host.
 
     VIPs are handed out by the API from the bottom of the subnet (first
     free host after the gateway); amphora addresses from the top, so the two
-    meet only when the subnet is nearly full.
+    meet only when the subnet is nearly full. Of those, only the addresses
+    k, k+n, k+2n... below the top (`block` (k, n)): this host's share of a
+    network that spans hosts (`[networking] amphora_address_block`).
     """
     cidr = subnet.cidr
     last = int(cidr.broadcast_address) - 1
     lowest = int(cidr.network_address) + 1
     excluded = set(taken) | ({subnet.gateway} if subnet.gateway else set())
-    for value in range(last, max(lowest, last - 65536) - 1, -1):
+    k, n = block
+    for value in range(last - k, max(lowest, last - 65536) - 1, -n):
         candidate = ipaddress.ip_address(value)
         if candidate not in excluded:
             return candidate

@@ -49,6 +49,7 @@ class NetnsNetwork:
         self.store = layout.StateStore(state_dir or config.CONF.state_dir)
         self.fabric = fabric or Fabric()
         self.distributor = distributor.Distributor(self.fabric, self.store.state_dir)
+        self.block = config.address_block()
 
     # -- NetworkDriver -------------------------------------------------------------
 
@@ -206,7 +207,7 @@ class NetnsNetwork:
             for subnet in subnets:
                 if subnet.id not in record.subnet_addresses:
                     address = _usable(preferred.get(subnet.id), subnet, taken)
-                    address = address or layout.pick_from_top(subnet, taken)
+                    address = address or layout.pick_from_top(subnet, taken, self.block)
                     record.subnet_addresses[subnet.id] = str(address)
                     taken.add(address)
             self.store.save(record)
