@@ -470,15 +470,19 @@ hosts_opts: list[cfg.Opt] = [
                     '`compute_zone` picks the hosts of that zone. Unset: none.'),
     cfg.IntOpt('capacity', default=2000, min=0,
                help='Amphorae the scheduler places on this host at most; 0 takes none.'),
-    cfg.FloatOpt('heartbeat_interval', default=2.0, min=0.1,
-                 help='Seconds between this host\'s registrations in the database.'),
-    cfg.FloatOpt('dead_after', default=10.0, min=1.0,
-                 help='A host silent this long gets no new amphorae, and steps on '
-                      'its amphorae are skipped (its own housekeeping sweeps them '
-                      'when it returns). More than heartbeat_interval.'),
+    cfg.FloatOpt('heartbeat_interval', default=1.0, min=0.1,
+                 help='Seconds between this host\'s registrations in the database. '
+                      'A host that missed two gets new amphorae only when no other '
+                      'host can take them.'),
+    cfg.FloatOpt('dead_after', default=5.0, min=1.0,
+                 help='A host silent this long gets no new amphorae, steps on its '
+                      'amphorae are skipped (its own housekeeping sweeps them when it '
+                      'returns), and those never heard from are failed over. More '
+                      'than heartbeat_interval.'),
     cfg.FloatOpt('rpc_timeout', default=60.0, min=1.0,
                  help='Seconds a call to another host\'s worker may take (an amphora '
-                      'build there); needs [DEFAULT] transport_url.'),
+                      'build there); given up sooner once that host is dead. Needs '
+                      '[DEFAULT] transport_url.'),
 ]
 
 GROUPS: dict[str | None, list[cfg.Opt]] = {

@@ -66,17 +66,20 @@ def api_address():
     return ('[%s]:%d' if ':' in host else '%s:%d') % (host, settings.bind_port)
 
 
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGTERM this process when `parent` dies, even by
+    SIGKILL, which no handler in the parent can see. Neither subprocess nor
+    a library we depend on offers this (it is Linux's prctl, one call). It
+    fires when the forking thread ends: fork from a main thread only."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the prctl
+        os._exit(1)
+
+
 def child_preexec(parent):
     """Runs in a child of `serve` between fork and exec."""
     def preexec():
-        # The kernel signals the child when `serve` dies, even by SIGKILL,
-        # which no handler in `serve` can see. Neither subprocess nor a
-        # library we depend on offers this (it is Linux's prctl, one call).
-        # It fires when the forking thread ends: `serve` forks from its
-        # main thread only.
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # `serve` died before the prctl
-            os._exit(1)
+        die_with_parent(parent)
         # Until the child installs its own handler, a SIGHUP would kill it.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     return preexec

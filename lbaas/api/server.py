@@ -70,7 +70,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self.wrap(wsgi_app) if self.wrap else wsgi_app
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
 def _post_fork(server: Any, worker: Any) -> None:
+    # Not left serving when the arbiter is killed: as supervisor.die_with_parent
+    # (a layer above this one) does for `serve`'s children.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != worker.ppid:
+        os._exit(1)
     db.reset()  # database connections must not cross a fork
 
 

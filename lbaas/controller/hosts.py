@@ -88,10 +88,10 @@ def beat(stop: threading.Event) -> None:
         stop.wait(interval)
 
 
-def _cutoff() -> datetime.datetime:
+def cutoff() -> datetime.datetime:
     dead_after: float = config.CONF.hosts.dead_after
-    cutoff: datetime.datetime = models.utcnow() - datetime.timedelta(seconds=dead_after)
-    return cutoff
+    when: datetime.datetime = models.utcnow() - datetime.timedelta(seconds=dead_after)
+    return when
 
 
 class Liveness:
@@ -111,7 +111,7 @@ class Liveness:
             beat_at = session.scalar(
                 select(models.Host.heartbeat_at).where(models.Host.name == host)
             )
-        alive = beat_at is not None and beat_at > _cutoff()
+        alive = beat_at is not None and beat_at > cutoff()
         with self._lock:
             self._seen[host] = (now, alive)
         return alive
@@ -119,7 +119,7 @@ class Liveness:
 
 def live_names(session: Session) -> list[str]:
     return list(
-        session.scalars(select(models.Host.name).where(models.Host.heartbeat_at > _cutoff()))
+        session.scalars(select(models.Host.name).where(models.Host.heartbeat_at > cutoff()))
     )
 
 
@@ -145,12 +145,20 @@ def zone_of(session: Session, lb_id: str) -> str | None:
 def place(session: Session, lb_id: str, topology: str) -> str:
     """The host for a new amphora of `lb_id` (see the module's docstring)."""
     zone = zone_of(session, lb_id)
-    query = select(models.Host.name, models.Host.capacity).where(
-        models.Host.heartbeat_at > _cutoff(), models.Host.capacity > 0
+    query = select(models.Host.name, models.Host.capacity, models.Host.heartbeat_at).where(
+        models.Host.heartbeat_at > cutoff(), models.Host.capacity > 0
     )
     if zone:
         query = query.where(models.Host.availability_zone == zone)
-    capacity = {name: cap for name, cap in session.execute(query)}
+    found = session.execute(query).all()
+    capacity: dict[str, int] = {row.name: row.capacity for row in found}
+    # A host that missed two beats may be going down: others first (MariaDB's
+    # DATETIME keeps whole seconds: one more of slack there).
+    slack = 1.0 if db.engine().dialect.name == 'mysql' else 0.0
+    fresh_after = models.utcnow() - datetime.timedelta(
+        seconds=2 * config.CONF.hosts.heartbeat_interval + slack
+    )
+    stale: set[str] = {row.name for row in found if row.heartbeat_at <= fresh_after}
     if not capacity:
         if zone:
             raise TransientError('no live data-plane host in compute zone %r' % zone)
@@ -172,9 +180,9 @@ def place(session: Session, lb_id: str, topology: str) -> str:
         raise TransientError('every live data-plane host is full (see [hosts] capacity)')
     together = topology == Topology.ACTIVE_ACTIVE
 
-    def rank(host: str) -> tuple[bool, float, str]:
+    def rank(host: str) -> tuple[bool, bool, float, str]:
         apart = host not in siblings if together else host in siblings
-        return apart, load.get(host, 0) / capacity[host], host
+        return host in stale, apart, load.get(host, 0) / capacity[host], host
 
     return min(room, key=rank)
 
@@ -185,6 +193,6 @@ def looked_after_here() -> ColumnElement[bool]:
     are that host's to sweep when it returns)."""
     amp = models.Amphora
     alive = select(models.Host.name).where(
-        models.Host.heartbeat_at > _cutoff(), models.Host.name != local()
+        models.Host.heartbeat_at > cutoff(), models.Host.name != local()
     )
     return amp.host.is_(None) | amp.host.not_in(alive)

@@ -147,6 +147,7 @@ def _new_amphora(
         **fields,
     )
     session.add(row)
+    session.flush()  # seen by the next place(): a pair's second amphora avoids this host
     return row
 
 

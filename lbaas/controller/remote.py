@@ -49,6 +49,7 @@ from lbaas.statuses import AmphoraStatus
 LOG = logging.getLogger(__name__)
 TOPIC = 'lbaas-host'
 _REMEMBERED = 100000  # hosts of built amphorae kept in memory, then forgotten at once
+_LOOK_EVERY = 1.0  # seconds between looks at the liveness of a host a call waits for
 
 
 def _amphora(data: dict[str, Any]) -> Amphora:
@@ -203,27 +204,55 @@ class HostRouter:
         return bool(host) and host != hosts.local()
 
     def _call(self, host: str, method: str, **kwargs: Any) -> Any:
+        """The call on `host`'s worker, waited for while that host lives (up
+        to `rpc_timeout`): a host that stopped answers nothing, and its
+        queue holds the call until the timeout. oslo.messaging's call has
+        no such condition, so it runs on a thread of its own, watched."""
         if not wakeup.broker_configured():
             raise TransientError(
                 'the amphora is on host %s: reaching another host needs '
                 '[DEFAULT] transport_url' % host
             )
+        client = self._client_for(host)
+        done, outcome = threading.Event(), dict[str, Any]()
+
+        def run() -> None:
+            try:
+                outcome['value'] = client.call({}, method, **kwargs)
+            except Exception as exc:
+                outcome['error'] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name='host-call', daemon=True).start()
+        while not done.wait(_LOOK_EVERY):
+            if not self.liveness.alive(host):
+                raise TransientError('host %s died during %s' % (host, method))
+        if 'error' in outcome:
+            raise self._mapped(host, method, outcome['error'])
+        return outcome['value']
+
+    def _client_for(self, host: str) -> Any:
         messaging = wakeup.messaging()
         with self._lock:
             if self._client is None:
                 target = messaging.Target(topic=TOPIC)
                 self._client = messaging.get_rpc_client(_transport(), target)
             client = self._client
-        timeout = config.CONF.hosts.rpc_timeout
-        try:
-            return client.prepare(server=host, timeout=timeout).call({}, method, **kwargs)
-        except messaging.MessagingTimeout:
-            raise TransientError(
-                'host %s did not answer %s within %.0f s' % (host, method, timeout)
+        return client.prepare(server=host, timeout=config.CONF.hosts.rpc_timeout)
+
+    @staticmethod
+    def _mapped(host: str, method: str, exc: Exception) -> Exception:
+        messaging = wakeup.messaging()
+        if isinstance(exc, messaging.MessagingTimeout):
+            return TransientError(
+                'host %s did not answer %s within %.0f s'
+                % (host, method, config.CONF.hosts.rpc_timeout)
             )
-        except messaging.RemoteError as exc:
+        if isinstance(exc, messaging.RemoteError):
             kind = PermanentError if exc.exc_type == 'PermanentError' else TransientError
-            raise kind('host %s: %s' % (host, exc.value)) from None
+            return kind('host %s: %s' % (host, exc.value))
+        return exc
 
     def _routed(
         self, host: str | None, method: str, local: Callable[[], Any], **kwargs: Any
@@ -304,7 +333,12 @@ class HostRouter:
     # -- NetworkDriver -------------------------------------------------------
 
     def _where(self, amphora: Amphora) -> str | None:
-        return amphora.host or self._host_of(amphora.id)
+        """The value's host, unless that one died (the amphora may have been
+        placed again since the value was read)."""
+        host = amphora.host
+        if host is None or (self._remote(host) and not self.liveness.alive(host)):
+            return self._host_of(amphora.id)
+        return host
 
     def plug_amphora(self, amphora: Amphora, lb: LoadBalancerNetwork) -> Addressing:
         addressing = self._routed(

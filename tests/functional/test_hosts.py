@@ -9,6 +9,8 @@ call's outcome shows on the fake of the host that ran it.
 """
 import datetime
 import threading
+import time
+import types
 import uuid
 
 import pytest
@@ -16,6 +18,7 @@ from sqlalchemy import delete, select, update
 
 from lbaas import config, wakeup
 from lbaas.controller import hosts, remote
+from lbaas.controller.health import stale
 from lbaas.db import models
 from lbaas.db import session as db
 from lbaas.drivers import base, noop
@@ -103,6 +106,20 @@ def test_a_pair_is_placed_apart_and_active_active_together(client, fleet):
     assert _place(lb['id'], 'ACTIVE_ACTIVE') == a
 
 
+def test_a_host_that_missed_two_beats_gets_amphorae_only_when_no_other_can(client, fleet):
+    t = _tag()
+    a, b = 'a-' + t, 'b-' + t
+    fleet(**{a: (10, t, True), b: (10, t, True)})
+    _amphorae(None, b, 5)
+    with db.writing() as session:  # a is emptier, but silent for 3 s (beats every 1 s)
+        session.execute(update(models.Host).where(models.Host.name == a).values(
+            heartbeat_at=models.utcnow() - datetime.timedelta(seconds=3)))
+    lb = _lb(client, zone=t)
+    assert _place(lb['id']) == b
+    _amphorae(None, b, 5)  # b full: a still takes it (it is not dead yet)
+    assert _place(lb['id']) == a
+
+
 def test_a_zone_without_live_hosts_or_room_is_retried_not_guessed(client, fleet):
     t = _tag()
     fleet(**{'dead-' + t: (10, t, False)})
@@ -142,13 +159,35 @@ def test_housekeeping_looks_after_its_own_rows_and_a_dead_hosts(fleet):
         session.execute(delete(models.Amphora).where(models.Amphora.host == hosts.local()))
 
 
+def test_an_amphora_never_heard_from_is_failed_over_when_its_host_dies(client, fleet):
+    t = _tag()
+    fleet(**{'live-' + t: (10, None, True), 'dead-' + t: (10, None, False)})
+    lb = client.create_lb()
+    for host in ('live-' + t, 'dead-' + t):
+        _amphorae(lb['id'], host)
+    with db.reading() as session:
+        heard = session.scalars(select(models.Amphora.id).where(
+            models.Amphora.host == 'dead-' + t)).one()
+        session.merge(models.AmphoraHealth(amphora_id=heard, last_update=models.utcnow()))
+    _amphorae(lb['id'], 'dead-' + t)  # this one never reported
+    (orphan,) = [a for a in stale.unheard_on_dead_hosts() if a != heard]
+    assert stale.StaleCheck(3.0, 1.0, None, 1.0).run_once() >= 1
+    with db.reading() as session:
+        assert session.get(models.Amphora, orphan).failover_requested
+        assert session.get(models.LoadBalancer, lb['id']).provisioning_status == 'PENDING_UPDATE'
+
+
 @pytest.fixture
 def two_hosts(fleet, monkeypatch):
     """(router on this host's fakes, the remote host's fakes, its name)."""
     remote_name = 'remote-' + _tag()
     fleet(**{remote_name: (10, None, True)})
-    wakeup.register_options()
-    CONF.set_override('transport_url', 'fake:/')
+    # The fake transport is handed over, never set in CONF: oslo.config keeps
+    # an override's location after clear_override, and broker_configured()
+    # reads the location.
+    fake = wakeup.messaging().get_rpc_transport(CONF, url='fake:/')
+    monkeypatch.setattr(remote, '_transport', lambda: fake)
+    monkeypatch.setattr(wakeup, 'broker_configured', lambda: True)
     there = noop.NoopCompute(), noop.NoopNetwork()
     stop, started = threading.Event(), threading.Event()
     server = threading.Thread(target=remote.serve,
@@ -159,7 +198,7 @@ def two_hosts(fleet, monkeypatch):
     yield router, there, remote_name
     stop.set()
     server.join()
-    CONF.clear_override('transport_url')
+    fake.cleanup()
 
 
 def _amphora_on(host, lb_id=None):
@@ -203,6 +242,26 @@ def test_a_dead_hosts_amphorae_are_skipped_and_an_unbuilt_one_placed_again(two_h
     router.build(unbuilt, '')
     with db.reading() as session:
         assert session.get(models.Amphora, unbuilt).host != remote_name
+
+
+def test_a_call_is_given_up_when_its_host_dies_meanwhile(two_hosts, monkeypatch):
+    router, (compute_there, _), remote_name = two_hosts
+    monkeypatch.setattr(remote, '_LOOK_EVERY', 0.1)
+    started = threading.Event()
+
+    def slow_build(amphora_id, lb_id):  # the host stops while it builds
+        started.set()
+        time.sleep(3)
+        return 'late'
+
+    monkeypatch.setattr(compute_there, 'build', slow_build)
+    stopped = threading.Event()
+    router.liveness = types.SimpleNamespace(alive=lambda host: not stopped.is_set())
+    threading.Timer(0.5, stopped.set).start()
+    begun = time.monotonic()
+    with pytest.raises(base.TransientError, match='died during build'):
+        router.build(_amphora_on(remote_name), 'lb')
+    assert started.is_set() and time.monotonic() - begun < 2
 
 
 def test_another_host_without_a_broker_is_a_retryable_error(two_hosts, monkeypatch):

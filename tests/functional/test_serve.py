@@ -128,7 +128,9 @@ def test_kill_9_of_serve_leaves_no_process_behind():
         assert len(before) >= 4, before  # api (and its workers) and three services
         proc.popen.send_signal(signal.SIGKILL)
         proc.popen.wait(WAIT)
-        _wait_for(lambda: not _group(proc.pid), 'end of the children %s' % before, proc)
+        # gunicorn's arbiter gives its workers 30 s (graceful_timeout) to end.
+        _wait_for(lambda: not _group(proc.pid), 'end of the children %s' % before, proc,
+                  timeout=2 * WAIT)
     finally:
         proc.stop()
 

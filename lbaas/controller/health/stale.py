@@ -7,6 +7,11 @@ silent when its last_update is older than `heartbeat_timeout`. A silent
 amphora not yet picked (busy is false) whose LB is ACTIVE or ERROR is
 handed to `failover.request_failover`, which marks it busy; a heartbeat
 clears that again.
+
+An amphora never heard from has no row, so no timeout: if its host (hosts.py)
+stops heartbeating before its first report, it is failed over as well,
+whatever the breaker says (the host's silence is seen in the database, not
+on this process's network).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import time
 
 from sqlalchemy import delete, func, select
 
-from lbaas.controller import failover
+from lbaas.controller import failover, hosts
 from lbaas.controller.health import breaker
 from lbaas.controller.health.store import timestamp
 from lbaas.db import models
@@ -62,6 +67,21 @@ def look(cutoff: datetime.datetime) -> tuple[int, list[Silent]]:
     return monitored or 0, silent
 
 
+def unheard_on_dead_hosts() -> list[str]:
+    """ALLOCATED amphorae with no health row on a registered host now dead."""
+    dead = select(models.Host.name).where(models.Host.heartbeat_at <= hosts.cutoff())
+    with db.reading() as session:
+        return list(
+            session.scalars(
+                select(A.id)
+                .outerjoin(H, H.amphora_id == A.id)
+                .where(
+                    A.status == AmphoraStatus.ALLOCATED, H.amphora_id.is_(None), A.host.in_(dead)
+                )
+            )
+        )
+
+
 def purge() -> int:
     """Drop the health rows of amphorae that are gone (deleted, purged)."""
     live = select(A.id).where(A.status != AmphoraStatus.DELETED)
@@ -89,6 +109,15 @@ class StaleCheck:
 
     def run_once(self) -> int:
         """One look; returns how many failovers it asked for."""
+        orphans = unheard_on_dead_hosts()
+        asked = sum(
+            failover.request_failover(a, 'was never heard from, and its host stopped')
+            for a in orphans
+        )
+        self.requested += asked
+        return asked + self._look()
+
+    def _look(self) -> int:
         now = time.time()
         cutoff = timestamp(now - self.timeout - resolution())
         monitored, quiet = look(timestamp(now - self.quiet - resolution()))
