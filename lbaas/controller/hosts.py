@@ -1,10 +1,11 @@
 """Data-plane hosts: registration, liveness and where a new amphora goes.
 
-Every worker registers its host (`[DEFAULT] host`) in the `host` table with
-its `[hosts]` availability zone and capacity, and refreshes `heartbeat_at`
-every `heartbeat_interval` seconds; a host silent for `dead_after` is dead:
-it gets no new amphorae, and steps on its amphorae are skipped (remote.py).
-Workers of one host share its row.
+The workers and the housekeeping of a host register it (`[DEFAULT] host`) in
+the `host` table with its `[hosts]` availability zone and capacity, and
+refresh `heartbeat_at` every `heartbeat_interval` seconds, so a restarted
+worker does not make its host look gone. A host silent for `dead_after` is
+dead: it gets no new amphorae, steps on its amphorae are skipped
+(remote.py), and those never heard from are failed over (health/stale.py).
 
 `place()` picks the host of a new amphora when its row is written, in the
 pass's transaction: among the live hosts of the LB's zone (an AZ profile's
@@ -12,9 +13,11 @@ pass's transaction: among the live hosts of the LB's zone (an AZ profile's
 loaded by its share of capacity, where an ACTIVE_STANDBY pair's second
 amphora avoids the host of the first (anti-affinity) and an ACTIVE_ACTIVE
 LB's amphorae join their siblings' host (the distributor that spreads their
-flows lives in one host's fabric). With one host left, a pair shares it:
-serving from one host beats not serving. A worker that has not registered
-yet (tests, a first pass racing the first beat) places on its own host.
+flows lives in one host's fabric). A host that missed two beats may be
+going down: it comes after the others, yet before a pair shares a host.
+With one host left, a pair shares it: serving from one host beats not
+serving. A worker that has not registered yet (tests, a first pass racing
+the first beat) places on its own host.
 """
 
 from __future__ import annotations
@@ -152,8 +155,7 @@ def place(session: Session, lb_id: str, topology: str) -> str:
         query = query.where(models.Host.availability_zone == zone)
     found = session.execute(query).all()
     capacity: dict[str, int] = {row.name: row.capacity for row in found}
-    # A host that missed two beats may be going down: others first (MariaDB's
-    # DATETIME keeps whole seconds: one more of slack there).
+    # Missed two beats (MariaDB's DATETIME keeps whole seconds: one more of slack there).
     slack = 1.0 if db.engine().dialect.name == 'mysql' else 0.0
     fresh_after = models.utcnow() - datetime.timedelta(
         seconds=2 * config.CONF.hosts.heartbeat_interval + slack
@@ -182,7 +184,7 @@ def place(session: Session, lb_id: str, topology: str) -> str:
 
     def rank(host: str) -> tuple[bool, bool, float, str]:
         apart = host not in siblings if together else host in siblings
-        return host in stale, apart, load.get(host, 0) / capacity[host], host
+        return apart, host in stale, load.get(host, 0) / capacity[host], host
 
     return min(room, key=rank)
 

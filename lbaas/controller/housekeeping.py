@@ -237,8 +237,12 @@ def run(stop: threading.Event | None = None) -> None:
     interval = config.CONF.house_keeping.cleanup_interval
     drivers = registry.load()
     outage = db_outage.Outage('housekeeping')
-    pool = threading.Thread(target=warm_pool.run, args=(drivers, stop), name='warm-pool')
-    pool.start()
+    helpers = [threading.Thread(target=warm_pool.run, args=(drivers, stop), name='warm-pool')]
+    if hosts.placing():  # the host lives while its workers or its housekeeping do
+        helpers.append(threading.Thread(target=hosts.beat, args=(stop,), name='host-beat'))
+    for thread in helpers:
+        thread.start()
     while not stop.is_set():
         stop.wait(sweep(drivers, outage, interval))
-    pool.join()
+    for thread in helpers:
+        thread.join()

@@ -116,7 +116,9 @@ def test_a_host_that_missed_two_beats_gets_amphorae_only_when_no_other_can(clien
             heartbeat_at=models.utcnow() - datetime.timedelta(seconds=3)))
     lb = _lb(client, zone=t)
     assert _place(lb['id']) == b
-    _amphorae(None, b, 5)  # b full: a still takes it (it is not dead yet)
+    _amphorae(lb['id'], b)
+    assert _place(lb['id'], 'ACTIVE_STANDBY') == a  # a pair apart comes first
+    _amphorae(None, b, 4)  # b full: a still takes it (it is not dead yet)
     assert _place(lb['id']) == a
 
 
