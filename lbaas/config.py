@@ -472,8 +472,7 @@ hosts_opts: list[cfg.Opt] = [
                help='Amphorae the scheduler places on this host at most; 0 takes none.'),
     cfg.FloatOpt('heartbeat_interval', default=1.0, min=0.1,
                  help='Seconds between this host\'s registrations in the database. '
-                      'A host that missed two gets new amphorae only when no other '
-                      'host can take them.'),
+                      'A host that missed two comes last for new amphorae.'),
     cfg.FloatOpt('dead_after', default=5.0, min=1.0,
                  help='A host silent this long gets no new amphorae, steps on its '
                       'amphorae are skipped (its own housekeeping sweeps them when it '
