@@ -249,6 +249,23 @@ def test_hold_vips_moves_the_vip_only_when_asked(impl):
     assert not vip_is_held(impl, amphora, lb)
 
 
+def test_hold_vips_completes_a_hold_that_was_recorded_but_not_made(impl):
+    # A worker killed between recording the hold and adding the address:
+    # its retry must still put the VIP on the amphora.
+    if impl.name != 'real':
+        reason = '%s: only the netns driver records a hold before making it' % impl.name
+        print(reason, file=sys.stderr)
+        pytest.skip(reason)
+    lb = fake_lb('198.18.0.14', V4_SUBNET)
+    amphora = impl.new_amphora()
+    plug(impl, amphora, lb)
+    record = impl.driver.store.load(amphora.id)
+    record.holds_vips = True
+    impl.driver.store.save(record)
+    impl.driver.hold_vips(amphora, lb)
+    assert vip_is_held(impl, amphora, lb)
+
+
 def test_hold_vips_under_active_standby_leaves_them_to_keepalived(impl):
     if impl.caps.get('vip_pairs_at_plug'):
         reason = (

@@ -37,9 +37,8 @@ from lbaas import config, supervisor
 from lbaas.drivers.netns import Fabric, layout, netlink, processes
 from lbaas.drivers.netns.vxlan import TENANT_MTU, VXLAN_OVERHEAD, Vxlan
 from lbaas.testhosts import TestHost
-from tests.scenario import traffic
+from tests.scenario import conftest, traffic
 from tests.scenario.conftest import (
-    LOCAL_NETWORKS,
     _free_management_network,
     _free_port,
     ip_netns_list,
@@ -58,6 +57,13 @@ UNDERLAY_MTU = TENANT_MTU + VXLAN_OVERHEAD  # 1550
 START_TIMEOUT = 120.0  # seconds for a `lbaas serve` to answer (2 cores, busy)
 API_RETRY_FOR = 60.0  # seconds an API call is retried while an api child restarts
 SERVICES_TO_KILL = ('api', 'worker', 'health-manager')
+# The local networks of the scenario tier with a /22 for IPv4: 100 LBs take
+# 100 VIPs (from the bottom) and 150 amphora addresses (from the top), more
+# than a /24 holds beside the test hosts, which sit in the middle.
+LOCAL_NETWORKS = [spec.replace('cidr=198.18.0.0/24', 'cidr=198.18.0.0/22')
+                  for spec in conftest.LOCAL_NETWORKS]
+MEMBER_ADDRESSES = ('198.18.2.101', '198.18.2.102')
+CLIENT_ADDRESS = '198.18.2.150'
 RETRY_STATUSES = (502, 503)  # an api child was killed, or is restarting
 PID = os.getpid()
 

@@ -52,6 +52,8 @@ import pytest
 
 from tests.scenario import traffic
 from tests.scenario.multihost import (
+    CLIENT_ADDRESS,
+    MEMBER_ADDRESSES,
     ChildKiller,
     Deployment,
     RetryingApi,
@@ -233,10 +235,10 @@ def test_three_hosts_survive_killed_processes_and_a_lost_host(deployment):
 def start_test_hosts(deployment):
     """Members m1 and m2 (backends on MEMBER_PORT) and a client, on host 1's
     fabric; returns the client."""
-    for number, address in ((1, '198.18.0.101'), (2, '198.18.0.102')):
+    for number, address in enumerate(MEMBER_ADDRESSES, start=1):
         member = deployment.test_host('member', 'm%d' % number, [address])
         member.start_backend(traffic.MEMBER_PORT, name='m%d' % number)
-    return deployment.test_host('client', 'c', ['198.18.0.150'])
+    return deployment.test_host('client', 'c', [CLIENT_ADDRESS])
 
 
 def build_while_processes_die(deployment, api):

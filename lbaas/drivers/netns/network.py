@@ -79,18 +79,19 @@ class NetnsNetwork:
 
     def hold_vips(self, amphora: Amphora, lb: LoadBalancerNetwork) -> None:
         """SINGLE: put the VIPs on this amphora and announce them (once);
-        ACTIVE_ACTIVE: on its loopback, unannounced."""
+        ACTIVE_ACTIVE: on its loopback, unannounced. The record says so
+        before the addresses are added, so each call adds what is missing:
+        a process killed in between leaves a hold its retry completes."""
         if lb.topology == 'ACTIVE_STANDBY':
             return  # keepalived holds them
         with self.store.allocation_lock():
             record = self.store.load(amphora.id)
             if record is None:
                 raise TransientError('amphora %s is not built on this host' % amphora.id)
-            if record.holds_vips:
-                return
-            record.holds_vips = True
-            record.vips_on_loopback = lb.topology == 'ACTIVE_ACTIVE'
-            self.store.save(record)
+            if not record.holds_vips:
+                record.holds_vips = True
+                record.vips_on_loopback = lb.topology == 'ACTIVE_ACTIVE'
+                self.store.save(record)
         if record.vips_on_loopback:
             _accept_on_loopback(record)
         else:
