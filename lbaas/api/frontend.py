@@ -20,6 +20,7 @@ import contextvars
 import http
 import json
 import logging
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -58,6 +59,48 @@ class Counts(Protocol):
     def admit(self, host: str) -> bool: ...
 
     def release(self, host: str) -> None: ...
+
+
+class FairLoop(asyncio.SelectorEventLoop):
+    """asyncio's event loop, where a gunicorn worker takes a new connection
+    one at a time, and leaves it for a moment to a less busy worker.
+
+    The workers share one listening socket and the kernel wakes them all;
+    asyncio's loop accepts up to `backlog` connections at once, so the first
+    worker awake took a burst of keep-alive clients (all 32 of a benchmark's)
+    and served them on its one core while the other worker idled. Here a
+    worker that holds more connections than another (`busiest`, from
+    server.ClientCounts) stops accepting for YIELD_SECONDS; then it takes
+    the next connection whatever the counts, so a stuck worker delays new
+    clients by that much at most. Overrides a private method of asyncio's
+    loop: asyncio has no setting for it.
+    """
+
+    YIELD_SECONDS = 0.002
+    busiest: Callable[[], bool] = staticmethod(lambda: False)  # set after the fork
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._yielded = False
+
+    def _accept_connection(self, protocol_factory: Any, sock: socket.socket,
+                           sslcontext: Any = None, server: Any = None, backlog: int = 100,
+                           *args: Any) -> None:
+        accept = super()._accept_connection  # type: ignore[misc]  # not in typeshed
+        if self._yielded or not FairLoop.busiest():
+            self._yielded = False
+            accept(protocol_factory, sock, sslcontext, server, 1, *args)
+            return
+        self._yielded = True
+        self._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+        self.call_later(self.YIELD_SECONDS, self._resume, protocol_factory, sock,
+                        sslcontext, server, backlog, *args)
+
+    def _resume(self, protocol_factory: Any, sock: socket.socket, sslcontext: Any,
+                server: Any, *args: Any) -> None:
+        if sock.fileno() != -1 and (server is None or server.is_serving()):
+            self._add_reader(sock.fileno(), self._accept_connection,  # type: ignore[attr-defined]
+                             protocol_factory, sock, sslcontext, server, *args)
 
 
 def fault_body(message: str, code: str = 'Client') -> bytes:

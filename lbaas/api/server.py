@@ -91,7 +91,9 @@ class ClientCounts:
     zeroes the row of a worker that died), and one column per bucket of
     addresses (a CRC32; two addresses in one bucket share a limit, which
     8,192 buckets make rare). Two workers admitting the same address at the
-    same instant may let it exceed the limit by one connection each.
+    same instant may let it exceed the limit by one connection each. Beside
+    them, each worker's open connections (-1: no worker in that row), which
+    the workers' accept loops compare (frontend.FairLoop).
     """
 
     BUCKETS = 8192
@@ -100,6 +102,7 @@ class ClientCounts:
         self.limit = limit
         self._rows = rows
         self._table = multiprocessing.RawArray(ctypes.c_int32, rows * self.BUCKETS)
+        self._open = multiprocessing.RawArray(ctypes.c_int32, [-1] * rows)
         self._free = list(range(rows))  # the arbiter's book of rows
         self.row: int | None = None  # this worker's row, set after the fork
 
@@ -107,18 +110,28 @@ class ClientCounts:
         return zlib.crc32(host.encode()) % self.BUCKETS
 
     def admit(self, host: str) -> bool:
-        """Count a new connection from `host`; False when that is over the limit."""
+        """Count a new connection from `host`; False when that is over the
+        limit (a limit of 0: none)."""
         bucket = self._bucket(host)
         total = sum(self._table[r * self.BUCKETS + bucket] for r in range(self._rows))
-        if total >= self.limit:
+        if self.limit and total >= self.limit:
             return False
         if self.row is not None:
             self._table[self.row * self.BUCKETS + bucket] += 1
+            self._open[self.row] += 1
         return True
 
     def release(self, host: str) -> None:
         if self.row is not None:
             self._table[self.row * self.BUCKETS + self._bucket(host)] -= 1
+            self._open[self.row] -= 1
+
+    def busiest(self) -> bool:
+        """Whether this worker holds more connections than another one."""
+        if self.row is None:
+            return False
+        mine = self._open[self.row]
+        return any(0 <= count < mine for count in self._open)
 
     def _zero(self, row: int) -> None:
         size = ctypes.sizeof(ctypes.c_int32) * self.BUCKETS
@@ -131,15 +144,18 @@ class ClientCounts:
             LOG.warning('no connection count row left: a worker does not count')
         else:
             self._zero(worker.lbaas_counts_row)
+            self._open[worker.lbaas_counts_row] = 0
 
     def post_fork(self, server: Any, worker: Any) -> None:
         _post_fork(server, worker)
         self.row = worker.lbaas_counts_row
+        frontend.FairLoop.busiest = self.busiest  # this process's loop asks it
 
     def child_exit(self, server: Any, worker: Any) -> None:
         row = getattr(worker, 'lbaas_counts_row', None)
         if row is not None:
             self._zero(row)
+            self._open[row] = -1
             self._free.append(row)
 
 
@@ -233,16 +249,13 @@ def _uvicorn(settings: Any, options: dict[str, Any]) -> Any:
         header_timeout=settings.header_timeout, body_timeout=settings.body_timeout,
         keepalive_timeout=settings.keepalive_timeout,
         max_body=settings.max_request_body_size)
-    counts = None
-    if settings.max_connections_per_client:
-        # Rows for the workers, and for their replacements while old ones exit.
-        counts = ClientCounts(settings.max_connections_per_client,
-                              rows=2 * settings.workers + 2)
-        options.update(pre_fork=counts.pre_fork, post_fork=counts.post_fork,
-                       child_exit=counts.child_exit)
+    # Rows for the workers, and for their replacements while old ones exit.
+    counts = ClientCounts(settings.max_connections_per_client, rows=2 * settings.workers + 2)
+    options.update(pre_fork=counts.pre_fork, post_fork=counts.post_fork,
+                   child_exit=counts.child_exit)
     options['worker_class'] = type('LbaasUvicornWorker', (_UvicornWorker,), {
         # ws: no WebSocket upgrade, whatever is installed: an Upgrade header is ignored.
-        'CONFIG_KWARGS': {'loop': 'asyncio', 'lifespan': 'off', 'server_header': False,
+        'CONFIG_KWARGS': {'loop': 'lbaas.api.frontend:FairLoop', 'lifespan': 'off', 'server_header': False,
                           'ws': 'none',
                           'http': frontend.protocol_factory(limits, counts),
                           'timeout_keep_alive': settings.keepalive_timeout}})

@@ -4,15 +4,17 @@ One real `lbaas api` (noop drivers, SQLite, a temporary state directory, a
 free loopback port, its default two worker processes) with short timeouts:
 1 s for headers and for a body, 3 s for an idle connection, and at most
 60 connections per client address. Load and greedy clients come from other
-loopback addresses (127.0.0.2-127.0.0.6), so each test's client address
+loopback addresses (127.0.0.2-127.0.0.7), so each test's client address
 has a count of its own.
 """
+import collections
 import json
 import select
 import socket
 import tempfile
 import time
 
+import psutil
 import pytest
 import requests
 
@@ -247,6 +249,27 @@ def test_connections_beyond_the_per_client_limit_are_refused(api):
             break
         time.sleep(0.1)
     assert status == 200
+
+
+def test_a_burst_of_keepalive_clients_is_shared_by_the_workers(api):
+    # asyncio alone let the first worker awake accept a whole burst, which
+    # it then served on one core while the other worker idled. A worker
+    # still starting (a loaded machine) takes none: three bursts are tried.
+    port = int(api.rsplit(':', 1)[1])
+    for _ in range(3):
+        held = [connect(api, '127.0.0.7') for _ in range(16)]
+        try:
+            time.sleep(0.5)  # all accepted
+            per_worker = collections.Counter(
+                c.pid for c in psutil.net_connections('tcp')
+                if c.laddr and c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+        finally:
+            for sock in held:
+                sock.close()
+        if len(per_worker) == 2 and min(per_worker.values()) >= 4:
+            return
+        time.sleep(1)
+    raise AssertionError('connections per worker: %s' % per_worker)
 
 
 def test_request_bodies_still_work(api):
