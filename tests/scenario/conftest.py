@@ -241,19 +241,8 @@ class ScenarioService:
                                         if a['compute_id']}
 
     def _stop_service(self):
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                pass
-        try:  # its api, worker and housekeeping children share its group
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(10)
+        if self.process is not None:
+            stop_serve(self.process)
 
     def _remove_amphorae(self):
         compute = NetnsCompute(state_dir=self.state_dir, fabric=self.fabric)
@@ -339,3 +328,18 @@ def pytest_terminal_summary(terminalreporter):
     for name, values in traffic.FIGURES.items():
         text = ', '.join('%.2f' % v for v in values)
         terminalreporter.write_line('%-44s %s' % (name, text))
+
+
+def stop_serve(process):
+    """SIGTERM a `lbaas serve` (it stops its children), SIGKILL its group after 20 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            pass
+    try:  # its api, worker and housekeeping children share its group
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(10)

@@ -277,17 +277,8 @@ class SimHost:
         return found
 
     def stop(self):
-        """SIGTERM `serve` (it stops its children), SIGKILL its group after 20 s."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                pass
-        _killpg(self.process.pid)
-        self.process.wait(10)
+        if self.process is not None:
+            conftest.stop_serve(self.process)
 
     def crash(self, amphora_namespaces):
         """The host dies: `serve` and its children SIGKILLed, the amphorae
