@@ -113,8 +113,8 @@ class ClientCounts:
         """Count a new connection from `host`; False when that is over the
         limit (a limit of 0: none)."""
         bucket = self._bucket(host)
-        total = sum(self._table[r * self.BUCKETS + bucket] for r in range(self._rows))
-        if self.limit and total >= self.limit:
+        if self.limit and self.limit <= sum(
+                self._table[r * self.BUCKETS + bucket] for r in range(self._rows)):
             return False
         if self.row is not None:
             self._table[self.row * self.BUCKETS + bucket] += 1

@@ -35,11 +35,19 @@ from tests.scenario import traffic
 from tests.skips import skip_if
 
 NETWORK_ID = '5fd5b4c2-8bd1-4b1c-9a67-6b1f7d0c0a01'
-LOCAL_NETWORKS = [
-    'id=%s,subnet_id=%s,name=lbaas-local,subnet_name=lbaas-local-v4,'
-    'cidr=198.18.0.0/24,gateway=198.18.0.1' % (NETWORK_ID, traffic.V4_SUBNET),
-    'id=%s,subnet_id=%s,name=lbaas-local,subnet_name=lbaas-local-v6,'
-    'cidr=fd00:1b::/64,gateway=fd00:1b::1' % (NETWORK_ID, traffic.V6_SUBNET)]
+
+
+def local_networks(v4_prefix=24):
+    """`[networking] local_network` values: one network, an IPv4 subnet
+    198.18.0.0/`v4_prefix` and an IPv6 /64."""
+    return [
+        'id=%s,subnet_id=%s,name=lbaas-local,subnet_name=lbaas-local-v4,'
+        'cidr=198.18.0.0/%d,gateway=198.18.0.1' % (NETWORK_ID, traffic.V4_SUBNET, v4_prefix),
+        'id=%s,subnet_id=%s,name=lbaas-local,subnet_name=lbaas-local-v6,'
+        'cidr=fd00:1b::/64,gateway=fd00:1b::1' % (NETWORK_ID, traffic.V6_SUBNET)]
+
+
+LOCAL_NETWORKS = local_networks()
 # Test hosts take the middle of the subnet: the API hands out VIPs from the
 # bottom and the network driver gives amphorae addresses from the top.
 MEMBER_ADDRESSES = ['198.18.0.101', '198.18.0.102', '198.18.0.103', '198.18.0.104']

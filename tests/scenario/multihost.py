@@ -60,8 +60,7 @@ SERVICES_TO_KILL = ('api', 'worker', 'health-manager')
 # The local networks of the scenario tier with a /22 for IPv4: 100 LBs take
 # 100 VIPs (from the bottom) and 150 amphora addresses (from the top), more
 # than a /24 holds beside the test hosts, which sit in the middle.
-LOCAL_NETWORKS = [spec.replace('cidr=198.18.0.0/24', 'cidr=198.18.0.0/22')
-                  for spec in conftest.LOCAL_NETWORKS]
+LOCAL_NETWORKS = conftest.local_networks(v4_prefix=22)
 MEMBER_ADDRESSES = ('198.18.2.101', '198.18.2.102')
 CLIENT_ADDRESS = '198.18.2.150'
 RETRY_STATUSES = (502, 503)  # an api child was killed, or is restarting

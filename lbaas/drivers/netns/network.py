@@ -79,23 +79,24 @@ class NetnsNetwork:
 
     def hold_vips(self, amphora: Amphora, lb: LoadBalancerNetwork) -> None:
         """SINGLE: put the VIPs on this amphora and announce them (once);
-        ACTIVE_ACTIVE: on its loopback, unannounced. The record says so
-        before the addresses are added, so each call adds what is missing:
-        a process killed in between leaves a hold its retry completes."""
+        ACTIVE_ACTIVE: on its loopback, unannounced. The record says so only
+        once they are there: a process killed in between leaves a hold its
+        retry makes again, and a held amphora costs no netlink call."""
         if lb.topology == 'ACTIVE_STANDBY':
             return  # keepalived holds them
         with self.store.allocation_lock():
             record = self.store.load(amphora.id)
             if record is None:
                 raise TransientError('amphora %s is not built on this host' % amphora.id)
-            if not record.holds_vips:
-                record.holds_vips = True
-                record.vips_on_loopback = lb.topology == 'ACTIVE_ACTIVE'
-                self.store.save(record)
-        if record.vips_on_loopback:
-            _accept_on_loopback(record)
-        else:
-            self._ensure_interfaces(record)
+            if record.holds_vips:
+                return
+            record.holds_vips = True
+            record.vips_on_loopback = lb.topology == 'ACTIVE_ACTIVE'
+            if record.vips_on_loopback:
+                _accept_on_loopback(record)
+            else:
+                self._ensure_interfaces(record)
+            self.store.save(record)
 
     def distribute(self, lb: LoadBalancerNetwork, amphorae: Sequence[Amphora]) -> None:
         """ACTIVE_ACTIVE: the LB's distributor sends each flow to one of these."""
