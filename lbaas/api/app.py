@@ -35,6 +35,8 @@ OCTAVIA_PREFIXES = ('/v2/octavia', '/v2.0/octavia')
 OPEN_PATHS = ('/', '', '/healthcheck')
 # Prometheus and oslo's healthcheck negotiate their own (non-JSON) formats.
 OWN_FORMAT_PATHS = ('/healthcheck', '/metrics')
+READS = frozenset({'GET', 'HEAD'})
+SLOW_READ_SECONDS = 1.0  # a successful read this slow is logged at INFO all the same
 
 
 class RequestMiddleware:
@@ -74,18 +76,19 @@ class RequestMiddleware:
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, done: bool
     ) -> None:
-        """One log line per request, as operators grep for it."""
-        ctx = req.context.get('ctx')
+        """One log line per request, as operators grep for it: at INFO for a
+        write, a failure or a slow read, for any read under `log_reads`."""
         started: float = req.context.get('started') or time.monotonic()
-        LOG.info(
-            '%s %s %s %.3fs [%s] project=%s',
-            req.method,
-            req.relative_uri,
-            resp.status[:3] if isinstance(resp.status, str) else resp.status,
-            time.monotonic() - started,
-            req.context.get('request_id', '-'),
-            getattr(ctx, 'project_id', None) or '-',
-        )
+        elapsed = time.monotonic() - started
+        status = resp.status_code
+        level = logging.INFO
+        if (req.method in READS and status < 400 and elapsed < SLOW_READ_SECONDS
+                and not config.CONF.api_settings.log_reads):
+            level = logging.DEBUG
+        if LOG.isEnabledFor(level):
+            LOG.log(level, '%s %s %d %.3fs [%s] project=%s', req.method, req.relative_uri,
+                    status, elapsed, req.context.get('request_id', '-'),
+                    getattr(req.context.get('ctx'), 'project_id', None) or '-')
 
 
 def _add_routes(app: falcon.App[falcon.Request, falcon.Response]) -> None:

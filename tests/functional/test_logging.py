@@ -3,6 +3,7 @@ line for the reconcile it caused carry the same request id, the one the
 client got in x-openstack-request-id; oslo.log's options say where the
 lines go."""
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -10,6 +11,7 @@ import time
 
 import requests
 
+from lbaas import config
 from tests.functional import served as serving
 from tests.functional.served import logs, served  # noqa: F401 (fixture)
 
@@ -61,7 +63,8 @@ def test_a_request_the_server_cannot_parse_is_answered_and_logged(served):
 def test_serve_with_log_dir_writes_each_service_log_there():
     state_dir = tempfile.mkdtemp(prefix='lbaas-logdir-')
     log_dir = os.path.join(state_dir, 'var-log')
-    config_path = serving.write_config(state_dir, sections={'DEFAULT': {'log_dir': log_dir}})
+    config_path = serving.write_config(state_dir, sections={
+        'DEFAULT': {'log_dir': log_dir}, 'api_settings': {'log_reads': 'True'}})
     proc, url = serving.serve(state_dir, config_path)
     try:
         assert requests.get(url + '/v2/lbaas/loadbalancers', timeout=10).status_code == 200
@@ -77,3 +80,29 @@ def test_serve_with_log_dir_writes_each_service_log_there():
     finally:
         code, left = proc.stop()
     assert code == 0 and not left, proc.tail()
+
+
+def test_writes_and_failures_are_logged_at_info_successful_reads_at_debug(client, caplog):
+    caplog.set_level(logging.DEBUG, logger='lbaas.api.app')
+
+    def level_of(method, path, status):
+        """The level of the request line of `method path` answered `status`."""
+        line = '%s /v2/lbaas/%s %d ' % (method, path, status)
+        (level,) = [r.levelname for r in caplog.records if r.getMessage().startswith(line)]
+        return level
+    lb = client.create_lb(name='log-levels')
+    path = 'loadbalancers/' + lb['id']
+    assert level_of('POST', 'loadbalancers', 201) == 'INFO'
+    caplog.clear()
+    assert client.get(path).status_code == 200
+    assert client.get(path + '-gone').status_code == 404
+    assert level_of('GET', path, 200) == 'DEBUG'  # what controllers poll, many times a second
+    assert level_of('GET', path + '-gone', 404) == 'INFO'
+    caplog.clear()
+    config.CONF.set_override('log_reads', True, 'api_settings')
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        config.CONF.clear_override('log_reads', 'api_settings')
+    assert level_of('GET', path, 200) == 'INFO'
+    assert client.delete(path).status_code == 204
