@@ -3,7 +3,8 @@
 Creates `--lbs` SINGLE load balancers (an HTTP listener, a pool of two
 members with an HTTP health monitor) on the real netns drivers, checks that
 the first and the last serve through their VIP, lets them idle, and reads
-every process of every amphora namespace (`ip netns pids`) from /proc:
+every process of every amphora namespace (`ip netns pids`), and the agent
+zygotes the agents were forked from, from /proc:
 
 * RSS counts every page a process maps, shared or not, so summing it counts
   the Python interpreter, libssl and HAProxy's binary once per process;
@@ -50,6 +51,20 @@ def pids_in(namespace):
     return [int(p) for p in out.stdout.split()]
 
 
+def zygotes():
+    """The agent zygotes (lbaas/agent/zygote.py) the agents were forked
+    from: in the host's namespace, they share their pages with the agents,
+    so they count with them. (The agents have the same command line.)"""
+    found = []
+    host = os.readlink('/proc/self/ns/net')
+    for entry in filter(str.isdigit, os.listdir('/proc')):
+        with contextlib.suppress(OSError), open('/proc/%s/cmdline' % entry, 'rb') as f:
+            if (b'lbaas.agent.zygote' in f.read()
+                    and os.readlink('/proc/%s/ns/net' % entry) == host):
+                found.append(int(entry))
+    return found
+
+
 def kind_of(pid):
     """agent, haproxy-master, haproxy-worker, keepalived or the command's name."""
     with open('/proc/%d/cmdline' % pid, 'rb') as f:
@@ -86,6 +101,8 @@ def measure(namespaces, idle_seconds):
     """Per process kind: summed memory and process count; idle CPU seconds in all.
     A process that ends meanwhile (a check's fork, a reload) is left out."""
     every = [p for ns in namespaces for p in pids_in(ns)]
+    forks = zygotes()
+    every += forks
     before = {}
     for pid in every:
         with contextlib.suppress(OSError):
@@ -96,7 +113,8 @@ def measure(namespaces, idle_seconds):
     for pid, ticks in before.items():
         try:
             cpu += harness.cpu_ticks(pid) - ticks
-            kind, memory = kind_of(pid), memory_kb(pid)
+            kind = 'agent zygote' if pid in forks else kind_of(pid)
+            memory = memory_kb(pid)
         except OSError:
             continue
         kinds[kind]['count'] += 1
@@ -145,8 +163,8 @@ def run(args):
         try:
             for lb in (lbs[0], lbs[-1]):
                 traffic.first_good_response(client, 'http://%s:80/' % lb['vip_address'])
-            mine = amphora_namespaces() - already
             time.sleep(args.settle)
+            mine = amphora_namespaces() - already  # failovers' replacements included
             kinds, cpu = measure(mine, args.idle_seconds)
             available_after = mem_available_kb()
             seen = statuses(service.api)

@@ -237,6 +237,7 @@ class RealEnv:
 
     def close(self):
         try:
+            self.compute.zygote.close()
             for record in self.compute.store.records():
                 self.namespaces.add(record.namespace)
                 started = time.monotonic()

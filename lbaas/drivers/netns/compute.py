@@ -28,6 +28,7 @@ from lbaas.drivers.base import PermanentError, TransientError
 from lbaas.drivers.netns import layout, netlink, processes
 from lbaas.drivers.netns.fabric import Fabric
 from lbaas.drivers.netns.layout import AmphoraRecord
+from lbaas.drivers.netns.zygote import Zygote, ZygoteError
 from lbaas.drivers.pki import ControllerPKI, write_atomic
 
 LOG = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ class NetnsCompute:
         self._pki: ControllerPKI | None = None
         # pid -> Popen of agents this process started
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        # Forks agents from one loaded interpreter: they share its memory.
+        self.zygote = Zygote(python, _agent_environment())
 
     # -- ComputeDriver ---------------------------------------------------------
 
@@ -236,17 +239,9 @@ class NetnsCompute:
         """The key the agent signs heartbeats with; an agent reads it once, at start."""
         write_atomic(self._heartbeat_key_path(amphora_id), config.heartbeat_key(), 0o600)
 
-    def _agent_command(self, record: AmphoraRecord) -> list[str]:
+    def _agent_argv(self, record: AmphoraRecord) -> list[str]:
         bind = agent_options.host_port(record.management_ip, self.agent_port)
         return [
-            shutil.which('ip') or '/usr/sbin/ip',
-            'netns',
-            'exec',
-            record.namespace,
-            self.python,
-            '-S',  # no site: the agent needs only the standard library and lbaas
-            '-m',
-            'lbaas.agent',
             '--amphora-id',
             record.amphora_id,
             '--state-dir',
@@ -259,9 +254,46 @@ class NetnsCompute:
             *agent_options.heartbeat_options(self._heartbeat_key_path(record.amphora_id)),
         ]
 
+    def _agent_command(self, record: AmphoraRecord) -> list[str]:
+        """The agent as its own interpreter: when the zygote cannot fork it."""
+        return [
+            shutil.which('ip') or '/usr/sbin/ip',
+            'netns',
+            'exec',
+            record.namespace,
+            self.python,
+            '-S',  # no site: the agent needs only the standard library and lbaas
+            '-m',
+            'lbaas.agent',
+            *self._agent_argv(record),
+        ]
+
     def _start_agent(self, record: AmphoraRecord) -> None:
         directory = self.store.amphora_dir(record.amphora_id)
-        with open(os.path.join(directory, AGENT_CONSOLE_FILE), 'ab') as console:
+        console = os.path.join(directory, AGENT_CONSOLE_FILE)
+        try:
+            pid = self.zygote.spawn(
+                self._agent_argv(record),
+                netlink.namespace_path(record.namespace),
+                directory,
+                console,
+            )
+        except ZygoteError as exc:
+            LOG.warning(
+                'amphora %s: %s; starting its agent as a process of its own', record.amphora_id, exc
+            )
+            pid = self._exec_agent(record, directory, console)
+        _write_atomic(self._pid_file(record), '%d\n' % pid)
+        LOG.info(
+            'amphora %s: agent pid %d in %s on %s',
+            record.amphora_id,
+            pid,
+            record.namespace,
+            record.management_ip,
+        )
+
+    def _exec_agent(self, record: AmphoraRecord, directory: str, console_path: str) -> int:
+        with open(console_path, 'ab') as console:
             # Its own session: a signal to the worker's process group (Ctrl-C,
             # a service manager stopping the worker) must not reach agents.
             child = subprocess.Popen(
@@ -274,14 +306,7 @@ class NetnsCompute:
                 start_new_session=True,
             )
         self._children[child.pid] = child
-        _write_atomic(self._pid_file(record), '%d\n' % child.pid)
-        LOG.info(
-            'amphora %s: agent pid %d in %s on %s',
-            record.amphora_id,
-            child.pid,
-            record.namespace,
-            record.management_ip,
-        )
+        return child.pid
 
     def _stop_agent(self, record: AmphoraRecord) -> None:
         pid = self._agent_pid(record)

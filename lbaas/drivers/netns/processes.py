@@ -1,7 +1,7 @@
 """Processes of an amphora: find them, check them, stop them.
 
-A process is identified by its pid and a marker in its command line (the
-amphora id), so a pid recycled by an unrelated process is never taken for
+A process is identified by its pid and a marker in its command line or its
+working directory (the amphora id), so a pid recycled by an unrelated process is never taken for
 an agent; and by the network namespace it runs in, which is how everything
 an amphora started (HAProxy, keepalived, whatever they forked) is found,
 whichever process started it and whoever its parent is now.
@@ -45,7 +45,8 @@ def pids_in_namespace(name: str) -> list[int]:
 
 
 def process_running(pid: int, marker: str | None = None, settle: float = 0.0) -> bool:
-    """`pid` exists, is not a zombie, and its command line holds `marker`.
+    """`pid` exists, is not a zombie, and its command line (or working
+    directory) holds `marker`.
 
     A process inside execve shows an empty command line for a moment (the
     new one is not set up yet), as `ip netns exec` does while it becomes the
@@ -66,8 +67,17 @@ def process_running(pid: int, marker: str | None = None, settle: float = 0.0) ->
         if marker is None:
             return True
         if cmdline or time.monotonic() >= deadline:
-            return os.fsencode(marker) in cmdline
+            return os.fsencode(marker) in cmdline or marker in _directory(pid)
         time.sleep(0.002)
+
+
+def _directory(pid: int) -> str:
+    """The working directory of `pid`: an agent forked by the zygote has the
+    zygote's command line, and its amphora's directory as its own."""
+    try:
+        return os.readlink('/proc/%d/cwd' % pid)
+    except OSError:
+        return ''
 
 
 def signal_quietly(pid: int, signum: int) -> None:
