@@ -382,7 +382,9 @@ def test_interrupted_build_is_finished_by_the_next(env, amphorae, monkeypatch):
     build_and_wait(env, amphora_id, 'lb')
     assert env.compute.status(compute_id) == 'ACTIVE'
     assert netlink.namespace_names(layout.AMPHORA_PREFIX).count(compute_id) == 1
-    assert len(_processes_mentioning('--amphora-id\0' + amphora_id)) == 1
+    # One agent: nothing else runs in the namespace before a bundle comes.
+    assert len(processes.pids_in_namespace(compute_id)) == 1
+    assert processes.process_running(agent_pid(env, amphora_id), amphora_id)
 
 
 def test_status_is_error_once_the_agent_is_killed(env, amphorae):
