@@ -100,9 +100,8 @@ def mem_available_kb():
 def measure(namespaces, idle_seconds):
     """Per process kind: summed memory and process count; idle CPU seconds in all.
     A process that ends meanwhile (a check's fork, a reload) is left out."""
-    every = [p for ns in namespaces for p in pids_in(ns)]
     forks = zygotes()
-    every += forks
+    every = [p for ns in namespaces for p in pids_in(ns)] + forks
     before = {}
     for pid in every:
         with contextlib.suppress(OSError):

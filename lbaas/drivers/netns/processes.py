@@ -1,10 +1,11 @@
 """Processes of an amphora: find them, check them, stop them.
 
 A process is identified by its pid and a marker in its command line or its
-working directory (the amphora id), so a pid recycled by an unrelated process is never taken for
-an agent; and by the network namespace it runs in, which is how everything
-an amphora started (HAProxy, keepalived, whatever they forked) is found,
-whichever process started it and whoever its parent is now.
+working directory (the amphora id), so a pid recycled by an unrelated
+process is never taken for an agent; and by the network namespace it runs
+in, which is how everything an amphora started (HAProxy, keepalived,
+whatever they forked) is found, whichever process started it and whoever
+its parent is now.
 """
 
 import os

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
+from typing import BinaryIO
 
 LOG = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class Zygote:
         self.python, self.env = python, dict(env)
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
-        self._channel: socket.socket | None = None
+        self._channel: tuple[socket.socket, BinaryIO] | None = None  # ours, its replies
 
     def spawn(self, argv: Sequence[str], netns: str, cwd: str, console: str) -> int:
         """Fork an agent with `argv` in the namespace at path `netns`; its pid."""
@@ -38,10 +39,13 @@ class Zygote:
             + b'\n'
         )
         with self._lock:
-            channel = self._ensure()
+            channel, replies = self._ensure()
             try:
                 channel.sendall(request)
-                answer = json.loads(self._read_line(channel))
+                line = replies.readline()
+                if not line:
+                    raise OSError('the agent zygote closed its socket')
+                answer = json.loads(line)
             except (OSError, ValueError) as exc:
                 self._stop()  # out of step with it: the next call starts another
                 raise ZygoteError('the agent zygote did not answer: %s' % exc) from exc
@@ -57,7 +61,7 @@ class Zygote:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def _ensure(self) -> socket.socket:
+    def _ensure(self) -> tuple[socket.socket, BinaryIO]:
         if self._channel is not None and self._process is not None and self._process.poll() is None:
             return self._channel
         self._stop()
@@ -76,24 +80,15 @@ class Zygote:
         finally:
             theirs.close()
         ours.settimeout(ANSWER_TIMEOUT)
-        self._channel = ours
+        self._channel = (ours, ours.makefile('rb'))
         LOG.info('agent zygote started, pid %d', self._process.pid)
-        return ours
-
-    @staticmethod
-    def _read_line(channel: socket.socket) -> bytes:
-        line = b''
-        while not line.endswith(b'\n'):
-            chunk = channel.recv(4096)
-            if not chunk:
-                raise OSError('the agent zygote closed its socket')
-            line += chunk
-        return line
+        return self._channel
 
     def _stop(self) -> None:
         """Close our end: the zygote sees EOF and exits (its agents run on)."""
         if self._channel is not None:
-            self._channel.close()
+            for end in reversed(self._channel):  # the socket closes with its last file
+                end.close()
             self._channel = None
         if self._process is not None:
             try:
