@@ -7,17 +7,27 @@ STAMP := $(VENV)/.installed
 KEYSTONE := .venv-keystone/bin/keystone-manage
 PYTEST_ARGS ?=
 
-.PHONY: setup run test check unit functional scenario browser bench clean
+.PHONY: setup run test check unit functional scenario browser bench clean constraints
 
 setup: $(STAMP)
 	@$(BIN)/lbaas db upgrade >/dev/null
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the versions the suite last passed
+# with (OpenStack's upper-constraints, for this tree): a release on PyPI
+# cannot break a fresh clone. `make constraints` moves them to the newest.
+$(STAMP): pyproject.toml constraints.txt
 	@./scripts/setup-system.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
+
+constraints:
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/pip install --quiet -e '.[test]'
+	.venv-constraints/bin/pip freeze --exclude-editable > constraints.txt
+	rm -rf .venv-constraints
 
 # A real Keystone for the tests that log in to one (best effort: they skip without it).
 $(KEYSTONE):

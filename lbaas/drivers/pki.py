@@ -37,7 +37,7 @@ from typing import Self
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
@@ -57,14 +57,9 @@ CLIENT_NAME = "lbaas-controller"
 CA_VALIDITY_SECONDS = 3650 * 86400
 DEFAULT_VALIDITY_SECONDS = 30 * 86400
 CLOCK_SKEW = datetime.timedelta(minutes=5)  # tolerate hosts slightly behind
-# Keys a CA may sign with (ours is EC; any of these loaded from ca.key works).
-ISSUER_KEY_TYPES = (
-    ec.EllipticCurvePrivateKey,
-    rsa.RSAPrivateKey,
-    dsa.DSAPrivateKey,
-    ed25519.Ed25519PrivateKey,
-    ed448.Ed448PrivateKey,
-)
+# Keys a CA may sign with using SHA-256 (ours is EC; an RSA ca.key works too).
+# Ed25519, Ed448 and ML-DSA sign without a separate hash, DSA is deprecated.
+ISSUER_KEY_TYPES = (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)
 
 
 class ControllerPKI:

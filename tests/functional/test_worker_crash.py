@@ -88,6 +88,16 @@ class Deployment:
                                                              resp.text[:500])
         return resp.json() if resp.content else None
 
+    def get(self, path, attempts=3):
+        """GET as a client does: a 503 is tried again after its Retry-After."""
+        for _ in range(attempts):
+            resp = self.http.get(self.base + path, timeout=120)
+            if resp.status_code != 503:
+                break
+            print('[%s] GET %s: 503 %s' % (self.backend, path, resp.text[:200]))
+            time.sleep(float(resp.headers.get('Retry-After', 1)))
+        return resp
+
     # --- the database, read directly -------------------------------------------------
     def rows(self, sql, **params):
         with self.db.connect() as conn:
@@ -275,10 +285,12 @@ def _assert_consistent(dep, deleted=(), updated=()):
         assert orphans == 0, '%d %s rows without their %s' % (orphans, child, parent)
     # And the API agrees.
     for lb_id in lbs:
-        resp = dep.http.get(dep.base + 'loadbalancers/' + lb_id)
+        resp = dep.get('loadbalancers/' + lb_id)
         if lb_id in deleted:
             assert resp.status_code == 404, resp.text
         else:
+            assert resp.status_code == 200, '%d %s\n%s' % (resp.status_code, resp.text,
+                                                           dep.api.tail())
             body = resp.json()['loadbalancer']
             assert body['provisioning_status'] == 'ACTIVE', body
             if lb_id in updated:

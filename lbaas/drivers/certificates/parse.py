@@ -17,19 +17,13 @@ Every failure is a `CertificateError` whose reason never quotes key material.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Sequence
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import (
-    dsa,
-    ec,
-    ed448,
-    ed25519,
-    rsa,
-    types,
-)
+from cryptography.hazmat.primitives.asymmetric import types
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from lbaas.drivers.certificates.base import CertificateError, TLSCertificate, UnreadablePKCS12
@@ -214,13 +208,10 @@ def signed_by_any(
     return any(revocations.is_signature_valid(key) for key in keys if isinstance(key, ISSUER_KEYS))
 
 
-ISSUER_KEYS = (
-    dsa.DSAPublicKey,
-    rsa.RSAPublicKey,
-    ec.EllipticCurvePublicKey,
-    ed25519.Ed25519PublicKey,
-    ed448.Ed448PublicKey,
-)
+# Whatever key kinds the installed cryptography can check a signature with,
+# taken from its own type: naming them here would name DSA, whose attribute
+# access warns as deprecated from cryptography 51 on.
+ISSUER_KEYS = typing.get_args(types.CertificateIssuerPublicKeyTypes)
 
 
 def read_ca_bundle(ref: str, data: bytes) -> tuple[x509.Certificate, ...]:
