@@ -26,6 +26,7 @@ import pytest
 import requests
 import sqlalchemy
 from sqlalchemy import text
+from urllib3.util.retry import Retry
 
 from tests.functional import served
 
@@ -53,6 +54,9 @@ class Deployment:
         self.api = None
         self.base = None
         self.http = requests.Session()
+        # As a client does: a GET answered 503 is tried again after its Retry-After.
+        self.http.mount('http://', requests.adapters.HTTPAdapter(max_retries=Retry(
+            total=2, status_forcelist=[503], allowed_methods=['GET'], raise_on_status=False)))
 
     def start(self):
         migrate = served.Proc(['db', 'upgrade', '--config-file', self.config,
@@ -87,16 +91,6 @@ class Deployment:
         assert resp.status_code in expect, '%s %s: %d %s' % (method, path, resp.status_code,
                                                              resp.text[:500])
         return resp.json() if resp.content else None
-
-    def get(self, path, attempts=3):
-        """GET as a client does: a 503 is tried again after its Retry-After."""
-        for _ in range(attempts):
-            resp = self.http.get(self.base + path, timeout=120)
-            if resp.status_code != 503:
-                break
-            print('[%s] GET %s: 503 %s' % (self.backend, path, resp.text[:200]))
-            time.sleep(float(resp.headers.get('Retry-After', 1)))
-        return resp
 
     # --- the database, read directly -------------------------------------------------
     def rows(self, sql, **params):
@@ -285,7 +279,7 @@ def _assert_consistent(dep, deleted=(), updated=()):
         assert orphans == 0, '%d %s rows without their %s' % (orphans, child, parent)
     # And the API agrees.
     for lb_id in lbs:
-        resp = dep.get('loadbalancers/' + lb_id)
+        resp = dep.http.get(dep.base + 'loadbalancers/' + lb_id)
         if lb_id in deleted:
             assert resp.status_code == 404, resp.text
         else:
